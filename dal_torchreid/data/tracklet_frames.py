@@ -1,0 +1,177 @@
+"""Label-free training frames for DAL: (frame, camera, tracklet-within-camera).
+
+DAL never sees identity labels. :class:`TrackletFrameDataset` is built from the
+training tracklets of a torchreid ``VideoDataManager`` and keeps only each
+tracklet's image paths and camera; the person id is dropped when the dataset is
+built, so nothing downstream can read it. Each tracklet becomes its own class
+within its camera: label ``(c, k)``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+import torchreid
+
+SAMPLING_MODES = ('frame', 'tracklet')
+
+
+class TrackletFrameDataset(Dataset):
+    r"""Single training frames with their camera and per-camera tracklet index.
+
+    Args:
+        tracklets (sequence): ``(img_paths, camid)`` pairs, one per training tracklet.
+        transform (callable, optional): applied to each PIL image (torchreid's
+            training transforms when built with :meth:`from_datamanager`).
+
+    ``dataset[i]`` is a dict with ``img``, ``camid`` (camera index, ``0 .. C-1``),
+    ``tracklet`` (index within the camera, ``0 .. N_c-1``) and ``impath``.
+    ``tracklets_per_camera`` gives ``N_c``; ``frame_tracklet`` maps each frame to
+    its global tracklet index (the order of the source data).
+
+    Examples::
+
+        import torchreid, dal_torchreid
+        datamanager = torchreid.data.VideoDataManager(root='reid-data', sources='prid2011')
+        dataset = torchreid.data.TrackletFrameDataset.from_datamanager(datamanager)
+        print(dataset.tracklets_per_camera)  # e.g. [89, 89]
+    """
+
+    def __init__(self, tracklets: Sequence[tuple[Sequence[str], int]],
+                 transform: Callable | None = None) -> None:
+        if len(tracklets) == 0:
+            raise ValueError('TrackletFrameDataset needs at least one training tracklet')
+        cameras = sorted({int(camid) for _, camid in tracklets})
+        cam_index = {camid: c for c, camid in enumerate(cameras)}
+        self.source_camids = cameras
+        self.tracklets_per_camera = [0] * len(cameras)
+        self.tracklet_camera: list[int] = []
+        self.tracklet_label: list[int] = []
+        self.tracklet_paths: list[tuple[str, ...]] = []
+        paths, frame_tracklet = [], []
+        for t, (img_paths, camid) in enumerate(tracklets):
+            if len(img_paths) == 0:
+                raise ValueError('training tracklet {} (camera {}) has no frames'.format(t, camid))
+            c = cam_index[int(camid)]
+            self.tracklet_camera.append(c)
+            self.tracklet_label.append(self.tracklets_per_camera[c])
+            self.tracklets_per_camera[c] += 1
+            self.tracklet_paths.append(tuple(img_paths))
+            paths.extend(img_paths)
+            frame_tracklet.extend([t] * len(img_paths))
+        self.img_paths = paths
+        self.frame_tracklet = np.asarray(frame_tracklet, dtype=np.int64)
+        self.transform = transform
+
+    @classmethod
+    def from_datamanager(cls, datamanager, transform: Callable | None = None
+                         ) -> 'TrackletFrameDataset':
+        """Builds the dataset from a ``VideoDataManager``'s training set, dropping pids.
+
+        Several sources combine as torchreid combines them (camera ids offset per
+        source), so each source's cameras stay separate cameras.
+        """
+        trainset = datamanager.train_loader.dataset
+        tracklets = [(item[0], item[2]) for item in trainset.train]
+        return cls(tracklets, transform=datamanager.transform_tr if transform is None else transform)
+
+    @property
+    def num_cameras(self) -> int:
+        return len(self.tracklets_per_camera)
+
+    @property
+    def num_tracklets(self) -> int:
+        return len(self.tracklet_paths)
+
+    def __len__(self) -> int:
+        return len(self.img_paths)
+
+    def __getitem__(self, index: int) -> dict:
+        t = int(self.frame_tracklet[index])
+        path = self.img_paths[index]
+        img = torchreid.utils.read_image(path)
+        if self.transform is not None:
+            img = self.transform(img)
+        return {'img': img, 'camid': self.tracklet_camera[t],
+                'tracklet': self.tracklet_label[t], 'impath': path}
+
+
+class TrackletFrameSampler(Sampler[int]):
+    r"""Orders training frames for DAL.
+
+    Args:
+        dataset (TrackletFrameDataset): the frames to sample.
+        sampling (str): ``'frame'``: a random permutation of all training frames,
+            one epoch being one pass over them (the release); ``'tracklet'``:
+            every tracklet once per epoch, ``num_instances`` random frames each
+            (with replacement when it has fewer), tracklets in random order.
+        num_instances (int): frames per tracklet in ``'tracklet'`` mode.
+        seed (int, optional): makes the order reproducible; epoch ``e`` uses
+            ``seed + e``. Without it the order follows torch's global generator.
+    """
+
+    def __init__(self, dataset: TrackletFrameDataset, sampling: str = 'frame',
+                 num_instances: int = 4, seed: int | None = None) -> None:
+        if sampling not in SAMPLING_MODES:
+            raise ValueError('sampling must be one of {}, got {!r}'.format(SAMPLING_MODES, sampling))
+        if num_instances < 1:
+            raise ValueError('num_instances must be >= 1, got {}'.format(num_instances))
+        self.sampling = sampling
+        self.num_instances = int(num_instances)
+        self.seed = seed
+        self.epoch = 0
+        self._tracklet_frames = [np.flatnonzero(dataset.frame_tracklet == t)
+                                 for t in range(dataset.num_tracklets)]
+        self._num_frames = len(dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Chooses the epoch whose order a seeded sampler yields next."""
+        self.epoch = int(epoch)
+
+    def _generator(self) -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
+        return np.random.default_rng(self.seed + self.epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = self._generator()
+        self.epoch += 1
+        if self.sampling == 'frame':
+            return iter(rng.permutation(self._num_frames).tolist())
+        order = []
+        for t in rng.permutation(len(self._tracklet_frames)):
+            frames = self._tracklet_frames[t]
+            replace = len(frames) < self.num_instances
+            order.extend(rng.choice(frames, size=self.num_instances, replace=replace).tolist())
+        return iter(order)
+
+    def __len__(self) -> int:
+        if self.sampling == 'frame':
+            return self._num_frames
+        return len(self._tracklet_frames) * self.num_instances
+
+
+def build_tracklet_frame_loader(datamanager, batch_size: int = 64, sampling: str = 'frame',
+                                num_instances: int = 4, seed: int | None = None,
+                                workers: int | None = None) -> DataLoader:
+    """A label-free training loader over a ``VideoDataManager``'s training set.
+
+    ``batch_size`` counts frames. Uses the data manager's training transforms
+    and, unless ``workers`` is given, its worker and pin-memory settings.
+    """
+    if batch_size < 2:
+        raise ValueError('batch_size counts frames and must be >= 2, got {}'.format(batch_size))
+    dataset = TrackletFrameDataset.from_datamanager(datamanager)
+    if len(dataset) < batch_size and sampling == 'frame':
+        raise ValueError('batch_size ({}) exceeds the number of training frames ({})'
+                         .format(batch_size, len(dataset)))
+    sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed)
+    base = datamanager.train_loader
+    return DataLoader(
+        dataset, sampler=sampler, batch_size=batch_size,
+        num_workers=base.num_workers if workers is None else workers,
+        pin_memory=base.pin_memory, drop_last=True,
+    )

@@ -1,0 +1,214 @@
+"""VideoDALEngine: unsupervised video re-id by Deep Association Learning."""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+import warnings
+
+import torch
+from torch.utils.data import DataLoader
+
+import torchreid
+
+from dal_torchreid.data.tracklet_frames import SAMPLING_MODES, build_tracklet_frame_loader
+from dal_torchreid.engine.checkpoint import (
+    capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint_atomic
+)
+from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
+from dal_torchreid.losses import DeepAssociationLoss
+
+ANCHOR_INITS = ('zeros', 'features')
+
+
+class VideoDALEngine(torchreid.engine.Engine):
+    r"""Deep Association Learning engine for video re-id, without identity labels.
+
+    Trains on single frames labelled only by (camera, tracklet within camera),
+    built from the data manager's training tracklets with their person ids
+    dropped, and evaluates with torchreid's own video test pipeline.
+
+    Args:
+        datamanager (VideoDataManager): torchreid video data manager; its training
+            transforms and worker settings are used, its identity labels are not.
+        model (nn.Module): any ``torchreid.models.build_model`` backbone (built with
+            ``loss='softmax'`` or ``'triplet'``); DAL trains on its embedding.
+        optimizer (Optimizer): an optimizer over ``model``'s parameters.
+        scheduler (LRScheduler, optional): learning-rate scheduler. Default is None.
+        use_gpu (bool, optional): use gpu. Default is True.
+        margin (float, optional): hinge margin. Default is 0.5.
+        eta (float, optional): intra-anchor update rate. Default is 0.5.
+        warmup_epochs (int, optional): epochs before cross-camera association
+            starts. Default is 2 (the release: 2 for PRID2011/iLIDS-VID, 1 for MARS).
+        anchor_init (str, optional): ``'zeros'`` (release) or ``'features'`` (each
+            tracklet's mean frame feature from the model before training).
+        sampling (str, optional): ``'frame'`` (uniform over frames, release) or
+            ``'tracklet'`` (every tracklet equally often, ``num_instances`` frames).
+        batch_size (int, optional): frames per training batch. Default is 64.
+        num_instances (int, optional): frames per tracklet for ``'tracklet'`` sampling.
+        pooling_method (str, optional): ``'avg'`` or ``'max'`` tracklet pooling at test.
+        clip_grad_value (float, optional): clip gradients by value (release: 2.0);
+            None disables clipping.
+        seed (int, optional): seeds the frame sampler; None follows torch's generator.
+
+    After each step ``engine.criterion.last_step`` holds the intra loss, cross
+    loss and association count, which torchreid's progress lines print as
+    ``intra``, ``cross`` and ``assoc`` and TensorBoard records under ``Train/``.
+
+    Examples::
+
+        import torchreid
+        import dal_torchreid  # registers torchreid.engine.VideoDALEngine
+
+        datamanager = torchreid.data.VideoDataManager(
+            root='reid-data', sources='prid2011', height=224, width=112,
+            transforms=[], norm_mean=[0.5] * 3, norm_std=[0.5] * 3,
+            batch_size_test=1, sample_method='all'
+        )
+        model = torchreid.models.build_model(
+            name='resnet50', num_classes=1, loss='softmax', pretrained=True
+        )
+        optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3e-4)
+        engine = torchreid.engine.VideoDALEngine(
+            datamanager, model, optimizer, warmup_epochs=2, batch_size=64
+        )
+        engine.run(save_dir='log/dal-resnet50-prid2011', max_epoch=20)
+    """
+
+    def __init__(self, datamanager, model, optimizer, scheduler=None, use_gpu=True,
+                 margin=0.5, eta=0.5, warmup_epochs=2, anchor_init='zeros',
+                 sampling='frame', batch_size=64, num_instances=4, pooling_method='avg',
+                 clip_grad_value=2.0, seed=None):
+        super().__init__(datamanager, use_gpu)
+        if warmup_epochs < 0:
+            raise ValueError('warmup_epochs must be >= 0, got {}'.format(warmup_epochs))
+        if anchor_init not in ANCHOR_INITS:
+            raise ValueError('anchor_init must be one of {}, got {!r}'.format(ANCHOR_INITS, anchor_init))
+        if sampling not in SAMPLING_MODES:
+            raise ValueError('sampling must be one of {}, got {!r}'.format(SAMPLING_MODES, sampling))
+        if pooling_method not in ('avg', 'max'):
+            raise ValueError('pooling_method must be "avg" or "max", got {!r}'.format(pooling_method))
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.register_model('model', model, optimizer, scheduler)
+        self.warmup_epochs = int(warmup_epochs)
+        self.anchor_init = anchor_init
+        self.pooling_method = pooling_method
+        self.clip_grad_value = clip_grad_value
+        self.train_loader = build_tracklet_frame_loader(
+            datamanager, batch_size=batch_size, sampling=sampling,
+            num_instances=num_instances, seed=seed
+        )
+        trainset = self.train_loader.dataset
+        if trainset.num_cameras < 2:
+            warnings.warn('the training set has a single camera: cross-camera association '
+                          'is impossible, DAL trains with intra-camera association only')
+        self.embedding = EmbeddingReader(model)
+        self.criterion = DeepAssociationLoss(
+            trainset.tracklets_per_camera, self.embedding.feature_dim, margin=margin, eta=eta
+        )
+        if self.use_gpu:
+            self.criterion.cuda()
+        self._anchors_ready = anchor_init == 'zeros'
+
+    # torchreid's own video feature pooling, shared with VideoSoftmaxEngine
+    extract_features = torchreid.engine.VideoSoftmaxEngine.extract_features
+
+    def parse_data_for_train(self, data):
+        return data['img'], data['tracklet'], data['camid']
+
+    def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
+        if not self._anchors_ready:
+            self.initialize_anchors_from_features()
+        self.train_loader.sampler.set_epoch(self.epoch)
+        super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
+
+    def forward_backward(self, data):
+        imgs, tracklets, camids = self.parse_data_for_train(data)
+        if self.use_gpu:
+            imgs, tracklets, camids = imgs.cuda(), tracklets.cuda(), camids.cuda()
+        features = self.embedding(imgs)
+        associate = self.epoch >= self.warmup_epochs
+        loss = self.criterion(features, tracklets, camids, associate=associate)
+        if not torch.isfinite(loss):
+            raise FloatingPointError('DAL loss is {} at epoch {}, step {}'.format(
+                loss.item(), self.epoch + 1, self.batch_idx + 1))
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), self.clip_grad_value)
+        self.optimizer.step()
+        step = self.criterion.last_step
+        return {'loss': loss.item(), 'intra': step.loss_intra.item(),
+                'cross': step.loss_cross.item(), 'assoc': step.num_associations}
+
+    @torch.no_grad()
+    def initialize_anchors_from_features(self) -> None:
+        """Sets every anchor to its tracklet's mean L2-normalised frame embedding.
+
+        Uses the model as it is (before training) in eval mode and the data
+        manager's test transforms, so the result does not depend on augmentation.
+        """
+        trainset = copy.copy(self.train_loader.dataset)
+        trainset.transform = self.datamanager.transform_te
+        loader = DataLoader(trainset, batch_size=self.train_loader.batch_size, shuffle=False,
+                            num_workers=self.train_loader.num_workers)
+        dim = self.criterion.feature_dim
+        sums = torch.zeros(trainset.num_tracklets, dim)
+        was_training = self.model.training
+        self.model.eval()
+        start = 0
+        for data in loader:
+            imgs = data['img'].cuda() if self.use_gpu else data['img']
+            feats = torch.nn.functional.normalize(self.model(imgs).float(), dim=1).cpu()
+            idx = torch.from_numpy(trainset.frame_tracklet[start:start + len(feats)])
+            sums.index_add_(0, idx, feats)
+            start += len(feats)
+        self.model.train(was_training)
+        counts = torch.bincount(torch.from_numpy(trainset.frame_tracklet),
+                                minlength=trainset.num_tracklets).unsqueeze(1)
+        means = sums / counts
+        per_camera = [torch.zeros(n, dim) for n in trainset.tracklets_per_camera]
+        for t, (c, k) in enumerate(zip(trainset.tracklet_camera, trainset.tracklet_label)):
+            per_camera[c][k] = means[t]
+        self.criterion.initialize_anchors(per_camera)
+        self._anchors_ready = True
+
+    def save_model(self, epoch, rank1, save_dir, is_best=False):
+        """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically, anchors included."""
+        state = {
+            'state_dict': unwrap_model(self.model).state_dict(),
+            'epoch': epoch + 1,
+            'rank1': float(rank1),
+            'optimizer': self.optimizer.state_dict(),
+            'scheduler': None if self.scheduler is None else self.scheduler.state_dict(),
+            'dal': self.criterion.state_dict(),
+            'rng': capture_rng_states(),
+        }
+        fpath = osp.join(save_dir, 'model', 'model.pth.tar-{}'.format(epoch + 1))
+        save_checkpoint_atomic(state, fpath)
+        print('Checkpoint saved to "{}"'.format(fpath))
+        if is_best:
+            save_checkpoint_atomic(state, osp.join(save_dir, 'model', 'model-best.pth.tar'))
+        return fpath
+
+    def resume(self, fpath: str) -> int:
+        """Restores weights, optimizer, scheduler, anchors, epoch and RNG states.
+
+        Returns the epoch to pass to ``run(start_epoch=...)``.
+        """
+        state = load_checkpoint(fpath)
+        missing = [k for k in ('state_dict', 'epoch', 'optimizer', 'dal') if k not in state]
+        if missing:
+            raise KeyError('checkpoint "{}" is not a DAL checkpoint: missing {}'.format(fpath, missing))
+        unwrap_model(self.model).load_state_dict(state['state_dict'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        if self.scheduler is not None and state.get('scheduler') is not None:
+            self.scheduler.load_state_dict(state['scheduler'])
+        self.criterion.load_state_dict(state['dal'])
+        if 'rng' in state:
+            restore_rng_states(state['rng'])
+        self._anchors_ready = True
+        self.epoch = int(state['epoch'])
+        print('Resumed from "{}" (epoch {})'.format(fpath, self.epoch))
+        return self.epoch

@@ -1,0 +1,38 @@
+"""Registration of the plugin's parts inside torchreid's namespaces."""
+from __future__ import annotations
+
+import warnings
+
+import torchreid
+
+
+def _plugin_names() -> dict:
+    from dal_torchreid.data import TrackletFrameDataset, TrackletFrameSampler
+    from dal_torchreid.engine import VideoDALEngine
+    from dal_torchreid.losses import DeepAssociationLoss
+    return {
+        'engine': {'VideoDALEngine': VideoDALEngine},
+        'losses': {'DeepAssociationLoss': DeepAssociationLoss},
+        'data': {'TrackletFrameDataset': TrackletFrameDataset,
+                 'TrackletFrameSampler': TrackletFrameSampler},
+    }
+
+
+def register_plugin() -> list[str]:
+    """Adds the plugin's classes to ``torchreid.engine``, ``.losses`` and ``.data``.
+
+    Idempotent; a name torchreid already uses for something else is left alone
+    (with a warning), never replaced. Returns the names now registered.
+    """
+    registered = []
+    for namespace, names in _plugin_names().items():
+        module = getattr(torchreid, namespace)
+        for name, obj in names.items():
+            current = getattr(module, name, None)
+            if current is not None and current is not obj:
+                warnings.warn('torchreid.{}.{} already exists; dal_torchreid leaves it in place'
+                              .format(namespace, name))
+                continue
+            setattr(module, name, obj)
+            registered.append('torchreid.{}.{}'.format(namespace, name))
+    return registered

@@ -1,0 +1,182 @@
+"""DeepAssociationLoss against values worked out by hand from DAL_SPEC.md.
+
+Every expected number below is computed in the comments from the spec's rules
+on 2-d vectors, not by calling the implementation a second time.
+"""
+import math
+
+import pytest
+import torch
+
+from dal_torchreid.losses import DeepAssociationLoss
+
+M = 0.5  # margin
+
+
+def make_loss(counts, intra, cross=None, eta=0.5):
+    loss = DeepAssociationLoss(counts, feature_dim=2, margin=M, eta=eta)
+    for c, rows in enumerate(intra):
+        loss.intra_anchors[c].copy_(torch.tensor(rows, dtype=torch.float32))
+        loss.cross_anchors[c].copy_(torch.tensor((cross or intra)[c], dtype=torch.float32))
+    return loss
+
+
+def t(rows):
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def test_negative_distance_both_branches_and_hinge():
+    # camera 0 anchors: [2,0] -> norm [1,0]; [0,3] -> norm [0,1]. Camera 1 absent.
+    loss = make_loss([2, 1], [[[2, 0], [0, 3]], [[1, 1]]])
+    # f1=[0.8,0.6] (k=0): d to a0 = .04+.36 = .4, to a1 = .64+.16 = .8 -> nearest is own
+    # f2=[0,5] -> [0,1] (k=1): d to a1 = 0 -> nearest is own
+    # f3=[0.6,0.8] (k=0): d to a0 = .16+.64 = .8, to a1 = .36+.04 = .4 -> nearest is a1, not own
+    feats = t([[0.8, 0.6], [0, 5], [0.6, 0.8]])
+    total = loss(feats, torch.tensor([0, 1, 0]), torch.tensor([0, 0, 0]), associate=False)
+    mean_nearest = (0.4 + 0.0 + 0.4) / 3  # own-nearest frames take the camera's mean
+    d_neg = [mean_nearest, mean_nearest, 0.4]
+    d_intra = [0.4, 0.0, 0.8]
+    expected = sum(max(0.0, p - n + M) for p, n in zip(d_intra, d_neg)) / 3
+    assert loss.last_step.loss_intra.item() == pytest.approx(expected, abs=1e-6)
+    # cross anchors equal the intra anchors here, so the cross loss is the same
+    assert loss.last_step.loss_cross.item() == pytest.approx(expected, abs=1e-6)
+    assert total.item() == pytest.approx(2 * expected, abs=1e-6)
+
+
+def test_loss_uses_anchors_before_update_and_cross_anchor_distance():
+    # one frame f=[0,1] of tracklet 0; intra a0=[1,0], a1=[0,1]; cross x0=[-1,0]
+    loss = make_loss([2, 1], [[[1, 0], [0, 1]], [[1, 0]]],
+                     cross=[[[-1, 0], [0, 1]], [[1, 0]]])
+    loss(t([[0, 1]]), torch.tensor([0]), torch.tensor([0]), associate=False)
+    # d_intra = |[0,1]-[1,0]|^2 = 2; nearest anchor is a1 (d=0), not own: d_neg = 0
+    # d_cross = |[0,1]-[-1,0]|^2 = 2
+    assert loss.last_step.loss_intra.item() == pytest.approx(2 + M)
+    assert loss.last_step.loss_cross.item() == pytest.approx(2 + M)
+
+
+def test_intra_update_sums_a_tracklet_drawn_twice():
+    loss = make_loss([1, 1], [[[2, 0]], [[0, 1]]])
+    # a0 = [2,0], norm [1,0]; frames [0,5]->[0,1] and [0.6,0.8], both tracklet 0:
+    # a0 <- [2,0] - 0.5 * (([1,0]-[0,1]) + ([1,0]-[0.6,0.8])) = [2,0] - [0.7,-0.9]
+    loss(t([[0, 5], [0.6, 0.8]]), torch.tensor([0, 0]), torch.tensor([0, 0]), associate=False)
+    assert torch.allclose(loss.intra_anchors[0], t([[1.3, 0.9]]), atol=1e-6)
+    assert torch.equal(loss.intra_anchors[1], t([[0, 1]]))  # absent camera untouched
+
+
+def test_consistent_and_inconsistent_cycles():
+    # camera 0: a0=[1,0], a1=[0,1]; camera 1: b0=[0.8,0.6], b1=[-1,0]
+    intra = [[[1, 0], [0, 1]], [[0.8, 0.6], [-1, 0]]]
+    cross = [[[5, 5], [5, 5]], [[7, 7], [7, 7]]]
+    loss = make_loss([2, 2], intra, cross)
+    # frames equal their own normalised anchors, so the intra update leaves them be
+    loss(t([[1, 0], [0, 1]]), torch.tensor([0, 1]), torch.tensor([0, 0]), associate=True)
+    # tracklet 0: nearest in camera 1 is b0 (.4 vs 4), back from b0: a0 (.4) vs a1 (.8)
+    #   -> a0 itself: consistent, x0 = ([1,0] + [0.8,0.6]) / 2 = [0.9, 0.3]
+    # tracklet 1: nearest in camera 1 is b0 (.8 vs 2), back from b0 lands on a0 != 1
+    #   -> inconsistent, x1 = n1 = [0,1]
+    assert torch.allclose(loss.cross_anchors[0], t([[0.9, 0.3], [0, 1]]), atol=1e-6)
+    assert loss.last_step.num_associations == 1
+    # camera 1 was not in the batch: its cross anchors are untouched
+    assert torch.equal(loss.cross_anchors[1], t([[7, 7], [7, 7]]))
+
+
+def test_warm_up_skips_the_consistency_test():
+    intra = [[[1, 0], [0, 1]], [[0.8, 0.6], [-1, 0]]]
+    loss = make_loss([2, 2], intra, [[[5, 5], [5, 5]], [[7, 7], [7, 7]]])
+    loss(t([[1, 0], [0, 1]]), torch.tensor([0, 1]), torch.tensor([0, 0]), associate=False)
+    # every cross anchor of the batch follows its normalised intra anchor
+    assert torch.allclose(loss.cross_anchors[0], t([[1, 0], [0, 1]]), atol=1e-6)
+    assert loss.last_step.num_associations == 0
+
+
+def test_camera_with_one_tracklet():
+    # camera 0: a0=[1,0], a1=[0,1]; camera 1 has a single tracklet b0=[0,1]
+    loss = make_loss([2, 1], [[[1, 0], [0, 1]], [[0, 1]]])
+    loss(t([[0.6, 0.8], [0, 1]]), torch.tensor([0, 0]), torch.tensor([1, 1]), associate=True)
+    # the only anchor is always the nearest: d_neg = mean(.36+.04, 0) = .2
+    # intra: (max(0, .4 - .2 + .5) + max(0, 0 - .2 + .5)) / 2 = (.7 + .3) / 2
+    assert loss.last_step.loss_intra.item() == pytest.approx(0.5, abs=1e-6)
+    # b0 <- [0,1] - .5 * (([0,1]-[.6,.8]) + ([0,1]-[0,1])) = [.3, .9]; n = [.3,.9]/sqrt(.9)
+    n = [0.3 / math.sqrt(0.9), 0.9 / math.sqrt(0.9)]
+    assert torch.allclose(loss.intra_anchors[1], t([[0.3, 0.9]]), atol=1e-6)
+    # nearest in camera 0 is a1=[0,1]; back to camera 1 there is only b0: consistent
+    assert loss.last_step.num_associations == 1
+    expected = [[(n[0] + 0) / 2, (n[1] + 1) / 2]]
+    assert torch.allclose(loss.cross_anchors[1], t(expected), atol=1e-6)
+
+
+def test_zero_anchors_release_default():
+    loss = DeepAssociationLoss([2, 2], feature_dim=2)
+    # zero anchors normalise to zero: every distance is |f|^2 = 1 and the
+    # lowest index wins ties, so frame of tracklet 1 has nearest 0 != 1: d_neg = 1
+    # frame of tracklet 0: nearest is own, d_neg = mean(1, 1) = 1; d_pos = 1
+    total = loss(t([[3, 4], [0, 2]]), torch.tensor([0, 1]), torch.tensor([0, 0]), associate=False)
+    assert total.item() == pytest.approx(2 * M, abs=1e-6)
+    # a <- 0 - .5 * (0 - f): half of each normalised feature
+    assert torch.allclose(loss.intra_anchors[0], t([[0.3, 0.4], [0, 0.5]]), atol=1e-6)
+
+
+def test_gradient_reaches_features_not_anchors():
+    loss = DeepAssociationLoss([3, 3], feature_dim=8)
+    torch.manual_seed(0)
+    loss.intra_anchors[0].copy_(torch.randn(3, 8))
+    loss.intra_anchors[1].copy_(torch.randn(3, 8))
+    feats = torch.randn(6, 8, requires_grad=True)
+    total = loss(feats, torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 0, 0, 1, 1, 1]), True)
+    total.backward()
+    assert feats.grad is not None and torch.isfinite(feats.grad).all()
+    assert feats.grad.abs().sum() > 0
+    assert all(not a.requires_grad for a in loss.intra_anchors + loss.cross_anchors)
+
+
+def test_autocast_gives_float32_loss():
+    torch.manual_seed(0)
+    feats = torch.randn(6, 8)
+    labels, cams = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 0, 0, 1, 1, 1])
+    ref = DeepAssociationLoss([3, 3], feature_dim=8)
+    amp = DeepAssociationLoss([3, 3], feature_dim=8)
+    expected = ref(feats.bfloat16().float(), labels, cams, True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = amp(feats.bfloat16(), labels, cams, True)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert torch.allclose(amp.intra_anchors[0], ref.intra_anchors[0])
+
+
+def test_anchors_in_state_dict_and_writable():
+    loss = DeepAssociationLoss([2, 3], feature_dim=4)
+    assert loss.intra_anchors[1].shape == (3, 4)
+    loss.cross_anchors[1].copy_(torch.ones(3, 4))
+    state = loss.state_dict()
+    assert torch.equal(state['cross_anchor_1'], torch.ones(3, 4))
+    other = DeepAssociationLoss([2, 3], feature_dim=4)
+    other.load_state_dict(state)
+    assert torch.equal(other.cross_anchors[1], torch.ones(3, 4))
+
+
+def test_initialize_anchors_from_features():
+    loss = DeepAssociationLoss([1, 2], feature_dim=2)
+    loss.initialize_anchors([t([[1, 2]]), t([[3, 4], [5, 6]])])
+    assert torch.equal(loss.intra_anchors[1], t([[3, 4], [5, 6]]))
+    assert torch.equal(loss.cross_anchors[0], t([[1, 2]]))
+
+
+@pytest.mark.parametrize('kwargs, word', [
+    (dict(tracklets_per_camera=[], feature_dim=2), 'tracklets_per_camera'),
+    (dict(tracklets_per_camera=[2, 0], feature_dim=2), 'tracklets_per_camera'),
+    (dict(tracklets_per_camera=[2], feature_dim=2, margin=0), 'margin'),
+    (dict(tracklets_per_camera=[2], feature_dim=2, eta=1.5), 'eta'),
+])
+def test_bad_constructor_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        DeepAssociationLoss(**kwargs)
+
+
+def test_bad_batch_inputs_are_named():
+    loss = DeepAssociationLoss([2, 2], feature_dim=2)
+    with pytest.raises(ValueError, match='camids'):
+        loss(t([[1, 0]]), torch.tensor([0]), torch.tensor([2]), True)
+    with pytest.raises(ValueError, match='tracklet_labels'):
+        loss(t([[1, 0]]), torch.tensor([2]), torch.tensor([0]), True)
+    with pytest.raises(ValueError, match='features'):
+        loss(torch.ones(1, 3), torch.tensor([0]), torch.tensor([0]), True)
