@@ -76,6 +76,8 @@ def test_consistent_and_inconsistent_cycles():
     #   -> inconsistent, x1 = n1 = [0,1]
     assert torch.allclose(loss.cross_anchors[0], t([[0.9, 0.3], [0, 1]]), atol=1e-6)
     assert loss.last_step.num_associations == 1
+    # the association joins camera 0 tracklet 0 with camera 1 tracklet 0 (b0)
+    assert loss.last_step.associations.tolist() == [[0, 0, 1, 0]]
     # camera 1 was not in the batch: its cross anchors are untouched
     assert torch.equal(loss.cross_anchors[1], t([[7, 7], [7, 7]]))
 
@@ -100,7 +102,7 @@ def test_camera_with_one_tracklet():
     n = [0.3 / math.sqrt(0.9), 0.9 / math.sqrt(0.9)]
     assert torch.allclose(loss.intra_anchors[1], t([[0.3, 0.9]]), atol=1e-6)
     # nearest in camera 0 is a1=[0,1]; back to camera 1 there is only b0: consistent
-    assert loss.last_step.num_associations == 1
+    assert loss.last_step.associations.tolist() == [[1, 0, 0, 1]]
     expected = [[(n[0] + 0) / 2, (n[1] + 1) / 2]]
     assert torch.allclose(loss.cross_anchors[1], t(expected), atol=1e-6)
 
@@ -180,3 +182,13 @@ def test_bad_batch_inputs_are_named():
         loss(t([[1, 0]]), torch.tensor([2]), torch.tensor([0]), True)
     with pytest.raises(ValueError, match='features'):
         loss(torch.ones(1, 3), torch.tensor([0]), torch.tensor([0]), True)
+
+
+def test_association_rows_name_the_matched_camera_among_three():
+    # camera 0: a0=[1,0]; camera 1: b0=[-1,0], b1=[0,-1]; camera 2: c0=[0,1], c1=[0.9,0.1]
+    intra = [[[1, 0]], [[-1, 0], [0, -1]], [[0, 1], [0.9, 0.1]]]
+    loss = make_loss([1, 2, 2], intra)
+    loss(t([[1, 0]]), torch.tensor([0]), torch.tensor([0]), associate=True)
+    # among cameras 1 and 2 (rows b0, b1, c0, c1) the nearest to a0 is c1, and a0 is
+    # the only anchor of camera 0: consistent, matched (camera 2, tracklet 1)
+    assert loss.last_step.associations.tolist() == [[0, 0, 2, 1]]

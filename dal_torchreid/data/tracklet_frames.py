@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-import torchreid
+from dal_torchreid.data.frame_reading import FrameReader
 
 SAMPLING_MODES = ('frame', 'tracklet')
 
@@ -26,6 +26,9 @@ class TrackletFrameDataset(Dataset):
         tracklets (sequence): ``(img_paths, camid)`` pairs, one per training tracklet.
         transform (callable, optional): applied to each PIL image (torchreid's
             training transforms when built with :meth:`from_datamanager`).
+        skip_bad_frames (bool, optional): False (default): an unreadable frame
+            stops the run with an error naming the file; True: it is replaced by
+            the next readable frame of its tracklet, with one warning per file.
 
     ``dataset[i]`` is a dict with ``img``, ``camid`` (camera index, ``0 .. C-1``),
     ``tracklet`` (index within the camera, ``0 .. N_c-1``) and ``impath``.
@@ -41,7 +44,7 @@ class TrackletFrameDataset(Dataset):
     """
 
     def __init__(self, tracklets: Sequence[tuple[Sequence[str], int]],
-                 transform: Callable | None = None) -> None:
+                 transform: Callable | None = None, skip_bad_frames: bool = False) -> None:
         if len(tracklets) == 0:
             raise ValueError('TrackletFrameDataset needs at least one training tracklet')
         cameras = sorted({int(camid) for _, camid in tracklets})
@@ -51,7 +54,7 @@ class TrackletFrameDataset(Dataset):
         self.tracklet_camera: list[int] = []
         self.tracklet_label: list[int] = []
         self.tracklet_paths: list[tuple[str, ...]] = []
-        paths, frame_tracklet = [], []
+        paths, frame_tracklet, frame_position = [], [], []
         for t, (img_paths, camid) in enumerate(tracklets):
             if len(img_paths) == 0:
                 raise ValueError('training tracklet {} (camera {}) has no frames'.format(t, camid))
@@ -62,13 +65,16 @@ class TrackletFrameDataset(Dataset):
             self.tracklet_paths.append(tuple(img_paths))
             paths.extend(img_paths)
             frame_tracklet.extend([t] * len(img_paths))
+            frame_position.extend(range(len(img_paths)))
         self.img_paths = paths
         self.frame_tracklet = np.asarray(frame_tracklet, dtype=np.int64)
+        self.frame_position = np.asarray(frame_position, dtype=np.int64)
         self.transform = transform
+        self.reader = FrameReader(skip_bad_frames)
 
     @classmethod
-    def from_datamanager(cls, datamanager, transform: Callable | None = None
-                         ) -> 'TrackletFrameDataset':
+    def from_datamanager(cls, datamanager, transform: Callable | None = None,
+                         skip_bad_frames: bool = False) -> 'TrackletFrameDataset':
         """Builds the dataset from a ``VideoDataManager``'s training set, dropping pids.
 
         Several sources combine as torchreid combines them (camera ids offset per
@@ -76,7 +82,8 @@ class TrackletFrameDataset(Dataset):
         """
         trainset = datamanager.train_loader.dataset
         tracklets = [(item[0], item[2]) for item in trainset.train]
-        return cls(tracklets, transform=datamanager.transform_tr if transform is None else transform)
+        transform = datamanager.transform_tr if transform is None else transform
+        return cls(tracklets, transform=transform, skip_bad_frames=skip_bad_frames)
 
     @property
     def num_cameras(self) -> int:
@@ -91,12 +98,12 @@ class TrackletFrameDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         t = int(self.frame_tracklet[index])
-        path = self.img_paths[index]
-        img = torchreid.utils.read_image(path)
+        c, k = self.tracklet_camera[t], self.tracklet_label[t]
+        img = self.reader.read(self.tracklet_paths[t], int(self.frame_position[index]),
+                               tracklet='(camera {}, tracklet {})'.format(c, k))
         if self.transform is not None:
             img = self.transform(img)
-        return {'img': img, 'camid': self.tracklet_camera[t],
-                'tracklet': self.tracklet_label[t], 'impath': path}
+        return {'img': img, 'camid': c, 'tracklet': k, 'impath': self.img_paths[index]}
 
 
 class TrackletFrameSampler(Sampler[int]):
@@ -111,18 +118,30 @@ class TrackletFrameSampler(Sampler[int]):
         num_instances (int): frames per tracklet in ``'tracklet'`` mode.
         seed (int, optional): makes the order reproducible; epoch ``e`` uses
             ``seed + e``. Without it the order follows torch's global generator.
+        num_replicas (int, optional): processes sharing the epoch (distributed
+            training). Each global batch of ``num_replicas * batch_size`` frames
+            is split in rank order, so the ranks together see what one process
+            with the global batch would; incomplete global batches are dropped.
+        rank (int, optional): this process's rank.
+        batch_size (int, optional): frames per batch per process; needed when
+            ``num_replicas > 1``.
     """
 
     def __init__(self, dataset: TrackletFrameDataset, sampling: str = 'frame',
-                 num_instances: int = 4, seed: int | None = None) -> None:
+                 num_instances: int = 4, seed: int | None = None, num_replicas: int = 1,
+                 rank: int = 0, batch_size: int | None = None) -> None:
         if sampling not in SAMPLING_MODES:
             raise ValueError('sampling must be one of {}, got {!r}'.format(SAMPLING_MODES, sampling))
         if num_instances < 1:
             raise ValueError('num_instances must be >= 1, got {}'.format(num_instances))
+        if num_replicas > 1 and not batch_size:
+            raise ValueError('batch_size is needed to shard batches over {} replicas'
+                             .format(num_replicas))
         self.sampling = sampling
         self.num_instances = int(num_instances)
         self.seed = seed
         self.epoch = 0
+        self.num_replicas, self.rank, self.batch_size = num_replicas, rank, batch_size
         self._tracklet_frames = [np.flatnonzero(dataset.frame_tracklet == t)
                                  for t in range(dataset.num_tracklets)]
         self._num_frames = len(dataset)
@@ -136,39 +155,57 @@ class TrackletFrameSampler(Sampler[int]):
             return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
         return np.random.default_rng(self.seed + self.epoch)
 
-    def __iter__(self) -> Iterator[int]:
+    def _global_order(self) -> list[int]:
         rng = self._generator()
         self.epoch += 1
         if self.sampling == 'frame':
-            return iter(rng.permutation(self._num_frames).tolist())
+            return rng.permutation(self._num_frames).tolist()
         order = []
         for t in rng.permutation(len(self._tracklet_frames)):
             frames = self._tracklet_frames[t]
             replace = len(frames) < self.num_instances
             order.extend(rng.choice(frames, size=self.num_instances, replace=replace).tolist())
-        return iter(order)
+        return order
 
-    def __len__(self) -> int:
+    def _global_length(self) -> int:
         if self.sampling == 'frame':
             return self._num_frames
         return len(self._tracklet_frames) * self.num_instances
 
+    def __iter__(self) -> Iterator[int]:
+        order = self._global_order()
+        if self.num_replicas == 1:
+            return iter(order)
+        b, g = self.batch_size, self.batch_size * self.num_replicas
+        mine = []
+        for start in range(0, len(order) - g + 1, g):
+            mine.extend(order[start + self.rank * b:start + (self.rank + 1) * b])
+        return iter(mine)
+
+    def __len__(self) -> int:
+        if self.num_replicas == 1:
+            return self._global_length()
+        g = self.batch_size * self.num_replicas
+        return self._global_length() // g * self.batch_size
+
 
 def build_tracklet_frame_loader(datamanager, batch_size: int = 64, sampling: str = 'frame',
                                 num_instances: int = 4, seed: int | None = None,
-                                workers: int | None = None) -> DataLoader:
+                                workers: int | None = None, skip_bad_frames: bool = False,
+                                num_replicas: int = 1, rank: int = 0) -> DataLoader:
     """A label-free training loader over a ``VideoDataManager``'s training set.
 
-    ``batch_size`` counts frames. Uses the data manager's training transforms
-    and, unless ``workers`` is given, its worker and pin-memory settings.
+    ``batch_size`` counts frames per process. Uses the data manager's training
+    transforms and, unless ``workers`` is given, its worker and pin-memory settings.
     """
     if batch_size < 2:
         raise ValueError('batch_size counts frames and must be >= 2, got {}'.format(batch_size))
-    dataset = TrackletFrameDataset.from_datamanager(datamanager)
-    if len(dataset) < batch_size and sampling == 'frame':
-        raise ValueError('batch_size ({}) exceeds the number of training frames ({})'
-                         .format(batch_size, len(dataset)))
-    sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed)
+    dataset = TrackletFrameDataset.from_datamanager(datamanager, skip_bad_frames=skip_bad_frames)
+    sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed,
+                                   num_replicas=num_replicas, rank=rank, batch_size=batch_size)
+    if len(sampler) < batch_size:
+        raise ValueError('batch_size ({} frames x {} processes) exceeds the {} training frames '
+                         'an epoch samples'.format(batch_size, num_replicas, sampler._global_length()))
     base = datamanager.train_loader
     return DataLoader(
         dataset, sampler=sampler, batch_size=batch_size,

@@ -1,4 +1,6 @@
-"""Engines: the DAL training engine and its checkpoint and embedding helpers."""
+"""Engines: the DAL training engine, and torchreid's supervised video engines
+with recorded test results for comparison."""
+from dal_torchreid.engine.supervised import RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine
 from dal_torchreid.engine.video_dal import VideoDALEngine
 
-__all__ = ['VideoDALEngine']
+__all__ = ['VideoDALEngine', 'RecordedVideoSoftmaxEngine', 'RecordedVideoTripletEngine']

@@ -5,6 +5,9 @@ torchreid backbones return logits (``loss='softmax'``) or ``(logits, features)``
 trains on the embedding, so :class:`EmbeddingReader` captures the input of the
 backbone's ``classifier`` layer, which is the embedding in every torchreid
 model built by ``torchreid.models.build_model`` that has a single classifier.
+While the reader is attached, the classifier passes the embedding through in
+place of its logits, so the classifier's weights take no part in the loss's
+graph (``DistributedDataParallel`` then sees them as unused, not as missing).
 """
 from __future__ import annotations
 
@@ -39,10 +42,12 @@ class EmbeddingReader:
         self.model = model
         self.feature_dim = classifier.in_features
         self._captured: Tensor | None = None
-        self._handle = classifier.register_forward_pre_hook(self._capture)
+        self.classifier = classifier
+        self._handle = classifier.register_forward_hook(self._capture)
 
-    def _capture(self, module: nn.Module, inputs: tuple) -> None:
+    def _capture(self, module: nn.Module, inputs: tuple, output: Tensor) -> Tensor:
         self._captured = inputs[0]
+        return inputs[0]
 
     def __call__(self, imgs: Tensor) -> Tensor:
         self._captured = None

@@ -65,12 +65,11 @@ def cyclic_ranking(batch_anchors_n: Tensor, same_anchors_n: Tensor,
     Ranks each tracklet's anchor against all other cameras' anchors, takes the
     nearest one ``j``, ranks ``j`` back against this camera's anchors, and is
     consistent where that lands on the tracklet itself. Returns the boolean
-    consistency and the matched anchors ``j``.
+    consistency and the row of each ``j`` in ``other_anchors_n``.
     """
     rank1 = pairwise_distance(batch_anchors_n, other_anchors_n).argmin(1)
-    matched = other_anchors_n[rank1]
-    back = pairwise_distance(matched, same_anchors_n).argmin(1)
-    return back == labels, matched
+    back = pairwise_distance(other_anchors_n[rank1], same_anchors_n).argmin(1)
+    return back == labels, rank1
 
 
 def cross_anchor_targets(batch_anchors_n: Tensor, matched: Tensor,

@@ -13,10 +13,15 @@ from dal_torchreid.losses.association import (
 
 
 class DALStepStats(NamedTuple):
-    """What one call of :class:`DeepAssociationLoss` measured (detached)."""
+    """What one call of :class:`DeepAssociationLoss` measured (detached).
+
+    ``associations`` has one row ``(camera, tracklet, matched_camera,
+    matched_tracklet)`` per consistent cross-camera association of the step.
+    """
     loss_intra: Tensor
     loss_cross: Tensor
     num_associations: int
+    associations: Tensor
 
 
 class DeepAssociationLoss(nn.Module):
@@ -42,8 +47,9 @@ class DeepAssociationLoss(nn.Module):
     ``loss.cross_anchors[c]``, tensors of shape ``(N_c, feature_dim)``; they are
     buffers, so they follow ``.to(device)`` and are saved in ``state_dict()``.
     After each call ``loss.last_step`` holds a :class:`DALStepStats` with the
-    step's intra loss, cross loss and the number of distinct tracklets whose
-    cross anchor was merged by a consistent cross-camera association.
+    step's intra loss, cross loss, the number of distinct tracklets whose cross
+    anchor was merged by a consistent cross-camera association, and those
+    associations as (camera, tracklet, matched camera, matched tracklet) rows.
 
     Examples::
 
@@ -124,8 +130,8 @@ class DeepAssociationLoss(nn.Module):
             feats = l2_norm(features.float())
             cams = self._batch_cameras(camids, tracklet_labels)
             loss_intra, loss_cross = self._losses(feats, cams)
-            num_assoc = self._update_anchors(feats.detach(), cams, associate)
-        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), num_assoc)
+            assoc = self._update_anchors(feats.detach(), cams, associate)
+        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), len(assoc), assoc)
         return loss_intra + loss_cross
 
     def _batch_cameras(self, camids: Tensor, labels: Tensor) -> list[tuple[int, Tensor, Tensor]]:
@@ -149,22 +155,35 @@ class DeepAssociationLoss(nn.Module):
                 hinge_loss(torch.cat(d_cross), d_neg, self.margin))
 
     @torch.no_grad()
-    def _update_anchors(self, feats: Tensor, cams, associate: bool) -> int:
+    def _update_anchors(self, feats: Tensor, cams, associate: bool) -> Tensor:
+        """Updates intra then cross anchors; returns the step's associations."""
         for c, idx, labels in cams:
             anchors = self.intra_anchors[c]
             update_intra_anchors(anchors, l2_norm(anchors), feats[idx], labels, self.eta)
         intra_n = [l2_norm(a) for a in self.intra_anchors]
-        num_assoc = 0
+        found = [torch.zeros(0, 4, dtype=torch.long, device=feats.device)]
         for c, _, labels in cams:
             labels = torch.unique(labels)
             batch_n = intra_n[c][labels]
             if associate and self.num_cameras > 1:
-                others = torch.cat([intra_n[o] for o in range(self.num_cameras) if o != c])
-                consistent, matched = cyclic_ranking(batch_n, intra_n[c], others, labels)
-                num_assoc += int(consistent.sum())
-                batch_n = cross_anchor_targets(batch_n, matched, consistent)
+                others = [o for o in range(self.num_cameras) if o != c]
+                other_n = torch.cat([intra_n[o] for o in others])
+                consistent, rank1 = cyclic_ranking(batch_n, intra_n[c], other_n, labels)
+                batch_n = cross_anchor_targets(batch_n, other_n[rank1], consistent)
+                found.append(self._association_rows(c, labels, others, rank1, consistent))
             self.cross_anchors[c].index_copy_(0, labels, batch_n)
-        return num_assoc
+        return torch.cat(found)
+
+    def _association_rows(self, c: int, labels: Tensor, others: list[int],
+                          rank1: Tensor, consistent: Tensor) -> Tensor:
+        """(camera, tracklet, matched camera, matched tracklet) of consistent cycles."""
+        sizes = torch.tensor([self.tracklets_per_camera[o] for o in others], device=rank1.device)
+        ends = sizes.cumsum(0)
+        which = torch.searchsorted(ends, rank1[consistent], right=True)
+        matched_cam = torch.tensor(others, device=rank1.device)[which]
+        matched_label = rank1[consistent] - (ends - sizes)[which]
+        labels = labels[consistent]
+        return torch.stack([torch.full_like(labels, c), labels, matched_cam, matched_label], 1)
 
     def _check_inputs(self, features: Tensor, labels: Tensor, camids: Tensor) -> None:
         if features.dim() != 2 or features.size(1) != self.feature_dim:

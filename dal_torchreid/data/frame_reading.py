@@ -1,0 +1,59 @@
+"""Reading video frames without torchreid's endless retry.
+
+torchreid's ``read_image`` retries forever when a file exists but cannot be
+decoded, so one corrupt frame hangs a run. :func:`read_frame` tries once and
+raises :class:`BadFrameError` naming the file; :class:`FrameReader` adds the
+``skip_bad_frames`` policy: warn once per file and let the caller use another
+frame of the same tracklet.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+from PIL import Image
+
+
+class BadFrameError(OSError):
+    """A frame file that is missing, truncated or not a decodable image."""
+
+
+def read_frame(path: str) -> Image.Image:
+    """Reads ``path`` as an RGB PIL image, raising :class:`BadFrameError` if it can't."""
+    try:
+        with Image.open(path) as img:
+            return img.convert('RGB')
+    except FileNotFoundError as err:
+        raise BadFrameError('frame "{}" does not exist'.format(path)) from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise BadFrameError('frame "{}" cannot be read: {}'.format(path, err)) from err
+
+
+class FrameReader:
+    """Reads frames of a tracklet under a bad-frame policy.
+
+    Args:
+        skip_bad_frames (bool): False (default): a bad frame is an error naming
+            the file. True: it is skipped with one warning per file and the next
+            readable frame of the same tracklet is used instead; a tracklet with
+            no readable frame is an error naming the tracklet.
+    """
+
+    def __init__(self, skip_bad_frames: bool = False) -> None:
+        self.skip_bad_frames = bool(skip_bad_frames)
+        self._warned: set[str] = set()
+
+    def read(self, paths: Sequence[str], index: int, tracklet: str = '') -> Image.Image:
+        """Frame ``index`` of the tracklet whose frames are ``paths``."""
+        if not self.skip_bad_frames:
+            return read_frame(paths[index])
+        for offset in range(len(paths)):
+            path = paths[(index + offset) % len(paths)]
+            try:
+                return read_frame(path)
+            except BadFrameError as err:
+                if path not in self._warned:
+                    self._warned.add(path)
+                    warnings.warn('skipping bad frame: {}'.format(err))
+        raise BadFrameError('tracklet {} has no readable frame (first frame "{}")'.format(
+            tracklet, paths[0] if paths else '?'))

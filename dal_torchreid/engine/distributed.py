@@ -1,0 +1,67 @@
+"""torch.distributed helpers for DAL: one process per device, identical anchors.
+
+Every rank must apply the same anchor updates, so before each update the
+features, tracklet labels and cameras of all ranks are gathered into the global
+batch, in rank order. The local features keep their gradient inside that
+global batch; the others are constants.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) when torch.distributed is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    return world()[0] == 0
+
+
+def gather_global_batch(features: Tensor, labels: Tensor, camids: Tensor
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+    """All ranks' (features, labels, camids) concatenated in rank order.
+
+    Only this rank's slice of the features carries gradient. With one process
+    the inputs are returned as they are. Every rank must pass the same batch size.
+    """
+    rank, size = world()
+    if size == 1:
+        return features, labels, camids
+
+    def gather(x: Tensor) -> list[Tensor]:
+        out = [torch.empty_like(x) for _ in range(size)]
+        dist.all_gather(out, x.contiguous())
+        return out
+
+    feats = gather(features.detach())
+    feats[rank] = features
+    return torch.cat(feats), torch.cat(gather(labels)), torch.cat(gather(camids))
+
+
+def broadcast_seed(seed: int | None) -> int | None:
+    """Rank 0's seed on every rank (drawing one from torch when it is None)."""
+    rank, size = world()
+    if size == 1:
+        return seed
+    value = torch.tensor([seed if seed is not None else int(torch.randint(0, 2 ** 31, ()))],
+                         dtype=torch.long)
+    if dist.get_backend() == 'nccl':
+        value = value.cuda()
+    dist.broadcast(value, src=0)
+    return int(value.item())
+
+
+class NullWriter:
+    """A SummaryWriter stand-in for ranks other than 0: writes nothing."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,141 @@
+"""Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
+import hashlib
+import shutil
+import signal
+import warnings
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+from dal_torchreid.data.frame_reading import BadFrameError
+
+from engine_helpers import PlainNet, run_epochs, tiny_datamanager, tiny_engine
+
+
+@contextmanager
+def deadline(seconds):
+    """Fails the test instead of hanging (torchreid's read_image retries forever)."""
+    def fail(*_):
+        raise TimeoutError('no answer within {} s'.format(seconds))
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def prid_copy(tiny_prid2011_root, tmp_path):
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_prid2011_root, root)
+    return root
+
+
+def training_frames(dm):
+    return [paths for paths, *_ in dm.train_loader.dataset.train]
+
+
+def corrupt(path):
+    with open(path, 'rb') as f:
+        head = f.read(30)
+    with open(path, 'wb') as f:
+        f.write(head)  # a truncated PNG: the header survives, the data does not
+
+
+def test_corrupt_frame_stops_with_its_name(prid_copy):
+    dm = tiny_datamanager(prid_copy)
+    bad = sorted(training_frames(dm)[0])[1]
+    corrupt(bad)
+    engine = tiny_engine(dm)
+    with deadline(60), pytest.raises(BadFrameError, match=bad):
+        run_epochs(engine, 1)
+
+
+def test_missing_frame_stops_with_its_name(prid_copy):
+    dm = tiny_datamanager(prid_copy)
+    missing = sorted(training_frames(dm)[2])[0]
+    import os
+    os.remove(missing)
+    with deadline(60), pytest.raises(BadFrameError, match='does not exist'):
+        run_epochs(tiny_engine(dm), 1)
+
+
+def test_skip_bad_frames_warns_once_per_file_and_trains(prid_copy):
+    dm = tiny_datamanager(prid_copy)
+    bad = sorted(training_frames(dm)[0])[0]
+    corrupt(bad)
+    engine = tiny_engine(dm, skip_bad_frames=True)
+    with deadline(120), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        steps = run_epochs(engine, 2)
+    about_bad = [w for w in caught if bad in str(w.message)]
+    assert len(about_bad) == 1
+    assert steps and all(torch.isfinite(torch.tensor(s[0])) for s in steps)
+
+
+def test_tracklet_without_readable_frame_is_named(prid_copy):
+    dm = tiny_datamanager(prid_copy)
+    for path in training_frames(dm)[0]:
+        corrupt(path)
+    engine = tiny_engine(dm, skip_bad_frames=True)
+    with deadline(60), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(BadFrameError, match=r'tracklet \(camera 0, tracklet 0\)'):
+            run_epochs(engine, 1)
+
+
+def test_non_finite_loss_names_epoch_and_step_and_keeps_checkpoint(tiny_prid2011_root, tmp_path):
+    torch.manual_seed(0)
+    engine = tiny_engine(tiny_datamanager(tiny_prid2011_root), model=PlainNet())
+    run_epochs(engine, 1, save_dir=str(tmp_path))
+    latest = tmp_path / 'model' / 'checkpoint-latest.pth.tar'
+    digest = hashlib.sha256(latest.read_bytes()).hexdigest()
+    with torch.no_grad():
+        engine.model.features[0].weight.fill_(float('nan'))
+    with pytest.raises(FloatingPointError, match='epoch 2, step 1'):
+        run_epochs(engine, 2, save_dir=str(tmp_path))
+    assert hashlib.sha256(latest.read_bytes()).hexdigest() == digest
+    assert torch.load(latest, weights_only=True)['epoch'] == 1
+
+
+def test_single_camera_warns_and_trains_intra_camera(tiny_prid2011_root):
+    dm = tiny_datamanager(tiny_prid2011_root)
+    trainset = dm.train_loader.dataset
+    trainset.train = [item for item in trainset.train if item[2] == 0]
+    with pytest.warns(UserWarning, match='single camera'):
+        engine = tiny_engine(dm, warmup_epochs=0)
+    steps = run_epochs(engine, 1)
+    assert steps and all(s[3] == 0 for s in steps)
+    # no association: every cross anchor follows its intra anchor
+    intra = torch.nn.functional.normalize(engine.criterion.intra_anchors[0], dim=1)
+    assert torch.allclose(engine.criterion.cross_anchors[0], intra, atol=1e-6)
+
+
+def test_bf16_autocast_on_cpu(tiny_prid2011_root):
+    torch.manual_seed(0)
+    engine = tiny_engine(tiny_datamanager(tiny_prid2011_root), amp='bf16')
+    dtypes = []
+    forward = engine.criterion.forward
+    engine.criterion.forward = lambda f, *a, **k: dtypes.append(f.dtype) or forward(f, *a, **k)
+    steps = run_epochs(engine, 1)
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)
+    assert all(torch.isfinite(torch.tensor(s[0])) for s in steps)
+
+
+def test_ema_is_evaluated_and_saved(tiny_prid2011_root, tmp_path):
+    torch.manual_seed(0)
+    engine = tiny_engine(tiny_datamanager(tiny_prid2011_root), ema_decay=0.9)
+    run_epochs(engine, 1, save_dir=str(tmp_path))
+    ema_weight = engine.ema.module.conv1.weight
+    assert not torch.equal(ema_weight, engine.model.conv1.weight)
+    state = torch.load(tmp_path / 'model' / 'checkpoint-latest.pth.tar', weights_only=True)
+    assert torch.equal(state['ema']['module']['conv1.weight'], ema_weight)
+    used = []
+    extract = engine.extract_features
+    engine.extract_features = lambda x: used.append(engine.model) or extract(x)
+    engine.test(ranks=[1])
+    assert used and all(m is engine.ema.module for m in used)
+    assert engine.model is not engine.ema.module  # training weights restored after the test
