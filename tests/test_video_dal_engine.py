@@ -180,3 +180,19 @@ def test_bad_engine_arguments_are_named(tiny_prid2011_root):
                          (dict(amp='fp16'), 'fp16')]:
         with pytest.raises(ValueError, match=word):
             tiny_engine(dm, **kwargs)
+
+
+def test_association_monitor_reports_each_epoch(tiny_prid2011_root):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    torch.manual_seed(0)
+    dm = tiny_datamanager(tiny_prid2011_root)
+    engine = tiny_engine(dm, warmup_epochs=1)
+    engine.association_monitor = AssociationMonitor.from_datamanager(dm)
+    steps = run_epochs(engine, 2)
+    history = engine.association_history
+    assert [h['epoch'] for h in history] == [1, 2]
+    assert history[0]['num_associations'] == 0  # warm-up: no cyclic ranking
+    assert 0 < history[1]['num_associations'] <= sum(s[3] for s in steps)
+    # PRID2011: every training person has one tracklet in each of the 2 cameras
+    assert history[1]['num_true_pairs'] == dm.num_train_pids
+    assert 0.0 <= history[1]['precision'] <= 1.0 and 0.0 <= history[1]['recall'] <= 1.0

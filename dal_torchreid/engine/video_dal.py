@@ -156,6 +156,9 @@ class VideoDALEngine(RecordedEvaluationMixin, torchreid.engine.Engine):
             self.criterion.cuda()
         self._anchors_ready = anchor_init == 'zeros'
         self._save_dir = None
+        self.association_monitor = None
+        self.association_history: list[dict] = []
+        self._epoch_associations: list[torch.Tensor] = []
 
     # torchreid's own video feature pooling, shared with VideoSoftmaxEngine
     extract_features = torchreid.engine.VideoSoftmaxEngine.extract_features
@@ -174,7 +177,10 @@ class VideoDALEngine(RecordedEvaluationMixin, torchreid.engine.Engine):
         if not self._anchors_ready:
             self.initialize_anchors_from_features()
         self.train_loader.sampler.set_epoch(self.epoch)
+        self._epoch_associations = []
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
+        if self.association_monitor is not None:
+            self._report_associations()
         if self._save_dir is not None:
             self._write_checkpoint(self.epoch, None, LATEST_CHECKPOINT)
 
@@ -213,8 +219,21 @@ class VideoDALEngine(RecordedEvaluationMixin, torchreid.engine.Engine):
         if self.ema is not None:
             self.ema.update(self.model)
         step = self.criterion.last_step
+        if self.association_monitor is not None:
+            self._epoch_associations.append(step.associations.cpu())
         return {'loss': loss.item(), 'intra': step.loss_intra.item(),
                 'cross': step.loss_cross.item(), 'assoc': step.num_associations}
+
+    def _report_associations(self) -> None:
+        rows = torch.cat(self._epoch_associations) if self._epoch_associations \
+            else torch.zeros(0, 4, dtype=torch.long)
+        stats = dict(self.association_monitor(rows), epoch=self.epoch + 1)
+        self.association_history.append(stats)
+        print('=> epoch {epoch} associations: {num_associations} tracklet pairs, '
+              'precision {precision:.1%}, recall {recall:.1%}'.format(**stats))
+        if self.writer is not None:
+            for key in ('num_associations', 'precision', 'recall'):
+                self.writer.add_scalar('Train/assoc_' + key, stats[key], self.epoch)
 
     @torch.no_grad()
     def initialize_anchors_from_features(self) -> None:

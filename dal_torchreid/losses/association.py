@@ -29,10 +29,18 @@ def paired_distance(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).sum(1)
 
 
-def pairwise_distance(a: Tensor, b: Tensor) -> Tensor:
-    """Squared distance between every row of ``a`` and every row of ``b``: (A, B)."""
-    dist = (a * a).sum(1, keepdim=True) + (b * b).sum(1) - 2.0 * (a @ b.t())
-    return dist.clamp_min(0.0)
+def squared_norm(x: Tensor) -> Tensor:
+    """``|x|^2`` of each row."""
+    return (x * x).sum(1)
+
+
+def pairwise_distance(a: Tensor, b: Tensor, b_sq: Tensor | None = None) -> Tensor:
+    """Squared distance between every row of ``a`` and every row of ``b``: (A, B).
+
+    ``b_sq`` may give ``squared_norm(b)`` when it is already known.
+    """
+    b_sq = squared_norm(b) if b_sq is None else b_sq
+    return (squared_norm(a).unsqueeze(1) + b_sq - 2.0 * (a @ b.t())).clamp_min(0.0)
 
 
 def hinge_loss(dist_pos: Tensor, dist_neg: Tensor, margin: float) -> Tensor:
@@ -52,23 +60,25 @@ def association_ranking(features: Tensor, labels: Tensor, anchors_n: Tensor) -> 
     return torch.where(rank1 != labels, dist_min, dist_mean)
 
 
-def update_intra_anchors(anchors: Tensor, anchors_n: Tensor, features: Tensor,
-                         labels: Tensor, eta: float) -> None:
+def update_intra_anchors(anchors: Tensor, features: Tensor, labels: Tensor, eta: float) -> None:
     """In place: ``a[k] -= eta * (norm(a[k]) - f)``, summed over a tracklet's frames."""
-    anchors.index_add_(0, labels, -eta * (anchors_n[labels] - features))
+    anchors.index_add_(0, labels, -eta * (l2_norm(anchors[labels]) - features))
 
 
-def cyclic_ranking(batch_anchors_n: Tensor, same_anchors_n: Tensor,
-                   other_anchors_n: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+def cyclic_ranking(batch_anchors_n: Tensor, all_anchors_n: Tensor, all_sq: Tensor,
+                   own: slice, labels: Tensor) -> tuple[Tensor, Tensor]:
     """Cyclic ranking consistency of tracklets across cameras.
 
-    Ranks each tracklet's anchor against all other cameras' anchors, takes the
-    nearest one ``j``, ranks ``j`` back against this camera's anchors, and is
-    consistent where that lands on the tracklet itself. Returns the boolean
-    consistency and the row of each ``j`` in ``other_anchors_n``.
+    ``all_anchors_n`` stacks every camera's anchors; rows ``own`` are this
+    camera's; ``all_sq`` their squared norms. Ranks each tracklet's anchor against all other cameras' anchors,
+    takes the nearest one ``j``, ranks ``j`` back against this camera's anchors,
+    and is consistent where that lands on the tracklet itself. Returns the
+    boolean consistency and the row of each ``j`` in ``all_anchors_n``.
     """
-    rank1 = pairwise_distance(batch_anchors_n, other_anchors_n).argmin(1)
-    back = pairwise_distance(other_anchors_n[rank1], same_anchors_n).argmin(1)
+    dist = pairwise_distance(batch_anchors_n, all_anchors_n, all_sq)
+    dist[:, own] = float('inf')  # other cameras only
+    rank1 = dist.argmin(1)
+    back = pairwise_distance(all_anchors_n[rank1], all_anchors_n[own], all_sq[own]).argmin(1)
     return back == labels, rank1
 
 

@@ -1,6 +1,7 @@
 """DeepAssociationLoss: the two DAL margin losses and their anchor memory."""
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple, Sequence
 
 import torch
@@ -8,7 +9,7 @@ from torch import Tensor, nn
 
 from dal_torchreid.losses.association import (
     association_ranking, cross_anchor_targets, cyclic_ranking, hinge_loss,
-    l2_norm, paired_distance, update_intra_anchors
+    l2_norm, paired_distance, squared_norm, update_intra_anchors
 )
 
 
@@ -45,7 +46,8 @@ class DeepAssociationLoss(nn.Module):
 
     Anchors are read and written as ``loss.intra_anchors[c]`` and
     ``loss.cross_anchors[c]``, tensors of shape ``(N_c, feature_dim)``; they are
-    buffers, so they follow ``.to(device)`` and are saved in ``state_dict()``.
+    views of two buffers, ``intra_memory`` and ``cross_memory`` (all cameras
+    stacked), so they follow ``.to(device)`` and are saved in ``state_dict()``.
     After each call ``loss.last_step`` holds a :class:`DALStepStats` with the
     step's intra loss, cross loss, the number of distinct tracklets whose cross
     anchor was merged by a consistent cross-camera association, and those
@@ -81,9 +83,15 @@ class DeepAssociationLoss(nn.Module):
         self.feature_dim = int(feature_dim)
         self.margin = float(margin)
         self.eta = float(eta)
-        for c, n in enumerate(counts):
-            self.register_buffer('intra_anchor_{}'.format(c), torch.zeros(n, feature_dim))
-            self.register_buffer('cross_anchor_{}'.format(c), torch.zeros(n, feature_dim))
+        # one (sum N_c, D) memory per kind; each camera's anchors are a view of it
+        self.register_buffer('intra_memory', torch.zeros(sum(counts), feature_dim))
+        self.register_buffer('cross_memory', torch.zeros(sum(counts), feature_dim))
+        starts = [0] + list(itertools.accumulate(counts))
+        self._rows = [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
+        self.register_buffer('_camera_of_row', torch.repeat_interleave(
+            torch.arange(len(counts)), torch.tensor(counts)), persistent=False)
+        self.register_buffer('_camera_start', torch.tensor(starts[:-1]), persistent=False)
+        self.register_buffer('_camera_size', torch.tensor(counts), persistent=False)
         self.last_step: DALStepStats | None = None
 
     @property
@@ -92,13 +100,13 @@ class DeepAssociationLoss(nn.Module):
 
     @property
     def intra_anchors(self) -> list[Tensor]:
-        """Intra-camera anchors, one (N_c, D) buffer per camera."""
-        return [getattr(self, 'intra_anchor_{}'.format(c)) for c in range(self.num_cameras)]
+        """Intra-camera anchors, one (N_c, D) view of ``intra_memory`` per camera."""
+        return [self.intra_memory[rows] for rows in self._rows]
 
     @property
     def cross_anchors(self) -> list[Tensor]:
-        """Cross-camera anchors, one (N_c, D) buffer per camera."""
-        return [getattr(self, 'cross_anchor_{}'.format(c)) for c in range(self.num_cameras)]
+        """Cross-camera anchors, one (N_c, D) view of ``cross_memory`` per camera."""
+        return [self.cross_memory[rows] for rows in self._rows]
 
     @torch.no_grad()
     def initialize_anchors(self, tracklet_features: Sequence[Tensor]) -> None:
@@ -158,32 +166,23 @@ class DeepAssociationLoss(nn.Module):
     def _update_anchors(self, feats: Tensor, cams, associate: bool) -> Tensor:
         """Updates intra then cross anchors; returns the step's associations."""
         for c, idx, labels in cams:
-            anchors = self.intra_anchors[c]
-            update_intra_anchors(anchors, l2_norm(anchors), feats[idx], labels, self.eta)
-        intra_n = [l2_norm(a) for a in self.intra_anchors]
+            update_intra_anchors(self.intra_anchors[c], feats[idx], labels, self.eta)
+        all_n = l2_norm(self.intra_memory)
+        all_sq = squared_norm(all_n)
         found = [torch.zeros(0, 4, dtype=torch.long, device=feats.device)]
         for c, _, labels in cams:
             labels = torch.unique(labels)
-            batch_n = intra_n[c][labels]
+            own = self._rows[c]
+            batch_n = all_n[own][labels]
             if associate and self.num_cameras > 1:
-                others = [o for o in range(self.num_cameras) if o != c]
-                other_n = torch.cat([intra_n[o] for o in others])
-                consistent, rank1 = cyclic_ranking(batch_n, intra_n[c], other_n, labels)
-                batch_n = cross_anchor_targets(batch_n, other_n[rank1], consistent)
-                found.append(self._association_rows(c, labels, others, rank1, consistent))
+                consistent, rank1 = cyclic_ranking(batch_n, all_n, all_sq, own, labels)
+                batch_n = cross_anchor_targets(batch_n, all_n[rank1], consistent)
+                matched = rank1[consistent]
+                cam = self._camera_of_row[matched]
+                found.append(torch.stack([torch.full_like(matched, c), labels[consistent],
+                                          cam, matched - self._camera_start[cam]], 1))
             self.cross_anchors[c].index_copy_(0, labels, batch_n)
         return torch.cat(found)
-
-    def _association_rows(self, c: int, labels: Tensor, others: list[int],
-                          rank1: Tensor, consistent: Tensor) -> Tensor:
-        """(camera, tracklet, matched camera, matched tracklet) of consistent cycles."""
-        sizes = torch.tensor([self.tracklets_per_camera[o] for o in others], device=rank1.device)
-        ends = sizes.cumsum(0)
-        which = torch.searchsorted(ends, rank1[consistent], right=True)
-        matched_cam = torch.tensor(others, device=rank1.device)[which]
-        matched_label = rank1[consistent] - (ends - sizes)[which]
-        labels = labels[consistent]
-        return torch.stack([torch.full_like(labels, c), labels, matched_cam, matched_label], 1)
 
     def _check_inputs(self, features: Tensor, labels: Tensor, camids: Tensor) -> None:
         if features.dim() != 2 or features.size(1) != self.feature_dim:
@@ -197,7 +196,7 @@ class DeepAssociationLoss(nn.Module):
         if int(camids.min()) < 0 or int(camids.max()) >= self.num_cameras:
             raise ValueError('camids must lie in [0, {}), got range [{}, {}]'.format(
                 self.num_cameras, int(camids.min()), int(camids.max())))
-        counts = torch.tensor(self.tracklets_per_camera, device=camids.device)[camids]
+        counts = self._camera_size.to(camids.device)[camids]
         if bool(((labels < 0) | (labels >= counts)).any()):
             raise ValueError('tracklet_labels out of range for their camera '
                              '(tracklets per camera: {})'.format(self.tracklets_per_camera))

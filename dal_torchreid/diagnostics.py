@@ -1,0 +1,124 @@
+"""How good DAL's cross-camera associations are, judged with identity labels.
+
+Training never sees identities. For REPORTING only, :func:`read_tracklet_identities`
+reads each training tracklet's person id from the source data, keyed by the
+same ``(camera, tracklet within camera)`` labels DAL trains with, and
+:func:`association_metrics` scores the cross-camera tracklet pairs that cyclic
+ranking associated in an epoch against them.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
+
+TrackletKey = tuple[int, int]
+
+
+def read_tracklet_identities(datamanager) -> dict[TrackletKey, int]:
+    """``{(camera index, tracklet index within camera): pid}`` of the training tracklets.
+
+    The keys are the labels of :class:`~dal_torchreid.data.TrackletFrameDataset`
+    built from the same data manager (cameras are the sorted source camera ids
+    numbered ``0 .. C-1``, tracklets numbered per camera in order of appearance).
+
+    Examples::
+
+        identities = read_tracklet_identities(datamanager)
+        identities[(1, 0)]  # pid of the first training tracklet of the second camera
+    """
+    trainset = TrackletFrameDataset.from_datamanager(datamanager)
+    pids = [int(item[1]) for item in datamanager.train_loader.dataset.train]
+    return {(c, k): pid for c, k, pid in
+            zip(trainset.tracklet_camera, trainset.tracklet_label, pids)}
+
+
+def _pair_keys(rows) -> set[tuple[TrackletKey, TrackletKey]]:
+    """Distinct unordered cross-camera pairs of ``(c, k, c2, k2)`` rows."""
+    table = torch.as_tensor(rows, dtype=torch.long)
+    if table.numel() == 0:
+        return set()
+    if table.dim() != 2 or table.size(1) != 4:
+        raise ValueError('associations must be rows of 4 values (camera, tracklet, '
+                         'matched camera, matched tracklet), got shape {}'.format(tuple(table.shape)))
+    pairs = set()
+    for c, k, c2, k2 in table.tolist():
+        if c == c2:
+            raise ValueError('association {} joins two tracklets of camera {}; associations '
+                             'are cross-camera'.format((c, k, c2, k2), c))
+        pairs.add(tuple(sorted([(c, k), (c2, k2)])))
+    return pairs
+
+
+def count_true_pairs(identities: dict[TrackletKey, int]) -> int:
+    """Number of unordered pairs of tracklets in different cameras with the same pid."""
+    by_pid: dict[int, dict[int, int]] = {}
+    for (c, _), pid in identities.items():
+        cams = by_pid.setdefault(pid, {})
+        cams[c] = cams.get(c, 0) + 1
+    total = 0
+    for cams in by_pid.values():
+        n = sum(cams.values())
+        total += (n * n - sum(v * v for v in cams.values())) // 2
+    return total
+
+
+def association_metrics(associations: Iterable, identities: dict[TrackletKey, int]) -> dict:
+    """Precision and recall of an epoch's cross-camera tracklet associations.
+
+    Args:
+        associations: rows ``(c, k, c2, k2)`` (``c != c2``) of the pairs made in
+            an epoch, a tensor as ``DeepAssociationLoss.last_step.associations``
+            or a list. A pair found several times, in either order, counts once.
+        identities (dict): :func:`read_tracklet_identities` of the training set.
+
+    Returns a dict with ``num_associations`` (distinct pairs), ``num_correct``
+    (distinct pairs joining the same person), ``num_true_pairs`` (cross-camera
+    tracklet pairs of the same person), ``precision = num_correct /
+    num_associations`` (0.0 when there is no association) and ``recall =
+    num_correct / num_true_pairs`` (0.0 when there is no true pair).
+    Raises ``KeyError`` naming a tracklet that ``identities`` does not hold.
+    """
+    pairs = _pair_keys(associations)
+    num_correct = 0
+    for a, b in pairs:
+        for key in (a, b):
+            if key not in identities:
+                raise KeyError('association names tracklet {} (camera, tracklet), which is '
+                               'not a training tracklet'.format(key))
+        num_correct += identities[a] == identities[b]
+    num_true = count_true_pairs(identities)
+    return {
+        'num_associations': len(pairs),
+        'num_correct': num_correct,
+        'precision': num_correct / len(pairs) if pairs else 0.0,
+        'recall': num_correct / num_true if num_true else 0.0,
+        'num_true_pairs': num_true,
+    }
+
+
+class AssociationMonitor:
+    """Scores each epoch's associations; attach as ``engine.association_monitor``.
+
+    Holds the identities of a separate read of the source data
+    (:func:`read_tracklet_identities`), never passed to the engine's training
+    inputs.
+
+    Examples::
+
+        engine.association_monitor = AssociationMonitor.from_datamanager(datamanager)
+        engine.run(...)
+        engine.association_history  # one association_metrics dict per epoch
+    """
+
+    def __init__(self, identities: dict[TrackletKey, int]) -> None:
+        self.identities = identities
+
+    @classmethod
+    def from_datamanager(cls, datamanager) -> 'AssociationMonitor':
+        return cls(read_tracklet_identities(datamanager))
+
+    def __call__(self, rows) -> dict:
+        return association_metrics(rows, self.identities)

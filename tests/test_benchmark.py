@@ -1,0 +1,37 @@
+"""tools/benchmark.py in its small mode: three positive finite ratios, printed and written."""
+import importlib.util
+import json
+import math
+import os.path as osp
+import sys
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_tool(name):
+    """Imports ``tools/<name>.py`` (tools is not a package) as module ``tools_<name>``."""
+    spec = importlib.util.spec_from_file_location('tools_' + name,
+                                                  osp.join(ROOT, 'tools', name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_small_benchmark_writes_the_three_ratios(tmp_path, capsys):
+    benchmark = load_tool('benchmark')
+    threads = torch.get_num_threads()
+    path = tmp_path / 'out' / 'benchmark.json'
+    assert benchmark.main(['--small', '--threads', '1', '--json', str(path)]) == 0
+    assert torch.get_num_threads() == threads
+    with open(path) as f:
+        report = json.load(f)
+    out = capsys.readouterr().out
+    for key in ('train_throughput_ratio', 'loss_overhead_fraction', 'eval_speedup'):
+        assert math.isfinite(report[key]) and report[key] > 0, (key, report[key])
+        assert key in out
+    assert report['mode'] == 'small' and report['machine']['threads'] == 1
+    assert report['machine']['torch'] == torch.__version__
+    assert 'machine:' in out and '>=0.95' in out and '<=0.02' in out and '>=3.0' in out
