@@ -7,6 +7,8 @@ global batch; the others are constants.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -65,3 +67,24 @@ class NullWriter:
 
     def close(self) -> None:
         pass
+
+
+def init_from_environment(use_gpu: bool) -> bool:
+    """Joins the process group that ``torchrun`` describes in the environment.
+
+    With ``WORLD_SIZE`` > 1 (set by ``torchrun --nproc_per_node=N``, also across
+    nodes), initialises torch.distributed from ``MASTER_ADDR``/``MASTER_PORT``,
+    ``RANK`` and ``WORLD_SIZE``: NCCL with one GPU per process (``LOCAL_RANK``)
+    when ``use_gpu`` and CUDA is there, gloo on the CPU. Returns whether the
+    process runs distributed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return True
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+        return False
+    if use_gpu and torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+        dist.init_process_group('nccl')
+    else:
+        dist.init_process_group('gloo')
+    return True

@@ -1,0 +1,180 @@
+"""Experiment results: ``results.json``, a results table and CMC curve plots.
+
+A results record is a plain dict, written as ``<save_dir>/results.json``::
+
+    {
+      "engine": "dal", "backbone": "resnet50", "epochs": 64, "seed": 1,
+      "test_only": false, "wall_time_s": 812.4, "frames_seen": 1280000,
+      "targets": {
+        "prid2011": {"rank1": 0.85, "rank5": 0.95, "rank10": 0.97,
+                     "rank20": 0.99, "mAP": 0.88, "cmc": [0.85, ...]}
+      }
+    }
+
+Ranks and mAP are fractions in [0, 1]; past a small gallery's end the CMC
+curve is flat, so ``rank20`` of a 10-tracklet gallery is its last value.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+from typing import Mapping, Sequence
+
+from dal_torchreid.engine.evaluation import cmc_at
+
+RESULTS_FILENAME = 'results.json'
+REPORTED_RANKS = (1, 5, 10, 20)
+
+
+def target_metrics(cmc: Sequence[float], mAP: float) -> dict:
+    """``rank1``, ``rank5``, ``rank10``, ``rank20``, ``mAP`` and the full ``cmc`` of one target."""
+    metrics = {'rank{}'.format(r): cmc_at(cmc, r) for r in REPORTED_RANKS}
+    metrics['mAP'] = float(mAP)
+    metrics['cmc'] = [float(v) for v in cmc]
+    return metrics
+
+
+def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
+    """A results record from an engine's ``test_results`` and run ``fields``.
+
+    Args:
+        test_results (dict): ``{target: {'cmc': [...], 'mAP': float}}``, as the
+            engines of :mod:`dal_torchreid.engine` record them.
+        **fields: ``engine``, ``backbone``, ``epochs``, ``seed``, ``wall_time_s``,
+            ``frames_seen`` and anything else to keep with the numbers.
+
+    Examples::
+
+        record = make_record(engine.test_results, engine='dal', backbone='resnet50',
+                             epochs=20, seed=1, wall_time_s=300.0, frames_seen=64000)
+        write_results(record, 'log/dal')
+    """
+    record = dict(fields)
+    record['targets'] = {name: target_metrics(res['cmc'], res['mAP'])
+                         for name, res in test_results.items()}
+    return record
+
+
+def write_results(record: Mapping, save_dir: str) -> str:
+    """Writes ``record`` to ``<save_dir>/results.json`` (atomically); returns the path."""
+    os.makedirs(save_dir, exist_ok=True)
+    path = osp.join(save_dir, RESULTS_FILENAME)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(record, f, indent=2)
+        f.write('\n')
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(path: str) -> dict:
+    """Reads a ``results.json`` file (or ``<dir>/results.json``)."""
+    if osp.isdir(path):
+        path = osp.join(path, RESULTS_FILENAME)
+    if not osp.isfile(path):
+        raise FileNotFoundError('results file "{}" does not exist'.format(path))
+    with open(path) as f:
+        return json.load(f)
+
+
+def format_table(records: Mapping[str, Mapping], target: str | None = None) -> str:
+    """A text table of rank-1, rank-5 and mAP (percent) of labelled records.
+
+    Args:
+        records (dict): ``{label: record}``.
+        target (str, optional): the target data set to show; default the first
+            of each record.
+    """
+    lines = ['{:<12} {:>8} {:>8} {:>8} {:>12} {:>8}'.format(
+        'method', 'rank-1', 'rank-5', 'mAP', 'frames seen', 'time s')]
+    for label, record in records.items():
+        targets = record['targets']
+        if not targets:
+            lines.append('{:<12} {:>8}'.format(label, 'n/a'))
+            continue
+        m = targets[target] if target is not None else next(iter(targets.values()))
+        lines.append('{:<12} {:>7.1f}% {:>7.1f}% {:>7.1f}% {:>12d} {:>8.0f}'.format(
+            label, 100 * m['rank1'], 100 * m['rank5'], 100 * m['mAP'],
+            int(record.get('frames_seen', 0)), float(record.get('wall_time_s', 0.0))))
+    return '\n'.join(lines)
+
+
+def plot_cmc_curves(curves: Mapping[str, Sequence[float]], path: str,
+                    max_rank: int = 20, title: str | None = None) -> str:
+    """Draws CMC curves ``{label: cmc}`` (ranks 1..max_rank) into the PNG file ``path``.
+
+    Uses matplotlib's Agg backend, so it needs no display.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    for label, cmc in curves.items():
+        ranks = list(range(1, max_rank + 1))
+        ax.plot(ranks, [100 * cmc_at(cmc, r) for r in ranks], marker='o', markersize=3,
+                label=label)
+    ax.set_xlabel('rank')
+    ax.set_ylabel('matching rate (%)')
+    ax.set_xlim(1, max_rank)
+    ax.set_xticks(sorted({1, *range(5, max_rank + 1, 5)}))
+    ax.set_ylim(0, 100)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc='lower right')
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_associations(history: Sequence[Mapping], path: str) -> str:
+    """Plots per-epoch association count, precision and recall into the PNG ``path``.
+
+    ``history`` is ``VideoDALEngine.association_history`` (one
+    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    epochs = [h['epoch'] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    left.bar(epochs, [h['num_associations'] for h in history], color='tab:gray')
+    left.set_xlabel('epoch')
+    left.set_ylabel('cross-camera associations')
+    for key in ('precision', 'recall'):
+        right.plot(epochs, [100 * h[key] for h in history], marker='o', label=key)
+    right.set_xlabel('epoch')
+    right.set_ylabel('%')
+    right.set_ylim(0, 100)
+    right.grid(True, alpha=0.3)
+    right.legend(loc='lower right')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def summarize_splits(records: Sequence[Mapping]) -> dict:
+    """Mean and standard deviation over splits of each target's metrics.
+
+    Returns ``{target: {metric: {'mean': m, 'std': s, 'values': [...]}}}`` for
+    ``rank1 .. rank20`` and ``mAP`` (population standard deviation).
+    """
+    import numpy as np
+
+    if not records:
+        raise ValueError('summarize_splits needs at least one record')
+    summary = {}
+    for name in records[0]['targets']:
+        summary[name] = {}
+        for metric in ['rank{}'.format(r) for r in REPORTED_RANKS] + ['mAP']:
+            values = [float(rec['targets'][name][metric]) for rec in records]
+            summary[name][metric] = {'mean': float(np.mean(values)),
+                                     'std': float(np.std(values)), 'values': values}
+    return summary

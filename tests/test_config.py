@@ -1,0 +1,140 @@
+"""The experiment config: torchreid's keys plus DAL's, merging, validation, converters."""
+import glob
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+
+import torchreid
+
+from dal_torchreid.builder import build_model, build_optimizer, build_scheduler
+from dal_torchreid.config import (
+    dal_engine_kwargs, engine_run_kwargs, get_default_config, load_config,
+    lr_scheduler_kwargs, optimizer_kwargs, videodata_kwargs
+)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
+
+
+def test_default_config_has_torchreid_sections_and_dal():
+    cfg = get_default_config()
+    for section in ('model', 'data', 'sampler', 'video', 'train', 'sgd', 'rmsprop', 'adam',
+                    'loss', 'test', 'dal'):
+        assert section in cfg
+    assert cfg.dal.margin == 0.5 and cfg.dal.eta == 0.5 and cfg.dal.warmup_epochs == 2
+    assert cfg.dal.anchor_init == 'zeros' and cfg.dal.sampling == 'frame'
+    assert cfg.dal.clip_grad_value == 2.0 and cfg.test.frame_batch_size == 0
+    assert cfg.loss.softmax.label_smooth and cfg.loss.triplet.margin == 0.3
+
+
+def test_load_config_merges_file_and_overrides(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('model: {name: resnet18}\ndal: {margin: 0.3}\ntrain: {lr: 1}\n')
+    cfg = load_config(str(path), ['dal.eta', '0.25', 'data.sources', 'mars', 'test.evaluate', 'true'])
+    assert cfg.model.name == 'resnet18' and cfg.dal.margin == 0.3
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)  # int accepted for a float
+    assert cfg.dal.eta == 0.25 and cfg.data.sources == ['mars'] and cfg.test.evaluate is True
+    assert cfg.is_frozen()
+
+
+@pytest.mark.parametrize('opts, key', [
+    (['dal.marginn', '0.5'], 'dal.marginn'),
+    (['nosection.key', '1'], 'nosection.key'),
+])
+def test_unknown_override_key_is_refused(opts, key):
+    with pytest.raises(KeyError, match=key.replace('.', r'\.')):
+        load_config(None, opts)
+
+
+def test_unknown_key_in_file_names_key_and_file(tmp_path):
+    path = tmp_path / 'bad.yaml'
+    path.write_text('dal:\n  margn: 0.5\n')
+    with pytest.raises(KeyError) as info:
+        load_config(str(path))
+    assert 'dal.margn' in str(info.value) and 'bad.yaml' in str(info.value)
+
+
+@pytest.mark.parametrize('opts, key', [
+    (['dal.margin', '0'], 'dal.margin'),
+    (['dal.margin', '-0.5'], 'dal.margin'),
+    (['dal.eta', '0'], 'dal.eta'),
+    (['dal.eta', '1.5'], 'dal.eta'),
+    (['dal.warmup_epochs', '-1'], 'dal.warmup_epochs'),
+    (['dal.anchor_init', 'random'], 'dal.anchor_init'),
+    (['dal.sampling', 'person'], 'dal.sampling'),
+    (['train.batch_size', '1'], 'train.batch_size'),
+    (['train.optim', 'lbfgs'], 'train.optim'),
+    (['train.lr_scheduler', 'poly'], 'train.lr_scheduler'),
+    (['model.name', 'resnet5000'], 'model.name'),
+    (['loss.name', 'arcface'], 'loss.name'),
+    (['dal.margin', 'wide'], 'dal.margin'),
+    (['train.max_epoch', '2.5'], 'train.max_epoch'),
+    (['video.sample_method', 'all', 'test.batch_size', '8'], 'test.batch_size'),
+    (['test.visrank', 'True'], 'test.visrank'),
+    (['loss.name', 'softmax', 'video.sample_method', 'all', 'test.batch_size', '1'],
+     'video.train_sample_method'),
+])
+def test_bad_values_are_refused_naming_the_key(opts, key):
+    with pytest.raises(ValueError, match=key.replace('.', r'\.')):
+        load_config(None, opts)
+
+
+def _train_tool():
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(REPO, 'tools', 'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bad_value_is_refused_before_any_data_is_read(tmp_path, capsys):
+    main = _train_tool().main
+    missing = str(tmp_path / 'no-data-here')
+    assert main(['--root', missing, 'dal.margin', '-1']) == 2
+    assert not osp.exists(missing)
+    assert 'dal.margin' in capsys.readouterr().err
+
+
+def test_converters_build_torchreid_objects():
+    cfg = load_config(None, ['model.name', 'resnet18', 'model.pretrained', 'False',
+                             'train.optim', 'rmsprop', 'rmsprop.eps', '1.0'])
+    assert set(videodata_kwargs(cfg)) >= {'root', 'sources', 'height', 'seq_len', 'sample_method'}
+    model = build_model(cfg, num_classes=1)
+    optimizer = build_optimizer(cfg, model)
+    assert isinstance(optimizer, torch.optim.RMSprop)
+    assert all(group['eps'] == 1.0 for group in optimizer.param_groups)
+    scheduler = build_scheduler(cfg, optimizer)
+    assert scheduler is not None
+    assert torchreid.optim.build_optimizer(model, **optimizer_kwargs(cfg)) is not None
+    assert torchreid.optim.build_lr_scheduler(optimizer, **lr_scheduler_kwargs(cfg)) is not None
+    assert engine_run_kwargs(cfg)['max_epoch'] == cfg.train.max_epoch
+    kwargs = dal_engine_kwargs(cfg)
+    assert kwargs['batch_size'] == cfg.train.batch_size and kwargs['clip_grad_value'] == 2.0
+    assert dal_engine_kwargs(load_config(None, ['dal.clip_grad_value', '0']))['clip_grad_value'] is None
+
+
+def test_configs_are_shipped():
+    names = {osp.basename(p) for p in CONFIGS}
+    for backbone in ('resnet50', 'mobilenetv2'):
+        for dataset in ('prid2011', 'ilidsvid', 'mars'):
+            assert 'dal_{}_{}.yaml'.format(backbone, dataset) in names
+    assert 'synthetic_demo.yaml' in names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p) for p in CONFIGS])
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    cfg = load_config(path, ['model.pretrained', 'False'])
+    model = build_model(cfg, num_classes=1)
+    optimizer = build_optimizer(cfg, model)
+    build_scheduler(cfg, optimizer)
+    assert cfg.data.type == 'video'
+    if osp.basename(path).startswith('dal_'):
+        assert cfg.train.batch_size == 64 and cfg.data.transforms == []
+        assert (cfg.data.height, cfg.data.width) == (224, 112)
+        assert cfg.data.norm_mean == [0.5] * 3 and cfg.data.norm_std == [0.5] * 3
+        assert cfg.train.weight_decay == pytest.approx(4e-5)
+        assert cfg.dal.clip_grad_value == 2.0 and cfg.dal.margin == 0.5 and cfg.dal.eta == 0.5
+        assert cfg.video.sample_method == 'all' and cfg.video.pooling_method == 'avg'
+        assert cfg.dal.warmup_epochs == (1 if 'mars' in path else 2)
+        assert cfg.train.optim == ('sgd' if 'mars' in path else 'rmsprop')

@@ -1,0 +1,123 @@
+"""tools/train.py and dal_torchreid.builder end to end on a tiny synthetic PRID2011 set."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import urllib.error
+
+import pytest
+import torch
+
+from dal_torchreid.builder import PretrainedWeightsError, build_model, run_experiment
+from dal_torchreid.config import load_config
+from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
+from dal_torchreid.results import read_results
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RESULT_FIELDS = ('engine', 'backbone', 'epochs', 'seed', 'wall_time_s', 'frames_seen', 'targets')
+METRICS = ('rank1', 'rank5', 'rank10', 'rank20', 'mAP')
+
+
+@pytest.fixture(scope='module')
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('reid-data')
+    make_synthetic_dataset('prid2011', str(root), SyntheticConfig(
+        ids=8, min_frames=4, max_frames=6, height=32, width=16))
+    return str(root)
+
+
+def tiny_opts(root, save_dir, *extra):
+    return ['data.root', root, 'data.save_dir', str(save_dir), 'data.workers', 0,
+            'data.height', 32, 'data.width', 16, 'data.transforms', [],
+            'model.name', 'resnet18', 'model.pretrained', False, 'use_gpu', False,
+            'video.sample_method', 'all', 'video.seq_len', 4, 'video.train_sample_method', 'random',
+            'test.batch_size', 1, 'train.max_epoch', 1, 'train.batch_size', 8,
+            'train.print_freq', 100, 'dal.warmup_epochs', 0, *extra]
+
+
+def check_record(record, engine, epochs):
+    for field in RESULT_FIELDS:
+        assert field in record, field
+    assert record['engine'] == engine and record['backbone'] == 'resnet18'
+    assert record['epochs'] == epochs and record['seed'] == 1 and record['wall_time_s'] > 0
+    metrics = record['targets']['prid2011']
+    for name in METRICS:
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert len(metrics['cmc']) >= 1 and metrics['rank1'] == metrics['cmc'][0]
+    assert metrics['rank1'] <= metrics['rank5'] <= metrics['rank10'] <= metrics['rank20']
+
+
+def test_cli_trains_dal_and_writes_results(root, tmp_path):
+    save_dir = tmp_path / 'dal'
+    env = dict(os.environ, OMP_NUM_THREADS='2')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), '--root', root, '--engine', 'dal',
+         *map(str, tiny_opts(root, save_dir)[2:])],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = read_results(str(save_dir))
+    check_record(record, 'dal', epochs=1)
+    assert record['frames_seen'] > 0 and record['frames_seen'] % 8 == 0  # whole frame batches
+    assert any(name.startswith('train.log') for name in os.listdir(save_dir))
+    assert osp.isfile(save_dir / 'model' / 'model.pth.tar-1')
+
+
+@pytest.mark.parametrize('engine, extra', [
+    ('softmax', []),
+    ('triplet', ['sampler.train_sampler', 'RandomIdentitySampler', 'sampler.num_instances', 2,
+                 'train.batch_size', 4]),
+])
+def test_supervised_engines_run(root, tmp_path, engine, extra):
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', engine, *extra))
+    record = run_experiment(cfg)
+    check_record(record, engine, epochs=1)
+    # tracklets x video.seq_len frames per step
+    assert record['frames_seen'] > 0 and record['frames_seen'] % (cfg.train.batch_size * 4) == 0
+    assert json.load(open(tmp_path / 'results.json'))['engine'] == engine
+
+
+def test_test_only_untrained_backbone_writes_results(root, tmp_path):
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'test.evaluate', True, 'test.visrank', True,
+                                      'test.visrank_topk', 3))
+    record = run_experiment(cfg)
+    check_record(record, 'dal', epochs=0)
+    assert record['frames_seen'] == 0 and record['test_only'] and record['init_weights'] == 'random'
+    assert osp.isfile(tmp_path / 'results.json')
+    assert osp.isdir(tmp_path / 'visrank_prid2011')
+
+
+def test_test_only_loads_trained_weights(root, tmp_path):
+    cfg = load_config(None, tiny_opts(root, tmp_path / 'train', 'train.max_epoch', 1))
+    run_experiment(cfg)
+    weights = str(tmp_path / 'train' / 'model' / 'model.pth.tar-1')
+    cfg = load_config(None, tiny_opts(root, tmp_path / 'test', 'test.evaluate', True,
+                                      'model.load_weights', weights, 'test.frame_batch_size', 16))
+    record = run_experiment(cfg)
+    assert record['init_weights'] == weights and record['epochs'] == 0
+    assert 0.0 <= record['targets']['prid2011']['rank1'] <= 1.0
+
+
+def test_missing_weights_file_names_the_key(tmp_path):
+    cfg = load_config(None, ['model.name', 'resnet18', 'model.load_weights', str(tmp_path / 'x.pth')])
+    with pytest.raises(FileNotFoundError, match='model.load_weights'):
+        build_model(cfg, num_classes=1)
+
+
+def test_pretrained_download_failure_says_how_to_proceed_offline(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('no network')
+
+    monkeypatch.setattr(torch.utils.model_zoo, 'load_url', offline)
+    cfg = load_config(None, ['model.name', 'resnet18', 'model.pretrained', True])
+    with pytest.raises(PretrainedWeightsError) as info:
+        build_model(cfg, num_classes=1)
+    message = str(info.value)
+    assert 'resnet18-5c106cde.pth' in message and 'checkpoints' in message
+    assert 'model.pretrained False' in message and 'model.load_weights' in message
+
+
+def test_pretrained_weights_torchreid_does_not_download_are_an_error():
+    cfg = load_config(None, ['model.name', 'mobilenetv2_x1_0', 'model.pretrained', True])
+    with pytest.raises(PretrainedWeightsError, match='model.load_weights'):
+        build_model(cfg, num_classes=1)
