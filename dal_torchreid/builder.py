@@ -41,7 +41,9 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import is_main_process, world
-from dal_torchreid.results import make_record, plot_associations, write_results
+from dal_torchreid.results import (
+    make_record, plot_associations, summarize_splits, write_results
+)
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -274,3 +276,33 @@ def _plain(node):
     if isinstance(node, tuple):
         return list(node)
     return node
+
+
+def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None = None) -> dict:
+    """Trains and evaluates each of the first ``num_splits`` splits (``data.split_id``).
+
+    The PRID2011 / iLIDS-VID protocol: one run per random 50/50 person split,
+    each writing ``<save_dir>/split<i>/results.json``; then
+    ``<save_dir>/results.json`` holds each metric's mean and standard deviation
+    over the splits (:func:`dal_torchreid.results.summarize_splits`).
+    """
+    if num_splits < 1:
+        raise ValueError('num_splits must be >= 1, got {}'.format(num_splits))
+    save_dir = save_dir or cfg.data.save_dir
+    records = []
+    for split in range(num_splits):
+        split_cfg = cfg.clone()
+        split_cfg.defrost()
+        split_cfg.data.split_id = split
+        split_cfg.freeze()
+        print('=> Split {} of {}'.format(split + 1, num_splits))
+        records.append(run_experiment(split_cfg, osp.join(save_dir, 'split{}'.format(split))))
+    record = {
+        'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
+        'num_splits': num_splits,
+        'wall_time_s': round(sum(r['wall_time_s'] for r in records), 2),
+        'targets': summarize_splits(records),
+    }
+    if is_main_process():
+        print('Split summary written to "{}"'.format(write_results(record, save_dir)))
+    return record

@@ -105,3 +105,24 @@ def test_incomplete_data_set_adds_the_layout_to_torchreids_error(tiny_prid2011_r
     assert done.returncode == 2
     assert 'cam_b" is not found' in done.stderr  # torchreid's own message ...
     assert 'multi_shot/cam_b/person_0001/0001.png' in done.stderr  # ... and the layout
+
+
+def test_split_protocol_writes_mean_and_std(tiny_prid2011_root, tmp_path):
+    tool = osp.join(REPO, 'tools', 'run_splits.py')
+    cmd = train_cmd(tiny_prid2011_root, tmp_path, 'train.max_epoch', '1')
+    cmd = [cmd[0], tool, '--splits', '2'] + cmd[2:]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    splits = []
+    for i in range(2):
+        with open(tmp_path / 'split{}'.format(i) / 'results.json') as f:
+            splits.append(json.load(f)['targets']['prid2011'])
+    with open(tmp_path / 'results.json') as f:
+        summary = json.load(f)
+    assert summary['num_splits'] == 2
+    for metric in ('rank1', 'rank5', 'rank10', 'rank20', 'mAP'):
+        values = [s[metric] for s in splits]
+        got = summary['targets']['prid2011'][metric]
+        assert got['values'] == values
+        assert got['mean'] == pytest.approx(sum(values) / 2)
+        assert got['std'] == pytest.approx(abs(values[0] - values[1]) / 2)
