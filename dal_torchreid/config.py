@@ -408,6 +408,18 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     return cfg
 
 
+def config_from_command_line(config_file: str = '', root: str = '', engine: str = '',
+                             opts: Sequence[Any] = ()) -> CN:
+    """:func:`load_config` for the tools' ``--config-file``, ``--root``, ``--engine`` and
+    ``KEY VALUE`` arguments (``--root`` sets ``data.root``, ``--engine`` ``loss.name``)."""
+    opts = list(opts or [])
+    if root:
+        opts += ['data.root', root]
+    if engine:
+        opts += ['loss.name', engine]
+    return load_config(config_file or None, opts)
+
+
 # --------------------------------------------------------------------------- converters
 
 def uses_gpu(cfg: CN) -> bool:

@@ -1,23 +1,10 @@
 """tools/benchmark.py in its small mode: three positive finite ratios, printed and written."""
-import importlib.util
 import json
 import math
-import os.path as osp
-import sys
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def load_tool(name):
-    """Imports ``tools/<name>.py`` (tools is not a package) as module ``tools_<name>``."""
-    spec = importlib.util.spec_from_file_location('tools_' + name,
-                                                  osp.join(ROOT, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tool_loading import load_tool
 
 
 def test_small_benchmark_writes_the_three_ratios(tmp_path, capsys):

@@ -1,9 +1,7 @@
 """PRID2011 split preparation on a hand-made folder tree."""
-import importlib.util
 import json
 import os
 import os.path as osp
-import sys
 
 import pytest
 
@@ -11,17 +9,7 @@ from dal_torchreid.data.splits import (
     make_person_splits, qualifying_people, write_prid2011_splits
 )
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def load_tool(name):
-    """Imports ``tools/<name>.py`` (tools is not a package) as module ``tools_<name>``."""
-    spec = importlib.util.spec_from_file_location('tools_' + name,
-                                                  osp.join(ROOT, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tool_loading import load_tool
 
 
 prepare_prid2011_splits = load_tool('prepare_prid2011_splits')

@@ -11,7 +11,6 @@ rank-1/5/10/20 and mAP over the splits.
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import sys
 
@@ -19,24 +18,17 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import dal_torchreid  # noqa: E402,F401  (registers the plugin)
 from dal_torchreid.builder import run_split_protocol  # noqa: E402
-from dal_torchreid.config import ENGINES, load_config  # noqa: E402
+from dal_torchreid.config import config_from_command_line  # noqa: E402
+from train import build_parser  # noqa: E402  (tools/train.py's arguments)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config-file', default='', help='path to a YAML config')
-    parser.add_argument('--root', default='', help='data root (data.root)')
-    parser.add_argument('--engine', default='', choices=('',) + ENGINES)
+    parser = build_parser()
+    parser.description = __doc__.splitlines()[0]
     parser.add_argument('--splits', type=int, default=10, help='number of splits to run')
-    parser.add_argument('opts', nargs=argparse.REMAINDER, help='KEY VALUE overrides')
     args = parser.parse_args(argv)
-    opts = list(args.opts or [])
-    if args.root:
-        opts += ['data.root', args.root]
-    if args.engine:
-        opts += ['loss.name', args.engine]
     try:
-        cfg = load_config(args.config_file or None, opts)
+        cfg = config_from_command_line(args.config_file, args.root, args.engine, args.opts)
         record = run_split_protocol(cfg, args.splits)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
         print('error: {}'.format(err.args[0] if err.args else err), file=sys.stderr)

@@ -29,11 +29,12 @@ import dal_torchreid  # noqa: E402,F401  (registers the plugin)
 from dal_torchreid.builder import PretrainedWeightsError, run_experiment  # noqa: E402
 from dal_torchreid.data.frame_reading import BadFrameError  # noqa: E402
 from dal_torchreid.data.layouts import DataLayoutError  # noqa: E402
-from dal_torchreid.config import ENGINES, load_config, uses_gpu  # noqa: E402
+from dal_torchreid.config import ENGINES, config_from_command_line, uses_gpu  # noqa: E402
 from dal_torchreid.engine.distributed import init_from_environment, is_main_process  # noqa: E402
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The tools' shared arguments: config file, data root, engine, KEY VALUE overrides."""
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -43,7 +44,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='dal, or torchreid\'s supervised softmax / triplet (loss.name)')
     parser.add_argument('opts', default=None, nargs=argparse.REMAINDER,
                         help='KEY VALUE pairs overriding the config')
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 # Errors that are the input's fault: reported in one line naming the file or key.
@@ -60,13 +65,8 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    opts = list(args.opts or [])
-    if args.root:
-        opts += ['data.root', args.root]
-    if args.engine:
-        opts += ['loss.name', args.engine]
     try:
-        cfg = load_config(args.config_file or None, opts)
+        cfg = config_from_command_line(args.config_file, args.root, args.engine, args.opts)
     except (KeyError, ValueError, FileNotFoundError) as err:
         print('error: {}'.format(err.args[0] if err.args else err), file=sys.stderr)
         return 2
