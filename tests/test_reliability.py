@@ -139,3 +139,13 @@ def test_ema_is_evaluated_and_saved(tiny_prid2011_root, tmp_path):
     engine.test(ranks=[1])
     assert used and all(m is engine.ema.module for m in used)
     assert engine.model is not engine.ema.module  # training weights restored after the test
+
+
+def test_all_frame_evaluation_names_a_corrupt_test_frame(prid_copy):
+    dm = tiny_datamanager(prid_copy)
+    bad = sorted(dm.test_loader['prid2011']['query'].dataset.data[0][0])[0]
+    corrupt(bad)
+    engine = tiny_engine(dm)
+    engine.eval_frame_batch_size = 16
+    with deadline(60), pytest.raises(BadFrameError, match=bad):
+        engine.test(ranks=[1])

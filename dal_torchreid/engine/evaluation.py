@@ -29,6 +29,8 @@ from torch.utils.data import DataLoader, Dataset
 
 import torchreid
 
+from dal_torchreid.data.frame_reading import read_frame
+
 
 def cmc_at(cmc, rank: int) -> float:
     """CMC value at a 1-based rank; past a small gallery's end the curve is flat."""
@@ -72,7 +74,7 @@ class AllFramesDataset(Dataset):
         return len(self.img_paths)
 
     def __getitem__(self, index: int) -> tuple:
-        img = torchreid.utils.read_image(self.img_paths[index])
+        img = read_frame(self.img_paths[index])  # one try: a bad file is an error naming it
         if self.transform is not None:
             img = self.transform(img)
         return img, int(self.frame_tracklet[index])
