@@ -20,7 +20,7 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.ema import ModelEMA
 from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
-from dal_torchreid.engine.evaluation import RecordedEvaluationMixin
+from dal_torchreid.engine.evaluation import RecordedEvaluationMixin, pool_by_tracklet
 from dal_torchreid.losses import DeepAssociationLoss
 
 ANCHOR_INITS = ('zeros', 'features')
@@ -246,25 +246,24 @@ class VideoDALEngine(RecordedEvaluationMixin, torchreid.engine.Engine):
         trainset.transform = self.datamanager.transform_te
         loader = DataLoader(trainset, batch_size=self.train_loader.batch_size, shuffle=False,
                             num_workers=self.train_loader.num_workers)
-        dim = self.criterion.feature_dim
-        sums = torch.zeros(trainset.num_tracklets, dim)
         model = unwrap_model(self.model)
         was_training = model.training
         model.eval()
-        start = 0
+        sums, start = None, 0
         for data in loader:
             imgs = data['img'].cuda() if self.use_gpu else data['img']
             feats = torch.nn.functional.normalize(model(imgs).float(), dim=1).cpu()
             idx = torch.from_numpy(trainset.frame_tracklet[start:start + len(feats)])
-            sums.index_add_(0, idx, feats)
+            sums = pool_by_tracklet(feats, idx, trainset.num_tracklets, 'avg', out=sums)
             start += len(feats)
         model.train(was_training)
         counts = torch.bincount(torch.from_numpy(trainset.frame_tracklet),
                                 minlength=trainset.num_tracklets).unsqueeze(1)
         means = sums / counts
-        per_camera = [torch.zeros(n, dim) for n in trainset.tracklets_per_camera]
-        for t, (c, k) in enumerate(zip(trainset.tracklet_camera, trainset.tracklet_label)):
-            per_camera[c][k] = means[t]
+        # tracklets are labelled per camera in order of appearance, so a camera's
+        # tracklets in source order are its anchors in label order
+        cameras = torch.tensor(trainset.tracklet_camera)
+        per_camera = [means[cameras == c] for c in range(trainset.num_cameras)]
         self.criterion.initialize_anchors(per_camera)
         self._anchors_ready = True
 
