@@ -4,7 +4,7 @@ Importing the package registers its parts in torchreid's namespaces:
 ``torchreid.engine.VideoDALEngine``, ``torchreid.losses.DeepAssociationLoss``,
 ``torchreid.data.TrackletFrameDataset`` and ``torchreid.data.TrackletFrameSampler``.
 """
-from dal_torchreid.registry import register_plugin
+from dal_torchreid.plugin import register_plugin
 
 __version__ = '0.1.0'
 

@@ -1,53 +1,169 @@
-"""Builds an experiment from a config and runs it, as torchreid's ``scripts/main.py``.
+"""Builds torchreid objects from a config, as torchreid's ``scripts/main.py`` does.
 
-:func:`run_experiment` is what ``tools/train.py`` calls: it seeds, builds the
-data manager, model, optimizer, scheduler and engine from a config of
-:mod:`dal_torchreid.config`, trains and/or evaluates with torchreid's
-``Engine.run`` and writes ``<save_dir>/results.json``. The ``build_*``
-functions are its steps, for scripts that need one of them.
-
+The ``*_kwargs`` converters turn a config of :mod:`dal_torchreid.config` into
+the arguments of torchreid's builders and of the engines; the ``build_*``
+functions build the data manager, model, optimizer, scheduler and engine.
 ``loss.name`` picks the engine: ``'dal'`` trains :class:`VideoDALEngine`
 without identity labels; ``'softmax'`` and ``'triplet'`` train torchreid's
 supervised video engines with identity labels, on the same data and backbone.
 
 Examples::
 
-    from dal_torchreid.config import load_config
-    from dal_torchreid.builder import run_experiment
     cfg = load_config('configs/synthetic_demo.yaml', ['data.root', 'reid-data'])
-    record = run_experiment(cfg)
-    print(record['targets']['prid2011']['rank1'])
+    datamanager = build_datamanager(cfg)
+    model = build_model(cfg, num_classes=1)
+    optimizer = build_optimizer(cfg, model)
+    engine = build_engine(cfg, datamanager, model, optimizer, build_scheduler(cfg, optimizer))
 """
 from __future__ import annotations
 
 import os
 import os.path as osp
 import sys
-import time
-import warnings
 
 import torch
 from yacs.config import CfgNode
 
 import torchreid
 
-from dal_torchreid.config import (
-    dal_engine_kwargs, engine_run_kwargs, lr_scheduler_kwargs, optimizer_kwargs,
-    softmax_engine_kwargs, triplet_engine_kwargs, uses_gpu, videodata_kwargs
-)
-from dal_torchreid.data.layouts import build_video_datamanager
+from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.diagnostics import AssociationMonitor
 from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
-from dal_torchreid.engine.distributed import is_main_process, world
-from dal_torchreid.results import (
-    make_record, plot_associations, summarize_splits, write_results
-)
+from dal_torchreid.engine.distributed import world
+
+# Backbones whose ImageNet weights torchreid only asks the user to download.
+MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_0', 'mobilenetv2_x1_4', 'shufflenet')
 
 
 class PretrainedWeightsError(RuntimeError):
     """ImageNet weights for ``model.pretrained`` could not be obtained."""
+
+
+def uses_gpu(cfg: CfgNode) -> bool:
+    """``cfg.use_gpu`` and a GPU is available."""
+    return bool(cfg.use_gpu) and torch.cuda.is_available()
+
+
+def videodata_kwargs(cfg: CfgNode) -> dict:
+    """Arguments of ``torchreid.data.VideoDataManager``."""
+    return {
+        'root': cfg.data.root,
+        'sources': list(cfg.data.sources),
+        'targets': list(cfg.data.targets) or list(cfg.data.sources),
+        'height': cfg.data.height,
+        'width': cfg.data.width,
+        'transforms': list(cfg.data.transforms),
+        'norm_mean': list(cfg.data.norm_mean),
+        'norm_std': list(cfg.data.norm_std),
+        'use_gpu': uses_gpu(cfg),
+        'split_id': cfg.data.split_id,
+        'combineall': cfg.data.combineall,
+        'batch_size_train': cfg.train.batch_size,
+        'batch_size_test': cfg.test.batch_size,
+        'workers': cfg.data.workers,
+        'num_instances': cfg.sampler.num_instances,
+        'num_cams': cfg.sampler.num_cams,
+        'num_datasets': cfg.sampler.num_datasets,
+        'train_sampler': cfg.sampler.train_sampler,
+        'seq_len': cfg.video.seq_len,
+        'sample_method': cfg.video.sample_method,
+    }
+
+
+def optimizer_kwargs(cfg: CfgNode) -> dict:
+    """Arguments of ``torchreid.optim.build_optimizer`` (``rmsprop.eps`` is applied after)."""
+    return {
+        'optim': cfg.train.optim,
+        'lr': cfg.train.lr,
+        'weight_decay': cfg.train.weight_decay,
+        'momentum': cfg.sgd.momentum,
+        'sgd_dampening': cfg.sgd.dampening,
+        'sgd_nesterov': cfg.sgd.nesterov,
+        'rmsprop_alpha': cfg.rmsprop.alpha,
+        'adam_beta1': cfg.adam.beta1,
+        'adam_beta2': cfg.adam.beta2,
+        'staged_lr': cfg.train.staged_lr,
+        'new_layers': list(cfg.train.new_layers),
+        'base_lr_mult': cfg.train.base_lr_mult,
+    }
+
+
+def lr_scheduler_kwargs(cfg: CfgNode) -> dict:
+    """Arguments of ``torchreid.optim.build_lr_scheduler``."""
+    return {
+        'lr_scheduler': cfg.train.lr_scheduler,
+        'stepsize': list(cfg.train.stepsize),
+        'gamma': cfg.train.gamma,
+        'max_epoch': cfg.train.max_epoch,
+    }
+
+
+def engine_run_kwargs(cfg: CfgNode) -> dict:
+    """Arguments of ``Engine.run``."""
+    return {
+        'save_dir': cfg.data.save_dir,
+        'max_epoch': cfg.train.max_epoch,
+        'start_epoch': cfg.train.start_epoch,
+        'fixbase_epoch': cfg.train.fixbase_epoch,
+        'open_layers': list(cfg.train.open_layers),
+        'start_eval': cfg.test.start_eval,
+        'eval_freq': cfg.test.eval_freq,
+        'test_only': cfg.test.evaluate,
+        'print_freq': cfg.train.print_freq,
+        'dist_metric': cfg.test.dist_metric,
+        'normalize_feature': cfg.test.normalize_feature,
+        'visrank': cfg.test.visrank,
+        'visrank_topk': cfg.test.visrank_topk,
+        'use_metric_cuhk03': False,
+        'ranks': list(cfg.test.ranks),
+        'rerank': cfg.test.rerank,
+    }
+
+
+def dal_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
+    return {
+        'use_gpu': uses_gpu(cfg),
+        'margin': cfg.dal.margin,
+        'eta': cfg.dal.eta,
+        'warmup_epochs': cfg.dal.warmup_epochs,
+        'anchor_init': cfg.dal.anchor_init,
+        'sampling': cfg.dal.sampling,
+        'batch_size': cfg.train.batch_size,
+        'num_instances': cfg.dal.num_instances,
+        'pooling_method': cfg.video.pooling_method,
+        'clip_grad_value': cfg.dal.clip_grad_value or None,
+        'seed': cfg.train.seed,
+        'skip_bad_frames': cfg.data.skip_bad_frames,
+        'amp': cfg.train.amp or None,
+        'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
+        'eval_frame_batch_size': cfg.test.frame_batch_size,
+    }
+
+
+def softmax_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of torchreid's ``VideoSoftmaxEngine`` besides the first four."""
+    return {
+        'use_gpu': uses_gpu(cfg),
+        'label_smooth': cfg.loss.softmax.label_smooth,
+        'pooling_method': cfg.video.pooling_method,
+        'eval_frame_batch_size': cfg.test.frame_batch_size,
+    }
+
+
+def triplet_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of torchreid's ``VideoTripletEngine`` besides the first three."""
+    return {
+        'margin': cfg.loss.triplet.margin,
+        'weight_t': cfg.loss.triplet.weight_t,
+        'weight_x': cfg.loss.triplet.weight_x,
+        'use_gpu': uses_gpu(cfg),
+        'label_smooth': cfg.loss.softmax.label_smooth,
+        'pooling_method': cfg.video.pooling_method,
+        'eval_frame_batch_size': cfg.test.frame_batch_size,
+    }
 
 
 def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
@@ -65,17 +181,18 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
 
 
 def _expected_weights_file(name: str) -> str | None:
-    """Where torchreid looks for ``name``'s ImageNet weights, when it can be told."""
-    factory = (vars(torchreid.models).get('__model_factory') or {}).get(name)
-    module = sys.modules.get(getattr(factory, '__module__', ''), None)
-    model_urls = getattr(module, 'model_urls', {})
-    if name in model_urls and not model_urls[name].startswith('https://mega'):
-        filename = osp.basename(model_urls[name].split('?')[0])
-        return osp.join(torch.hub.get_dir(), 'checkpoints', filename)
-    if name in getattr(module, 'pretrained_urls', {}):
-        torch_home = osp.expanduser(os.getenv(
-            'TORCH_HOME', osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'), 'torch')))
-        return osp.join(torch_home, 'checkpoints', name + '_imagenet.pth')
+    """Where torchreid looks for ``name``'s ImageNet weights, when its model module says."""
+    modules = [m for key, m in list(sys.modules.items())
+               if key.startswith('torchreid') and '.models.' in key]
+    for module in modules:
+        model_urls = getattr(module, 'model_urls', {})
+        if name in model_urls and not model_urls[name].startswith('https://mega'):
+            filename = osp.basename(model_urls[name].split('?')[0])
+            return osp.join(torch.hub.get_dir(), 'checkpoints', filename)
+        if name in getattr(module, 'pretrained_urls', {}):
+            torch_home = osp.expanduser(os.getenv(
+                'TORCH_HOME', osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'), 'torch')))
+            return osp.join(torch_home, 'checkpoints', name + '_imagenet.pth')
     return None
 
 
@@ -106,24 +223,18 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
                                 .format(cfg.model.load_weights))
     pretrained = bool(cfg.model.pretrained) and not cfg.model.load_weights
     loss = 'triplet' if cfg.loss.name == 'triplet' else 'softmax'
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        try:
-            model = torchreid.models.build_model(
-                name=name, num_classes=num_classes, loss=loss, pretrained=pretrained,
-                use_gpu=uses_gpu(cfg)
-            )
-        except OSError as err:
-            raise PretrainedWeightsError(
-                'model.pretrained: could not download the ImageNet weights of "{}" ({}). {}'
-                .format(name, err, _offline_advice(name))) from err
-    for w in caught:
-        if pretrained and 'manually downloaded' in str(w.message):
-            raise PretrainedWeightsError(
-                'model.pretrained: torchreid does not download the ImageNet weights of "{}" '
-                '({}). Download them and pass "model.load_weights PATH", or set '
-                '"model.pretrained False" to train from scratch.'.format(name, w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if pretrained and name in MANUAL_IMAGENET_WEIGHTS:
+        raise PretrainedWeightsError(
+            f'model.pretrained: torchreid does not download the ImageNet weights of "{name}". '
+            'Download them and pass "model.load_weights PATH", or set "model.pretrained False" '
+            'to train from scratch.')
+    try:
+        model = torchreid.models.build_model(name=name, num_classes=num_classes, loss=loss,
+                                             pretrained=pretrained, use_gpu=uses_gpu(cfg))
+    except OSError as err:
+        raise PretrainedWeightsError(
+            f'model.pretrained: could not download the ImageNet weights of "{name}" ({err}). '
+            f'{_offline_advice(name)}') from err
     if cfg.model.load_weights:
         torchreid.utils.load_pretrained_weights(model, cfg.model.load_weights)
     return model
@@ -144,19 +255,18 @@ def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer):
 
 
 def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
-    """The engine of ``loss.name``, with its test settings and a training-frame counter.
+    """The engine of ``loss.name``; ``engine.frames_seen`` counts its training frames.
 
-    ``engine.frames_seen`` counts the training frames processed by ``engine.run``.
+    The DAL engine gets an :class:`AssociationMonitor` with ``dal.diagnostics``:
+    identities from a separate read of the source data, for reporting only.
     """
     if cfg.loss.name != 'dal' and world()[1] > 1:
         raise ValueError('loss.name {!r}: torchreid\'s supervised engines do not run under '
                          'torch.distributed; only the DAL engine does'.format(cfg.loss.name))
     if cfg.loss.name == 'dal':
+        monitor = AssociationMonitor.from_datamanager(datamanager) if cfg.dal.diagnostics else None
         engine = VideoDALEngine(datamanager, model, optimizer, scheduler=scheduler,
-                                **dal_engine_kwargs(cfg))
-        if cfg.dal.diagnostics:
-            # identities from a separate read of the source data, for reporting only
-            engine.association_monitor = AssociationMonitor.from_datamanager(datamanager)
+                                association_monitor=monitor, **dal_engine_kwargs(cfg))
     elif cfg.loss.name == 'softmax':
         engine = RecordedVideoSoftmaxEngine(datamanager, model, optimizer, scheduler=scheduler,
                                             **softmax_engine_kwargs(cfg))
@@ -166,143 +276,4 @@ def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
     else:
         raise ValueError('loss.name must be one of dal, softmax, triplet, got {!r}'
                          .format(cfg.loss.name))
-    engine.eval_frame_batch_size = cfg.test.frame_batch_size
-    count_training_frames(engine)
     return engine
-
-
-def count_training_frames(engine) -> None:
-    """Makes ``engine.frames_seen`` count the frames of every training batch.
-
-    Wraps the instance's ``forward_backward``: a batch of tracklets
-    ``(B, S, C, H, W)`` counts ``B * S`` frames, a batch of frames ``B``.
-    """
-    forward_backward = engine.forward_backward
-    engine.frames_seen = 0
-
-    def counted(data):
-        imgs = data['img']
-        engine.frames_seen += imgs.shape[0] * (imgs.shape[1] if imgs.dim() == 5 else 1)
-        return forward_backward(data)
-
-    engine.forward_backward = counted
-
-
-def training_frames_per_epoch(engine) -> int:
-    """Frames one training epoch of ``engine`` processes (drop_last loaders).
-
-    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
-    """
-    loader = engine.train_loader
-    frames = len(loader) * loader.batch_size
-    if not isinstance(engine, VideoDALEngine):
-        dataset = loader.dataset
-        frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
-    return frames
-
-
-def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
-    """Trains and/or evaluates as ``cfg`` says; writes and returns the results record.
-
-    Args:
-        cfg (CfgNode): a validated config (:func:`dal_torchreid.config.load_config`).
-        save_dir (str, optional): overrides ``data.save_dir``.
-
-    Returns:
-        dict: the record written to ``<save_dir>/results.json`` (see
-        :mod:`dal_torchreid.results`).
-    """
-    save_dir = save_dir or cfg.data.save_dir
-    torchreid.utils.set_random_seed(cfg.train.seed)
-    start = time.time()
-    datamanager = build_datamanager(cfg)
-    num_classes = 1 if cfg.loss.name == 'dal' else datamanager.num_train_pids
-    model = build_model(cfg, num_classes)
-    if uses_gpu(cfg):
-        model = model.cuda()
-    optimizer = build_optimizer(cfg, model)
-    scheduler = build_scheduler(cfg, optimizer)
-    engine = build_engine(cfg, datamanager, model, optimizer, scheduler)
-
-    run_kwargs = engine_run_kwargs(cfg)
-    run_kwargs['save_dir'] = save_dir
-    if cfg.model.resume and not cfg.test.evaluate:
-        if not osp.isfile(cfg.model.resume):
-            raise FileNotFoundError('model.resume: checkpoint "{}" does not exist'
-                                    .format(cfg.model.resume))
-        if isinstance(engine, VideoDALEngine):
-            run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
-        else:
-            run_kwargs['start_epoch'] = torchreid.utils.resume_from_checkpoint(
-                cfg.model.resume, model, optimizer, scheduler)
-    if not cfg.test.evaluate:
-        print('=> {} training frames per epoch'.format(training_frames_per_epoch(engine)))
-    engine.test_results = {}
-    engine.run(**run_kwargs)
-    wall_time = time.time() - start
-
-    trained = not cfg.test.evaluate
-    if not engine.test_results:
-        warnings.warn('no evaluation ran (train.max_epoch {} and test.evaluate False); '
-                      '{} has no targets'.format(cfg.train.max_epoch, osp.join(save_dir, 'results.json')))
-    record = make_record(
-        engine.test_results,
-        engine=cfg.loss.name,
-        backbone=cfg.model.name,
-        epochs=(cfg.train.max_epoch - run_kwargs['start_epoch']) if trained else 0,
-        seed=cfg.train.seed,
-        wall_time_s=round(wall_time, 2),
-        frames_seen=int(engine.frames_seen),
-        test_only=bool(cfg.test.evaluate),
-        init_weights=cfg.model.load_weights or ('imagenet' if cfg.model.pretrained else 'random'),
-        config=_plain(cfg),
-    )
-    history = getattr(engine, 'association_history', None)
-    if history:
-        record['associations'] = history
-    if not is_main_process():
-        return record
-    path = write_results(record, save_dir)
-    print('Results written to "{}"'.format(path))
-    if history:
-        print('Association diagnostics plotted to "{}"'.format(
-            plot_associations(history, osp.join(save_dir, 'associations.png'))))
-    return record
-
-
-def _plain(node):
-    if isinstance(node, CfgNode):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, tuple):
-        return list(node)
-    return node
-
-
-def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None = None) -> dict:
-    """Trains and evaluates each of the first ``num_splits`` splits (``data.split_id``).
-
-    The PRID2011 / iLIDS-VID protocol: one run per random 50/50 person split,
-    each writing ``<save_dir>/split<i>/results.json``; then
-    ``<save_dir>/results.json`` holds each metric's mean and standard deviation
-    over the splits (:func:`dal_torchreid.results.summarize_splits`).
-    """
-    if num_splits < 1:
-        raise ValueError('num_splits must be >= 1, got {}'.format(num_splits))
-    save_dir = save_dir or cfg.data.save_dir
-    records = []
-    for split in range(num_splits):
-        split_cfg = cfg.clone()
-        split_cfg.defrost()
-        split_cfg.data.split_id = split
-        split_cfg.freeze()
-        print('=> Split {} of {}'.format(split + 1, num_splits))
-        records.append(run_experiment(split_cfg, osp.join(save_dir, 'split{}'.format(split))))
-    record = {
-        'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
-        'num_splits': num_splits,
-        'wall_time_s': round(sum(r['wall_time_s'] for r in records), 2),
-        'targets': summarize_splits(records),
-    }
-    if is_main_process():
-        print('Split summary written to "{}"'.format(write_results(record, save_dir)))
-    return record

@@ -1,57 +1,55 @@
-"""Experiment configuration: torchreid's default config, plus DAL's keys.
+"""Experiment configuration: torchreid's video defaults plus DAL's keys, merged by yacs.
 
-:func:`get_default_config` mirrors ``scripts/default_config.py`` of torchreid
-(the ``model``, ``data``, ``sampler``, ``video``, ``train``, ``sgd``,
-``rmsprop``, ``adam``, ``loss`` and ``test`` sections, without the image-only
-keys) and adds:
-
-- ``loss.name``: ``'dal'`` (default), ``'softmax'`` or ``'triplet'``: which
-  engine trains (``VideoDALEngine`` or torchreid's supervised video engines);
-- ``dal``: the DAL engine's settings (``margin``, ``eta``, ``warmup_epochs``,
-  ``anchor_init``, ``sampling``, ``num_instances``, ``clip_grad_value``);
-- ``rmsprop.eps``: applied to the optimizer torchreid builds (its builder has
-  no epsilon; the DAL release uses 1.0);
-- ``video.train_sample_method``: how torchreid's supervised engines sample a
-  training clip (``''``: as ``video.sample_method``, torchreid's behaviour);
-- ``test.frame_batch_size``: frames per forward pass at test (0: torchreid's path);
-- ``use_gpu``: use a GPU when one is available.
-
-For the DAL engine ``train.batch_size`` counts frames; for the supervised
-engines it counts tracklets of ``video.seq_len`` frames.
-
-:func:`load_config` merges a YAML file and ``KEY VALUE`` overrides into the
-defaults, refuses unknown keys and bad values with an error naming the key
-(and the file), and returns the config frozen. Converters
-(:func:`videodata_kwargs`, :func:`optimizer_kwargs`, ...) turn it into the
-arguments of torchreid's builders, as torchreid's scripts do.
+:func:`get_default_config` mirrors torchreid's ``scripts/default_config.py``
+and adds ``dal.*``, ``loss.name`` (which engine trains), ``rmsprop.eps``,
+``video.train_sample_method``, ``test.frame_batch_size`` and ``train.amp`` /
+``train.ema``. A plugin setting's default and check live beside the code that
+interprets it and are imported here. :func:`load_config` merges a YAML file and
+``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
+:class:`ConfigError` naming the key and where its value came from.
 
 Examples::
 
-    from dal_torchreid.config import load_config, videodata_kwargs
-    cfg = load_config('configs/dal_resnet50_prid2011.yaml',
-                      ['data.root', 'reid-data', 'train.max_epoch', '10'])
-    datamanager = torchreid.data.VideoDataManager(**videodata_kwargs(cfg))
+    cfg = load_config('configs/dal_resnet50_prid2011.yaml', ['data.root', 'reid-data'])
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
+import math
 import os.path as osp
-from typing import Any, Sequence
+import re
+from typing import Any, Callable, Sequence
 
-import torch
 import yaml
 from yacs.config import CfgNode as CN
 
+import torchreid
+
+from dal_torchreid.data.tracklet_frames import (
+    BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
+)
+from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
+from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
+from dal_torchreid.engine.features import check_pooling_method
+from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
+from dal_torchreid.engine.video_dal import (
+    ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
+)
+from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+
 ENGINES = ('dal', 'softmax', 'triplet')
-ANCHOR_INITS = ('zeros', 'features')
-SAMPLING_MODES = ('frame', 'tracklet')
 VIDEO_SAMPLE_METHODS = ('evenly', 'random', 'all')
-POOLING_METHODS = ('avg', 'max')
 OPTIMIZERS = ('adam', 'amsgrad', 'sgd', 'rmsprop', 'radam')
 LR_SCHEDULERS = ('single_step', 'multi_step', 'cosine')
 TRAIN_SAMPLERS = ('RandomSampler', 'SequentialSampler', 'RandomIdentitySampler',
                   'RandomDomainSampler', 'RandomDatasetSampler')
 DIST_METRICS = ('euclidean', 'cosine')
+
+
+class ConfigError(ValueError):
+    """A config value no engine can run with; the message names the key and its source."""
 
 
 def get_default_config() -> CN:
@@ -64,481 +62,195 @@ def get_default_config() -> CN:
     """
     cfg = CN()
     cfg.use_gpu = True  # use a GPU when one is available
-
-    # model
-    cfg.model = CN()
-    cfg.model.name = 'resnet50'
-    cfg.model.pretrained = True  # ImageNet weights from torchreid's model zoo
-    cfg.model.load_weights = ''  # path to model weights (replaces model.pretrained)
-    cfg.model.resume = ''  # path to a checkpoint to resume training from
-
-    # data
-    cfg.data = CN()
-    cfg.data.type = 'video'
-    cfg.data.root = 'reid-data'
-    cfg.data.sources = ['prid2011']
-    cfg.data.targets = ['prid2011']
-    cfg.data.workers = 4  # number of data loading workers
-    cfg.data.split_id = 0  # split index
-    cfg.data.height = 256  # image height
-    cfg.data.width = 128  # image width
-    cfg.data.combineall = False  # combine train, query and gallery for training
-    cfg.data.transforms = ['random_flip']  # data augmentation
-    cfg.data.norm_mean = [0.485, 0.456, 0.406]  # default is imagenet mean
-    cfg.data.norm_std = [0.229, 0.224, 0.225]  # default is imagenet std
-    cfg.data.save_dir = 'log'  # path to save log
-    cfg.data.skip_bad_frames = False  # DAL: skip unreadable training frames (one warning per file)
-
-    # sampler
-    cfg.sampler = CN()
-    cfg.sampler.train_sampler = 'RandomSampler'  # supervised engines' train sampler
-    cfg.sampler.num_instances = 4  # tracklets per identity for RandomIdentitySampler
-    cfg.sampler.num_cams = 1  # cameras per batch (RandomDomainSampler)
-    cfg.sampler.num_datasets = 1  # datasets per batch (RandomDatasetSampler)
-
-    # video reid setting
-    cfg.video = CN()
-    cfg.video.seq_len = 15  # number of images to sample in a tracklet
-    cfg.video.sample_method = 'evenly'  # how to sample images from a tracklet
-    cfg.video.train_sample_method = ''  # supervised training clips; '' = sample_method
-    cfg.video.pooling_method = 'avg'  # how to pool features over a tracklet
-
-    # train
-    cfg.train = CN()
-    cfg.train.optim = 'adam'
-    cfg.train.lr = 0.0003
-    cfg.train.weight_decay = 5e-4
-    cfg.train.max_epoch = 60
-    cfg.train.start_epoch = 0
-    cfg.train.batch_size = 32  # DAL: frames; softmax/triplet: tracklets
-    cfg.train.fixbase_epoch = 0  # number of epochs to fix base layers
-    cfg.train.open_layers = ['classifier']  # layers trained while the others are frozen
-    cfg.train.staged_lr = False  # set different lr to different layers
-    cfg.train.new_layers = ['classifier']  # newly added layers with default lr
-    cfg.train.base_lr_mult = 0.1  # learning rate multiplier for base layers
-    cfg.train.lr_scheduler = 'single_step'
-    cfg.train.stepsize = [20]  # stepsize to decay learning rate
-    cfg.train.gamma = 0.1  # learning rate decay multiplier
-    cfg.train.print_freq = 20  # print frequency
-    cfg.train.seed = 1  # random seed
-    cfg.train.amp = ''  # DAL: autocast the backbone, '' (off), 'bf16' or 'fp16' (CUDA)
-    cfg.train.ema = False  # DAL: evaluate an exponential moving average of the weights
-    cfg.train.ema_decay = 0.9999  # its decay (release: 0.9999)
-
-    # optimizer
-    cfg.sgd = CN()
-    cfg.sgd.momentum = 0.9  # momentum factor for sgd and rmsprop
-    cfg.sgd.dampening = 0.  # dampening for momentum
-    cfg.sgd.nesterov = False  # Nesterov momentum
-    cfg.rmsprop = CN()
-    cfg.rmsprop.alpha = 0.99  # smoothing constant
-    cfg.rmsprop.eps = 1e-8  # epsilon (PyTorch's default; the DAL release uses 1.0)
-    cfg.adam = CN()
-    cfg.adam.beta1 = 0.9  # exponential decay rate for first moment
-    cfg.adam.beta2 = 0.999  # exponential decay rate for second moment
-
-    # loss
-    cfg.loss = CN()
-    cfg.loss.name = 'dal'  # 'dal' (unsupervised), 'softmax' or 'triplet' (identity labels)
-    cfg.loss.softmax = CN()
-    cfg.loss.softmax.label_smooth = True  # use label smoothing regularizer
-    cfg.loss.triplet = CN()
-    cfg.loss.triplet.margin = 0.3  # distance margin
-    cfg.loss.triplet.weight_t = 1.  # weight to balance hard triplet loss
-    cfg.loss.triplet.weight_x = 0.  # weight to balance cross entropy loss
-
-    # deep association learning
-    cfg.dal = CN()
-    cfg.dal.margin = 0.5  # hinge margin m
-    cfg.dal.eta = 0.5  # intra-anchor update rate
-    cfg.dal.warmup_epochs = 2  # epochs before cross-camera association starts
-    cfg.dal.anchor_init = 'zeros'  # 'zeros' (release) or 'features'
-    cfg.dal.sampling = 'frame'  # 'frame' (release) or 'tracklet'
-    cfg.dal.num_instances = 4  # frames per tracklet for 'tracklet' sampling
-    cfg.dal.clip_grad_value = 2.0  # clip gradients by value; 0 disables
-    cfg.dal.diagnostics = True  # score associations against identities (reporting only)
-
-    # test
-    cfg.test = CN()
-    cfg.test.batch_size = 100
-    cfg.test.frame_batch_size = 0  # frames per forward pass at test; 0: torchreid's path
-    cfg.test.dist_metric = 'euclidean'  # distance metric, ['euclidean', 'cosine']
-    cfg.test.normalize_feature = False  # normalize feature vectors before computing distance
-    cfg.test.ranks = [1, 5, 10, 20]  # cmc ranks
-    cfg.test.evaluate = False  # test only
-    cfg.test.eval_freq = -1  # evaluation frequency (-1 means to only test after training)
-    cfg.test.start_eval = 0  # start to evaluate after a specific epoch
-    cfg.test.rerank = False  # use person re-ranking
-    cfg.test.visrank = False  # visualize ranked results (only with test.evaluate True)
-    cfg.test.visrank_topk = 10  # top-k ranks to visualize
-
+    cfg.model = CN(dict(
+        name='resnet50', pretrained=True,  # ImageNet weights
+        load_weights='',  # a weights file (replaces model.pretrained)
+        resume=''))  # a checkpoint to resume training from
+    cfg.data = CN(dict(
+        type='video', root='reid-data', sources=['prid2011'], targets=['prid2011'], workers=4,
+        split_id=0, height=256, width=128, combineall=False, transforms=['random_flip'],
+        norm_mean=[0.485, 0.456, 0.406], norm_std=[0.229, 0.224, 0.225], save_dir='log',
+        skip_bad_frames=False))  # skip unreadable frames, one warning per file
+    cfg.sampler = CN(dict(
+        train_sampler='RandomSampler',  # the supervised engines' sampler
+        num_instances=4, num_cams=1, num_datasets=1))
+    cfg.video = CN(dict(
+        seq_len=15, sample_method='evenly',
+        train_sample_method='',  # the supervised engines' training clips; '': sample_method
+        pooling_method='avg'))  # frame features to a tracklet feature
+    cfg.train = CN(dict(
+        optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
+        batch_size=BATCH_SIZE,  # DAL: frames; softmax/triplet: tracklets
+        fixbase_epoch=0, open_layers=['classifier'], staged_lr=False,
+        new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
+        stepsize=[20], gamma=0.1, print_freq=20, seed=1,
+        amp='',  # DAL: '' (float32), 'bf16' or 'fp16' (CUDA) autocast of the backbone
+        ema=False, ema_decay=EMA_DECAY))  # DAL: evaluate a moving average of the weights
+    cfg.sgd = CN(dict(momentum=0.9, dampening=0., nesterov=False))  # momentum: rmsprop's too
+    cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # eps: set on the optimizer torchreid builds
+    cfg.adam = CN(dict(beta1=0.9, beta2=0.999))
+    cfg.loss = CN(dict(
+        name='dal',  # 'dal' (no labels), 'softmax' or 'triplet' (identity labels)
+        softmax=CN(dict(label_smooth=True)),
+        triplet=CN(dict(margin=0.3, weight_t=1., weight_x=0.))))
+    cfg.dal = CN(dict(
+        margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
+        sampling=SAMPLING, num_instances=NUM_INSTANCES, clip_grad_value=CLIP_GRAD_VALUE,
+        diagnostics=True))  # score associations against identities, for reporting only
+    cfg.test = CN(dict(
+        batch_size=100,
+        frame_batch_size=EVAL_FRAME_BATCH_SIZE,  # > 0: all frames, this many per model call
+        dist_metric='euclidean', normalize_feature=False, ranks=[1, 5, 10, 20],
+        evaluate=False, eval_freq=-1, start_eval=0, rerank=False, visrank=False,
+        visrank_topk=10))
     return cfg
 
 
-# --------------------------------------------------------------------------- merging
-
-def _parse_cli_value(text: Any) -> Any:
-    """A ``KEY VALUE`` override's value as yacs reads it: a Python literal, else a string."""
-    if not isinstance(text, str):
-        return text
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        lowered = text.lower()
-        if lowered in ('true', 'false'):
-            return lowered == 'true'
-        return text
-
-
-def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
-    """``value`` converted to the type of ``default``; ValueError naming ``key`` if it can't."""
-    def bad(expected: str) -> ValueError:
-        return ValueError('{}: {} must be {}, got {!r}'.format(source, key, expected, value))
-
-    if isinstance(default, bool):
-        if isinstance(value, str) and value.lower() in ('true', 'false'):
-            return value.lower() == 'true'
-        if not isinstance(value, bool):
-            raise bad('True or False')
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise bad('an integer')
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad('a number')
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad('a string')
-        return value
-    if isinstance(default, (list, tuple)):
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [value]  # a single source / stepsize given without brackets
-        if not isinstance(value, (list, tuple)):
-            raise bad('a list')
-        if default:
-            kind = default[0]
-            return [_coerce('{}[{}]'.format(key, i), kind, v, source) for i, v in enumerate(value)]
-        return list(value)
-    raise bad('of type {}'.format(type(default).__name__))
+# The checks of settings the plugin interprets, beside the code that interprets them.
+PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
+    'video.pooling_method': check_pooling_method,
+    'test.frame_batch_size': check_eval_frame_batch_size,
+}
+DAL_CHECKS: dict[str, Callable[[Any], None]] = {
+    'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,
+    'dal.warmup_epochs': check_warmup_epochs, 'dal.anchor_init': check_anchor_init,
+    'dal.sampling': check_sampling, 'dal.num_instances': check_num_instances,
+    'dal.clip_grad_value': check_clip_grad_value, 'train.amp': check_amp,
+    'train.ema_decay': check_ema_decay,
+}
 
 
-def _merge(cfg: CN, updates: dict, source: str, prefix: str = '') -> None:
-    for name, value in updates.items():
-        key = prefix + str(name)
-        if name not in cfg:
-            raise KeyError('{}: unknown config key "{}"'.format(source, key))
-        current = cfg[name]
-        if isinstance(current, CN):
-            if not isinstance(value, dict):
-                raise ValueError('{}: "{}" is a section, got {!r}'.format(source, key, value))
-            _merge(current, value, source, key + '.')
+# The settings torchreid interprets: allowed values, lower bounds, further rules.
+CHOICES = {'loss.name': ENGINES, 'data.type': ('video',),
+           'video.sample_method': VIDEO_SAMPLE_METHODS,
+           'video.train_sample_method': ('',) + VIDEO_SAMPLE_METHODS,
+           'test.dist_metric': DIST_METRICS, 'train.optim': OPTIMIZERS,
+           'train.lr_scheduler': LR_SCHEDULERS, 'sampler.train_sampler': TRAIN_SAMPLERS}
+AT_LEAST = {'data.height': 1, 'data.width': 1, 'data.workers': 0, 'video.seq_len': 1,
+            'test.batch_size': 1, 'train.max_epoch': 0, 'train.print_freq': 1, 'train.seed': 0,
+            'train.weight_decay': 0, 'sgd.momentum': 0, 'train.batch_size': 1}
+POSITIVE = ('train.lr', 'train.gamma', 'rmsprop.eps', 'loss.triplet.margin')
+
+
+def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
+    """(key, holds, what it must be) for the settings torchreid interprets."""
+    rules = [(key, _value(cfg, key) in allowed, f'must be one of {list(allowed)}')
+             for key, allowed in CHOICES.items()]
+    rules += [(key, _value(cfg, key) >= low, f'must be >= {low}') for key, low in AT_LEAST.items()]
+    rules += [(key, _value(cfg, key) > 0, 'must be > 0') for key in POSITIVE]
+    train_method = cfg.video.train_sample_method or cfg.video.sample_method
+    return rules + [
+        ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
+        ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
+        ('data.norm_std', len(cfg.data.norm_std) == 3 and min(cfg.data.norm_std) > 0,
+         'must hold 3 positive values'),
+        ('model.name', cfg.model.name in available_models(),
+         'must be a torchreid model (torchreid.models.show_avai_models())'),
+        ('test.batch_size', cfg.test.batch_size == 1 or cfg.video.sample_method != 'all'
+         or cfg.test.frame_batch_size > 0, 'must be 1 with video.sample_method "all" and '
+         'test.frame_batch_size 0 (tracklets differ in length)'),
+        ('test.ranks', min(cfg.test.ranks, default=1) >= 1, 'must be ranks >= 1'),
+        ('test.visrank', cfg.test.evaluate or not cfg.test.visrank,
+         'needs test.evaluate True (torchreid visualises ranked results in test-only mode)'),
+        ('train.start_epoch', 0 <= cfg.train.start_epoch <= cfg.train.max_epoch
+         or cfg.test.evaluate, 'must be in [0, train.max_epoch]'),
+        ('train.stepsize', cfg.train.lr_scheduler == 'cosine' or
+         (len(cfg.train.stepsize) > 0 and min(cfg.train.stepsize) >= 1),
+         'must be a non-empty list of epochs >= 1'),
+        ('rmsprop.alpha', 0 <= cfg.rmsprop.alpha < 1, 'must be in [0, 1)'),
+        ('sgd.nesterov', not (cfg.sgd.nesterov and cfg.train.optim == 'sgd') or
+         (cfg.sgd.momentum > 0 and cfg.sgd.dampening == 0),
+         'needs sgd.momentum > 0 and sgd.dampening 0'),
+        ('sampler.num_instances', cfg.loss.name == 'dal' or
+         cfg.sampler.train_sampler != 'RandomIdentitySampler' or
+         1 <= cfg.sampler.num_instances <= cfg.train.batch_size, 'must be in [1, train.batch_size]'),
+        ('video.train_sample_method', cfg.loss.name == 'dal' or train_method != 'all' or
+         cfg.train.batch_size == 1, 'must not be "all" when train.batch_size > 1 (set it to '
+         '"evenly" or "random" for the supervised engines)'),
+    ]
+
+
+def available_models() -> list[str]:
+    """The names ``torchreid.models.build_model`` accepts."""
+    with contextlib.redirect_stdout(io.StringIO()) as listing:
+        torchreid.models.show_avai_models()
+    return ast.literal_eval(listing.getvalue().strip())
+
+
+def _leaves(node: CN, prefix: str = ''):
+    for name, value in node.items():
+        if isinstance(value, CN):
+            yield from _leaves(value, f'{prefix}{name}.')
         else:
-            cfg[name] = _coerce(key, current, value, source)
+            yield prefix + name, value
 
 
-def merge_from_file(cfg: CN, path: str) -> None:
-    """Merges the YAML file ``path`` into ``cfg`` (type-checked, unknown keys refused)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError('config file "{}" does not exist'.format(path))
-    with open(path) as f:
-        try:
-            updates = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ValueError('config file "{}" is not valid YAML: {}'.format(path, err)) from err
-    if not isinstance(updates, dict):
-        raise ValueError('config file "{}" must hold a mapping of sections'.format(path))
-    _merge(cfg, updates, 'config file "{}"'.format(path))
+def _value(cfg: CN, key: str) -> Any:
+    for part in key.split('.'):
+        cfg = cfg[part]
+    return cfg
 
 
-def merge_from_list(cfg: CN, opts: Sequence[Any]) -> None:
-    """Merges ``['section.key', value, ...]`` overrides into ``cfg``."""
-    opts = list(opts)
-    if len(opts) % 2:
-        raise ValueError('overrides must be KEY VALUE pairs, got an odd number: {}'.format(opts))
-    for key, text in zip(opts[0::2], opts[1::2]):
-        update: dict = {}
-        node = update
-        parts = str(key).split('.')
-        section = cfg
-        for part in parts:
-            if not isinstance(section, CN) or part not in section:
-                raise KeyError('override: unknown config key "{}"'.format(key))
-            section = section[part]
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _parse_cli_value(text)
-        _merge(cfg, update, 'override')
+def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'config') -> None:
+    """Refuses values no engine can run with, reading no data.
 
-
-# --------------------------------------------------------------------------- validation
-
-def _check(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ValueError('{} {}, got {!r}'.format(key, message, value))
-
-
-def validate_config(cfg: CN) -> None:
-    """Refuses values no engine can run with, naming the key; reads no data.
-
-    Raises ``ValueError`` (bad value) or ``KeyError`` (unknown model name).
+    Raises :class:`ConfigError` naming the key and ``source_of(key)``.
     """
-    def choice(key: str, value: Any, allowed: Sequence) -> None:
-        _check(value in allowed, key, 'must be one of {}'.format(list(allowed)), value)
+    def fail(key: str, message: str):
+        raise ConfigError(f'{source_of(key)}: {key} {message}')
 
-    choice('loss.name', cfg.loss.name, ENGINES)
-    choice('data.type', cfg.data.type, ('video',))
-    _check(len(cfg.data.sources) > 0, 'data.sources', 'must name at least one data set',
-           cfg.data.sources)
-    _check(cfg.data.height > 0 and cfg.data.width > 0, 'data.height/data.width',
-           'must be positive', (cfg.data.height, cfg.data.width))
-    _check(cfg.data.workers >= 0, 'data.workers', 'must be >= 0', cfg.data.workers)
-    _check(len(cfg.data.norm_mean) == 3, 'data.norm_mean', 'must hold 3 values', cfg.data.norm_mean)
-    _check(len(cfg.data.norm_std) == 3 and all(s > 0 for s in cfg.data.norm_std),
-           'data.norm_std', 'must hold 3 positive values', cfg.data.norm_std)
-    models = _available_models()
-    _check(models is None or cfg.model.name in models, 'model.name',
-           'must be a torchreid model (torchreid.models.show_avai_models())', cfg.model.name)
+    defaults = dict(_leaves(get_default_config()))
+    for key, value in _leaves(cfg):
+        if value is None and defaults[key] is not None:
+            fail(key, f'must be a {type(defaults[key]).__name__}, got None')
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            fail(key, f'must be finite, got {value!r}')
+    checks = dict(PLUGIN_CHECKS, **(DAL_CHECKS if cfg.loss.name == 'dal' else {}))
+    for key, check in checks.items():
+        name = key.rsplit('.', 1)[1]
+        try:
+            check(_value(cfg, key))
+        except ValueError as err:
+            message = str(err)
+            fail(key, message[len(name) + 1:] if message.startswith(name + ' ') else message)
+    for key, holds, message in _torchreid_rules(cfg):
+        if not holds:
+            fail(key, f'{message}, got {_value(cfg, key)!r}')
 
-    choice('video.sample_method', cfg.video.sample_method, VIDEO_SAMPLE_METHODS)
-    choice('video.train_sample_method', cfg.video.train_sample_method, ('',) + VIDEO_SAMPLE_METHODS)
-    choice('video.pooling_method', cfg.video.pooling_method, POOLING_METHODS)
-    _check(cfg.video.seq_len >= 1, 'video.seq_len', 'must be >= 1', cfg.video.seq_len)
-    if cfg.video.sample_method == 'all' and cfg.test.frame_batch_size == 0:
-        _check(cfg.test.batch_size == 1, 'test.batch_size',
-               'must be 1 with video.sample_method "all" and test.frame_batch_size 0 '
-               '(tracklets differ in length)', cfg.test.batch_size)
-    _check(cfg.test.batch_size >= 1, 'test.batch_size', 'must be >= 1', cfg.test.batch_size)
-    _check(cfg.test.frame_batch_size >= 0, 'test.frame_batch_size', 'must be >= 0 (0: torchreid\'s path)',
-           cfg.test.frame_batch_size)
-    choice('test.dist_metric', cfg.test.dist_metric, DIST_METRICS)
-    _check(all(r >= 1 for r in cfg.test.ranks), 'test.ranks', 'must be ranks >= 1', cfg.test.ranks)
-    if cfg.test.visrank:
-        _check(cfg.test.evaluate, 'test.visrank', 'needs test.evaluate True (torchreid visualises '
-               'ranked results in test-only mode)', cfg.test.visrank)
-
-    choice('train.optim', cfg.train.optim, OPTIMIZERS)
-    _check(cfg.train.lr > 0, 'train.lr', 'must be > 0', cfg.train.lr)
-    _check(cfg.train.weight_decay >= 0, 'train.weight_decay', 'must be >= 0', cfg.train.weight_decay)
-    _check(cfg.train.max_epoch >= 0, 'train.max_epoch', 'must be >= 0', cfg.train.max_epoch)
-    _check(0 <= cfg.train.start_epoch <= cfg.train.max_epoch or cfg.test.evaluate,
-           'train.start_epoch', 'must be in [0, train.max_epoch]', cfg.train.start_epoch)
-    _check(cfg.train.print_freq >= 1, 'train.print_freq', 'must be >= 1', cfg.train.print_freq)
-    _check(cfg.train.seed >= 0, 'train.seed', 'must be >= 0', cfg.train.seed)
-    choice('train.lr_scheduler', cfg.train.lr_scheduler, LR_SCHEDULERS)
-    if cfg.train.lr_scheduler in ('single_step', 'multi_step'):
-        _check(len(cfg.train.stepsize) > 0 and all(s >= 1 for s in cfg.train.stepsize),
-               'train.stepsize', 'must be a non-empty list of epochs >= 1', cfg.train.stepsize)
-    _check(cfg.train.gamma > 0, 'train.gamma', 'must be > 0', cfg.train.gamma)
-    _check(cfg.rmsprop.eps > 0, 'rmsprop.eps', 'must be > 0', cfg.rmsprop.eps)
-    _check(0 <= cfg.rmsprop.alpha < 1, 'rmsprop.alpha', 'must be in [0, 1)', cfg.rmsprop.alpha)
-    _check(cfg.sgd.momentum >= 0, 'sgd.momentum', 'must be >= 0', cfg.sgd.momentum)
-    if cfg.sgd.nesterov and cfg.train.optim == 'sgd':
-        _check(cfg.sgd.momentum > 0 and cfg.sgd.dampening == 0, 'sgd.nesterov',
-               'needs sgd.momentum > 0 and sgd.dampening 0', cfg.sgd.nesterov)
-
-    if cfg.loss.name == 'dal':
-        _check(cfg.train.batch_size >= 2, 'train.batch_size',
-               'counts frames for DAL and must be >= 2', cfg.train.batch_size)
-        _check(cfg.dal.margin > 0, 'dal.margin', 'must be > 0', cfg.dal.margin)
-        _check(0 < cfg.dal.eta <= 1, 'dal.eta', 'must be in (0, 1]', cfg.dal.eta)
-        _check(cfg.dal.warmup_epochs >= 0, 'dal.warmup_epochs', 'must be >= 0',
-               cfg.dal.warmup_epochs)
-        choice('dal.anchor_init', cfg.dal.anchor_init, ANCHOR_INITS)
-        choice('dal.sampling', cfg.dal.sampling, SAMPLING_MODES)
-        _check(cfg.dal.num_instances >= 1, 'dal.num_instances', 'must be >= 1',
-               cfg.dal.num_instances)
-        _check(cfg.dal.clip_grad_value >= 0, 'dal.clip_grad_value', 'must be >= 0 (0 disables)',
-               cfg.dal.clip_grad_value)
-        choice('train.amp', cfg.train.amp, ('', 'bf16', 'fp16'))
-        _check(0 < cfg.train.ema_decay < 1, 'train.ema_decay', 'must be in (0, 1)',
-               cfg.train.ema_decay)
-    else:
-        _check(cfg.train.batch_size >= 1, 'train.batch_size', 'must be >= 1', cfg.train.batch_size)
-        choice('sampler.train_sampler', cfg.sampler.train_sampler, TRAIN_SAMPLERS)
-        if cfg.sampler.train_sampler == 'RandomIdentitySampler':
-            _check(cfg.sampler.num_instances >= 1 and
-                   cfg.train.batch_size >= cfg.sampler.num_instances,
-                   'sampler.num_instances', 'must be in [1, train.batch_size]',
-                   cfg.sampler.num_instances)
-        train_method = cfg.video.train_sample_method or cfg.video.sample_method
-        if train_method == 'all':
-            _check(cfg.train.batch_size == 1, 'video.train_sample_method',
-                   'must not be "all" when train.batch_size > 1 (set it to "evenly" or '
-                   '"random" for the supervised engines)', train_method)
-        if cfg.loss.name == 'triplet':
-            _check(cfg.loss.triplet.margin > 0, 'loss.triplet.margin', 'must be > 0',
-                   cfg.loss.triplet.margin)
-
-
-def _available_models() -> Sequence[str] | None:
-    """Names ``torchreid.models.build_model`` accepts (None if torchreid hides its registry)."""
-    import torchreid
-    factory = vars(torchreid.models).get('__model_factory')
-    return None if factory is None else list(factory)
-
-
-# --------------------------------------------------------------------------- loading
 
 def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
-    """The default config, with the YAML file ``path`` and ``KEY VALUE`` ``opts`` merged.
-
-    Unknown keys raise ``KeyError``; values of the wrong type or out of range
-    raise ``ValueError``; both name the key (and the file). Nothing is read but
-    the config file. The returned config is frozen.
-
-    Examples::
-
-        cfg = load_config('configs/synthetic_demo.yaml', ['dal.margin', '0.3'])
-    """
+    """The default config, with the YAML file ``path`` and ``KEY VALUE`` ``opts`` merged,
+    validated and frozen. Raises :class:`ConfigError` (or ``FileNotFoundError``) naming
+    the key and whether the file or the command line set it; reads nothing else."""
     cfg = get_default_config()
+    file_source = f'config file "{path}"'
     if path:
-        merge_from_file(cfg, path)
-    merge_from_list(cfg, opts)
-    where = 'config file "{}"'.format(path) if path else 'config'
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'config file "{path}" does not exist')
+        try:
+            cfg.merge_from_file(path)
+        except (KeyError, ValueError, AssertionError, yaml.YAMLError) as err:
+            raise ConfigError(f'{file_source}: {_unknown(err)}') from err
+    opts = list(opts)
     try:
-        validate_config(cfg)
-    except ValueError as err:
-        raise ValueError('{}: {}'.format(where, err)) from err
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise ConfigError(f'command line: {_unknown(err)}') from err
+    from_command_line = set(opts[0::2])
+    validate_config(cfg, lambda key: 'command line' if key in from_command_line
+                    else file_source if path else 'default config')
     cfg.freeze()
     return cfg
 
 
-def config_from_command_line(config_file: str = '', root: str = '', engine: str = '',
-                             opts: Sequence[Any] = ()) -> CN:
-    """:func:`load_config` for the tools' ``--config-file``, ``--root``, ``--engine`` and
-    ``KEY VALUE`` arguments (``--root`` sets ``data.root``, ``--engine`` ``loss.name``)."""
-    opts = list(opts or [])
-    if root:
-        opts += ['data.root', root]
-    if engine:
-        opts += ['loss.name', engine]
-    return load_config(config_file or None, opts)
-
-
-# --------------------------------------------------------------------------- converters
-
-def uses_gpu(cfg: CN) -> bool:
-    """``cfg.use_gpu`` and a GPU is available."""
-    return bool(cfg.use_gpu) and torch.cuda.is_available()
-
-
-def videodata_kwargs(cfg: CN) -> dict:
-    """Arguments of ``torchreid.data.VideoDataManager``."""
-    return {
-        'root': cfg.data.root,
-        'sources': list(cfg.data.sources),
-        'targets': list(cfg.data.targets) or list(cfg.data.sources),
-        'height': cfg.data.height,
-        'width': cfg.data.width,
-        'transforms': list(cfg.data.transforms),
-        'norm_mean': list(cfg.data.norm_mean),
-        'norm_std': list(cfg.data.norm_std),
-        'use_gpu': uses_gpu(cfg),
-        'split_id': cfg.data.split_id,
-        'combineall': cfg.data.combineall,
-        'batch_size_train': cfg.train.batch_size,
-        'batch_size_test': cfg.test.batch_size,
-        'workers': cfg.data.workers,
-        'num_instances': cfg.sampler.num_instances,
-        'num_cams': cfg.sampler.num_cams,
-        'num_datasets': cfg.sampler.num_datasets,
-        'train_sampler': cfg.sampler.train_sampler,
-        'seq_len': cfg.video.seq_len,
-        'sample_method': cfg.video.sample_method,
-    }
-
-
-def optimizer_kwargs(cfg: CN) -> dict:
-    """Arguments of ``torchreid.optim.build_optimizer`` (``rmsprop.eps`` is applied after)."""
-    return {
-        'optim': cfg.train.optim,
-        'lr': cfg.train.lr,
-        'weight_decay': cfg.train.weight_decay,
-        'momentum': cfg.sgd.momentum,
-        'sgd_dampening': cfg.sgd.dampening,
-        'sgd_nesterov': cfg.sgd.nesterov,
-        'rmsprop_alpha': cfg.rmsprop.alpha,
-        'adam_beta1': cfg.adam.beta1,
-        'adam_beta2': cfg.adam.beta2,
-        'staged_lr': cfg.train.staged_lr,
-        'new_layers': list(cfg.train.new_layers),
-        'base_lr_mult': cfg.train.base_lr_mult,
-    }
-
-
-def lr_scheduler_kwargs(cfg: CN) -> dict:
-    """Arguments of ``torchreid.optim.build_lr_scheduler``."""
-    return {
-        'lr_scheduler': cfg.train.lr_scheduler,
-        'stepsize': list(cfg.train.stepsize),
-        'gamma': cfg.train.gamma,
-        'max_epoch': cfg.train.max_epoch,
-    }
-
-
-def engine_run_kwargs(cfg: CN) -> dict:
-    """Arguments of ``Engine.run``."""
-    return {
-        'save_dir': cfg.data.save_dir,
-        'max_epoch': cfg.train.max_epoch,
-        'start_epoch': cfg.train.start_epoch,
-        'fixbase_epoch': cfg.train.fixbase_epoch,
-        'open_layers': list(cfg.train.open_layers),
-        'start_eval': cfg.test.start_eval,
-        'eval_freq': cfg.test.eval_freq,
-        'test_only': cfg.test.evaluate,
-        'print_freq': cfg.train.print_freq,
-        'dist_metric': cfg.test.dist_metric,
-        'normalize_feature': cfg.test.normalize_feature,
-        'visrank': cfg.test.visrank,
-        'visrank_topk': cfg.test.visrank_topk,
-        'use_metric_cuhk03': False,
-        'ranks': list(cfg.test.ranks),
-        'rerank': cfg.test.rerank,
-    }
-
-
-def dal_engine_kwargs(cfg: CN) -> dict:
-    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
-    return {
-        'use_gpu': uses_gpu(cfg),
-        'margin': cfg.dal.margin,
-        'eta': cfg.dal.eta,
-        'warmup_epochs': cfg.dal.warmup_epochs,
-        'anchor_init': cfg.dal.anchor_init,
-        'sampling': cfg.dal.sampling,
-        'batch_size': cfg.train.batch_size,
-        'num_instances': cfg.dal.num_instances,
-        'pooling_method': cfg.video.pooling_method,
-        'clip_grad_value': cfg.dal.clip_grad_value or None,
-        'seed': cfg.train.seed,
-        'skip_bad_frames': cfg.data.skip_bad_frames,
-        'amp': cfg.train.amp or None,
-        'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
-    }
-
-
-def softmax_engine_kwargs(cfg: CN) -> dict:
-    """Keyword arguments of torchreid's ``VideoSoftmaxEngine`` besides the first four."""
-    return {
-        'use_gpu': uses_gpu(cfg),
-        'label_smooth': cfg.loss.softmax.label_smooth,
-        'pooling_method': cfg.video.pooling_method,
-    }
-
-
-def triplet_engine_kwargs(cfg: CN) -> dict:
-    """Keyword arguments of torchreid's ``VideoTripletEngine`` besides the first three."""
-    return {
-        'margin': cfg.loss.triplet.margin,
-        'weight_t': cfg.loss.triplet.weight_t,
-        'weight_x': cfg.loss.triplet.weight_x,
-        'use_gpu': uses_gpu(cfg),
-        'label_smooth': cfg.loss.softmax.label_smooth,
-        'pooling_method': cfg.video.pooling_method,
-    }
+def _unknown(err: Exception) -> str:
+    """yacs's message, said as this module says it: key first."""
+    message = err.args[0] if err.args else str(err)
+    mismatch = re.match(r"Type mismatch \(<class '(\w+)'> vs\. <class '(\w+)'>\) with values "
+                        r"\((.*) vs\. (.*)\) for config key: (\S+)", message, re.S)
+    if mismatch:
+        wanted, given, _, value, key = mismatch.groups()
+        return f'{key} must be of type {wanted} (as its default), got {value} ({given})'
+    return message.replace('Non-existent config key', 'unknown config key').replace(
+        'Non-existent key', 'unknown config key')

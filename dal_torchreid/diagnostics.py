@@ -100,21 +100,30 @@ def association_metrics(associations: Iterable, identities: dict[TrackletKey, in
 
 
 class AssociationMonitor:
-    """Scores each epoch's associations; attach as ``engine.association_monitor``.
+    """Scores each epoch's cross-camera associations against identities (reporting only).
 
     Holds the identities of a separate read of the source data
     (:func:`read_tracklet_identities`), never passed to the engine's training
-    inputs.
+    inputs. The engine hands it each step's association rows (:meth:`add`) and
+    closes each epoch (:meth:`end_epoch`), which prints, logs and keeps the
+    epoch's :func:`association_metrics` in ``history``.
+
+    Args:
+        identities (dict): ``{(camera, tracklet within camera): pid}``.
 
     Examples::
 
-        engine.association_monitor = AssociationMonitor.from_datamanager(datamanager)
+        monitor = AssociationMonitor.from_datamanager(datamanager)
+        engine = torchreid.engine.VideoDALEngine(datamanager, model, optimizer,
+                                                 association_monitor=monitor)
         engine.run(...)
-        engine.association_history  # one association_metrics dict per epoch
+        monitor.history  # one association_metrics dict per epoch
     """
 
     def __init__(self, identities: dict[TrackletKey, int]) -> None:
         self.identities = identities
+        self.history: list[dict] = []
+        self._rows: list[torch.Tensor] = []
 
     @classmethod
     def from_datamanager(cls, datamanager) -> 'AssociationMonitor':
@@ -122,3 +131,23 @@ class AssociationMonitor:
 
     def __call__(self, rows) -> dict:
         return association_metrics(rows, self.identities)
+
+    def add(self, rows: torch.Tensor) -> None:
+        """Keeps one step's ``(c, k, c2, k2)`` association rows for this epoch."""
+        self._rows.append(rows.detach().cpu())
+
+    def end_epoch(self, epoch: int, writer=None) -> dict:
+        """Scores the epoch's rows, prints and logs them (``Train/assoc_*``), starts a new epoch.
+
+        ``epoch`` is 1-based, as printed; TensorBoard gets it 0-based, as torchreid logs.
+        """
+        rows = torch.cat(self._rows) if self._rows else torch.zeros(0, 4, dtype=torch.long)
+        self._rows = []
+        stats = dict(self(rows), epoch=epoch)
+        self.history.append(stats)
+        print(f'=> epoch {epoch} associations: {stats["num_associations"]} tracklet pairs, '
+              f'precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}')
+        if writer is not None:
+            for key in ('num_associations', 'precision', 'recall'):
+                writer.add_scalar('Train/assoc_' + key, stats[key], epoch - 1)
+        return stats

@@ -1,4 +1,6 @@
 """Builders shared by the engine tests: tiny data managers, backbones and engines."""
+import tempfile
+
 import torch
 from torch import nn
 
@@ -21,12 +23,27 @@ def tiny_model(name='resnet18', loss='softmax'):
     return torchreid.models.build_model(name, num_classes=1, loss=loss, pretrained=False)
 
 
+class StepRecordingEngine(VideoDALEngine):
+    """VideoDALEngine that keeps each step's (loss, intra, cross, associations)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steps = []
+
+    def forward_backward(self, data):
+        out = super().forward_backward(data)
+        last = self.criterion.last_step
+        self.steps.append((out['loss'], last.loss_intra.item(), last.loss_cross.item(),
+                           int(last.num_associations)))
+        return out
+
+
 def tiny_engine(datamanager, model=None, lr=3e-4, optim='adam', **kwargs):
     model = tiny_model() if model is None else model
     optimizer = torchreid.optim.build_optimizer(model, optim=optim, lr=lr)
     options = dict(use_gpu=False, batch_size=16, warmup_epochs=1, seed=0)
     options.update(kwargs)
-    return VideoDALEngine(datamanager, model, optimizer, **options)
+    return StepRecordingEngine(datamanager, model, optimizer, **options)
 
 
 class PlainNet(nn.Module):
@@ -43,26 +60,13 @@ class PlainNet(nn.Module):
         return self.classifier(v) if self.training else v
 
 
-def run_epochs(engine, epochs, save_dir=None):
-    """Trains ``epochs`` epochs the way ``Engine.run`` does, without the final test."""
-    steps = []
-    original = engine.forward_backward
-
-    def record(data):
-        out = original(data)
-        last = engine.criterion.last_step
-        steps.append((out['loss'], last.loss_intra.item(), last.loss_cross.item(),
-                      last.num_associations))
-        return out
-
-    engine.forward_backward = record
-    engine._save_dir = save_dir
-    engine.max_epoch = epochs
-    for engine.epoch in range(engine.epoch, epochs):
-        engine.train(print_freq=10 ** 6)
-    engine.epoch = epochs
-    engine.forward_backward = original
-    return steps
+def run_epochs(engine, epochs, save_dir=None, start_epoch=0):
+    """Trains to epoch ``epochs`` with ``engine.run`` (its final test included) and
+    returns the steps it made."""
+    before = len(engine.steps)
+    engine.run(save_dir=save_dir or tempfile.mkdtemp(prefix='dal-test-'), max_epoch=epochs,
+               start_epoch=start_epoch, print_freq=10 ** 6, ranks=[1])
+    return engine.steps[before:]
 
 
 def anchors_of(engine):

@@ -4,11 +4,10 @@ import math
 
 import torch
 
-from tool_loading import load_tool
+from dal_torchreid.benchmarks import speed as benchmark
 
 
 def test_small_benchmark_writes_the_three_ratios(tmp_path, capsys):
-    benchmark = load_tool('benchmark')
     threads = torch.get_num_threads()
     path = tmp_path / 'out' / 'benchmark.json'
     assert benchmark.main(['--small', '--threads', '1', '--json', str(path)]) == 0

@@ -1,6 +1,5 @@
 """The experiment config: torchreid's keys plus DAL's, merging, validation, converters."""
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -8,11 +7,12 @@ import torch
 
 import torchreid
 
-from dal_torchreid.builder import build_model, build_optimizer, build_scheduler
-from dal_torchreid.config import (
-    dal_engine_kwargs, engine_run_kwargs, get_default_config, load_config,
+from dal_torchreid.builder import (
+    build_model, build_optimizer, build_scheduler, dal_engine_kwargs, engine_run_kwargs,
     lr_scheduler_kwargs, optimizer_kwargs, videodata_kwargs
 )
+from dal_torchreid.cli.train import main as train_main
+from dal_torchreid.config import ConfigError, get_default_config, load_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
@@ -31,12 +31,22 @@ def test_default_config_has_torchreid_sections_and_dal():
 
 def test_load_config_merges_file_and_overrides(tmp_path):
     path = tmp_path / 'c.yaml'
-    path.write_text('model: {name: resnet18}\ndal: {margin: 0.3}\ntrain: {lr: 1}\n')
-    cfg = load_config(str(path), ['dal.eta', '0.25', 'data.sources', 'mars', 'test.evaluate', 'true'])
-    assert cfg.model.name == 'resnet18' and cfg.dal.margin == 0.3
-    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)  # int accepted for a float
+    path.write_text('model: {name: resnet18}\ndal: {margin: 0.3}\ntrain: {lr: 1.0e-3}\n')
+    cfg = load_config(str(path), ['dal.eta', '0.25', 'data.sources', "['mars']",
+                                  'test.evaluate', 'True'])
+    assert cfg.model.name == 'resnet18' and cfg.dal.margin == 0.3 and cfg.train.lr == 1e-3
     assert cfg.dal.eta == 0.25 and cfg.data.sources == ['mars'] and cfg.test.evaluate is True
     assert cfg.is_frozen()
+
+
+@pytest.mark.parametrize('opts, key', [
+    (['train.lr', '1'], 'train.lr'),  # yacs: an int is not a float
+    (['data.sources', 'mars'], 'data.sources'),  # nor a string a list
+    (['test.evaluate', 'yes'], 'test.evaluate'),
+])
+def test_yacs_refuses_a_wrong_type_naming_the_key(opts, key):
+    with pytest.raises(ConfigError, match=r'command line: .*' + key.replace('.', r'\.')):
+        load_config(None, opts)
 
 
 @pytest.mark.parametrize('opts, key', [
@@ -44,14 +54,14 @@ def test_load_config_merges_file_and_overrides(tmp_path):
     (['nosection.key', '1'], 'nosection.key'),
 ])
 def test_unknown_override_key_is_refused(opts, key):
-    with pytest.raises(KeyError, match=key.replace('.', r'\.')):
+    with pytest.raises(ConfigError, match=r'command line: unknown config key.*' + key.replace('.', r'\.')):
         load_config(None, opts)
 
 
 def test_unknown_key_in_file_names_key_and_file(tmp_path):
     path = tmp_path / 'bad.yaml'
     path.write_text('dal:\n  margn: 0.5\n')
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert 'dal.margn' in str(info.value) and 'bad.yaml' in str(info.value)
 
@@ -77,19 +87,35 @@ def test_unknown_key_in_file_names_key_and_file(tmp_path):
      'video.train_sample_method'),
 ])
 def test_bad_values_are_refused_naming_the_key(opts, key):
-    with pytest.raises(ValueError, match=key.replace('.', r'\.')):
+    with pytest.raises(ConfigError, match=r'(command line|default config): ' + key.replace('.', r'\.')):
         load_config(None, opts)
 
 
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.mark.parametrize('value', ['1e999', '-1e999'])
+def test_values_must_be_finite(value):
+    with pytest.raises(ConfigError, match='train.lr must be finite'):
+        load_config(None, ['train.lr', value])
+
+
+def test_nan_in_a_file_is_refused(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('dal: {margin: .nan}\n')
+    with pytest.raises(ConfigError, match='dal.margin must be finite'):
+        load_config(str(path))
+
+
+def test_error_names_the_file_or_the_command_line(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('dal: {margin: -1.0}\n')
+    with pytest.raises(ConfigError, match=r'config file ".*c\.yaml": dal\.margin must be > 0'):
+        load_config(str(path))
+    path.write_text('dal: {eta: 0.3}\n')
+    with pytest.raises(ConfigError, match=r'^command line: dal\.margin must be > 0'):
+        load_config(str(path), ['dal.margin', '0.0'])
 
 
 def test_bad_value_is_refused_before_any_data_is_read(tmp_path, capsys):
-    main = _train_tool().main
+    main = train_main
     missing = str(tmp_path / 'no-data-here')
     assert main(['--root', missing, 'dal.margin', '-1']) == 2
     assert not osp.exists(missing)
@@ -111,7 +137,7 @@ def test_converters_build_torchreid_objects():
     assert engine_run_kwargs(cfg)['max_epoch'] == cfg.train.max_epoch
     kwargs = dal_engine_kwargs(cfg)
     assert kwargs['batch_size'] == cfg.train.batch_size and kwargs['clip_grad_value'] == 2.0
-    assert dal_engine_kwargs(load_config(None, ['dal.clip_grad_value', '0']))['clip_grad_value'] is None
+    assert dal_engine_kwargs(load_config(None, ['dal.clip_grad_value', '0.0']))['clip_grad_value'] is None
 
 
 def test_configs_are_shipped():

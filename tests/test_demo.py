@@ -1,5 +1,4 @@
-"""tools/demo.py's pieces (the full demo takes minutes: run it with `make demo`)."""
-import importlib.util
+"""dal-demo's pieces (the full demo takes minutes: run it with `make demo`)."""
 import os
 import os.path as osp
 
@@ -13,10 +12,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 @pytest.fixture(scope='module')
 def demo():
-    spec = importlib.util.spec_from_file_location('demo_tool', osp.join(REPO, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from dal_torchreid.cli import demo
+    return demo
 
 
 def test_supervised_baseline_sees_dal_frames_per_step(demo):

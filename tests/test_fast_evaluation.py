@@ -8,7 +8,8 @@ import torch
 import torchreid
 
 from dal_torchreid.engine import RecordedVideoSoftmaxEngine
-from dal_torchreid.engine.evaluation import AllFramesDataset, pool_by_tracklet
+from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.engine.features import pool_by_tracklet
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -20,22 +21,32 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def build_engine(root, source):
-    datamanager = torchreid.data.VideoDataManager(
+def tiny_video_datamanager(root, source):
+    return torchreid.data.VideoDataManager(
         root=root, sources=source, height=32, width=16, transforms=[],
         use_gpu=False, batch_size_train=2, batch_size_test=1, workers=0,
         seq_len=4, sample_method='all'
     )
-    torch.manual_seed(0)
-    model = torchreid.models.build_model('resnet18', num_classes=datamanager.num_train_pids,
-                                         loss='softmax', pretrained=False)
+
+
+def build_engine(datamanager, model=None, **kwargs):
+    """A softmax engine; engines built with the same ``model`` share its weights."""
+    if model is None:
+        torch.manual_seed(0)
+        model = torchreid.models.build_model('resnet18', num_classes=datamanager.num_train_pids,
+                                             loss='softmax', pretrained=False)
     optimizer = torchreid.optim.build_optimizer(model, optim='sgd', lr=0.01)
-    return RecordedVideoSoftmaxEngine(datamanager, model, optimizer, use_gpu=False)
+    return RecordedVideoSoftmaxEngine(datamanager, model, optimizer, use_gpu=False, **kwargs)
 
 
 @pytest.fixture(scope='module')
-def engine(tiny_prid2011_root):
-    return build_engine(tiny_prid2011_root, 'prid2011')
+def datamanager(tiny_prid2011_root):
+    return tiny_video_datamanager(tiny_prid2011_root, 'prid2011')
+
+
+@pytest.fixture(scope='module')
+def engine(datamanager):
+    return build_engine(datamanager)
 
 
 def result_lines(text):
@@ -44,14 +55,15 @@ def result_lines(text):
 
 @pytest.mark.parametrize('source', ['prid2011', 'mars'])
 def test_fast_path_equals_torchreid_all_frames_path(source, request, capsys):
-    root = request.getfixturevalue('tiny_{}_root'.format(source))
-    engine = build_engine(root, source)
-    engine.test()
-    reference = engine.test_results[source]
+    root = request.getfixturevalue(f'tiny_{source}_root')
+    reference_engine = build_engine(tiny_video_datamanager(root, source))
+    reference_engine.test()
+    reference = reference_engine.test_results[source]
     ref_out = capsys.readouterr().out
-    engine.eval_frame_batch_size = 7  # batches cut across tracklets
-    engine.test()
-    fast = engine.test_results[source]
+    fast_engine = build_engine(reference_engine.datamanager, reference_engine.model,
+                               eval_frame_batch_size=7)  # batches cut across tracklets
+    fast_engine.test()
+    fast = fast_engine.test_results[source]
     fast_out = capsys.readouterr().out
     assert fast['mAP'] == pytest.approx(reference['mAP'], abs=1e-6)
     assert np.allclose(fast['cmc'], reference['cmc'], atol=1e-6, rtol=0)
@@ -64,35 +76,31 @@ def test_fast_path_equals_torchreid_all_frames_path(source, request, capsys):
 @pytest.mark.parametrize('pooling', ['avg', 'max'])
 def test_fast_features_match_per_tracklet_features(engine, pooling):
     loader = engine.test_loader['prid2011']['gallery']
-    engine.pooling_method = pooling
+    reference = build_engine(engine.datamanager, engine.model, pooling_method=pooling)
+    fast = build_engine(engine.datamanager, engine.model, pooling_method=pooling,
+                        eval_frame_batch_size=4)
     engine.model.eval()
-    try:
-        with torch.no_grad():
-            ref, ref_pids, ref_camids, _ = engine._extract(loader)
-            engine.eval_frame_batch_size = 4
-            engine.model.train()  # the fast path evaluates in eval mode and restores the mode
-            fast, pids, camids, _ = engine._extract(loader)
-        assert engine.model.training
-    finally:
-        engine.eval_frame_batch_size = 0
-        engine.pooling_method = 'avg'
-    assert fast.shape == ref.shape
-    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        ref, ref_pids, ref_camids, _ = reference._extract(loader)
+        engine.model.train()  # the fast path evaluates in eval mode and restores the mode
+        feats, pids, camids, _ = fast._extract(loader)
+    assert engine.model.training
+    assert feats.shape == ref.shape
+    torch.testing.assert_close(feats, ref, atol=1e-5, rtol=1e-5)
     assert np.array_equal(pids, ref_pids) and np.array_equal(camids, ref_camids)
 
 
 def test_fast_path_ignores_the_loader_sampling(engine):
     loader = engine.test_loader['prid2011']['query']
+    fast = build_engine(engine.datamanager, engine.model, eval_frame_batch_size=16)
     engine.model.eval()
-    engine.eval_frame_batch_size = 16
     try:
         with torch.no_grad():
-            every, _, _, _ = engine._extract(loader)
+            every, _, _, _ = fast._extract(loader)
             loader.dataset.sample_method = 'evenly'
-            sampled, _, _, _ = engine._extract(loader)
+            sampled, _, _, _ = fast._extract(loader)
     finally:
         loader.dataset.sample_method = 'all'
-        engine.eval_frame_batch_size = 0
     torch.testing.assert_close(sampled, every)
 
 
@@ -111,8 +119,9 @@ def test_pool_by_tracklet_accumulates_across_batches():
 
 def test_all_frames_dataset_indexes_tracklets(engine):
     data = engine.test_loader['prid2011']['query'].dataset.data
-    frames = AllFramesDataset(data)
+    frames = AllFramesDataset([item[0] for item in data])
     assert len(frames) == sum(len(item[0]) for item in data)
     assert frames.frame_tracklet.tolist() == [t for t, item in enumerate(data) for _ in item[0]]
-    with pytest.raises(ValueError, match='test tracklet 1'):
-        AllFramesDataset([(('a.png',), 3, 0, 0), ((), 4, 1, 0)])
+    assert frames.frame_position.tolist() == [i for item in data for i in range(len(item[0]))]
+    with pytest.raises(ValueError, match='test tracklet 1 has no frames'):
+        AllFramesDataset([('a.png',), ()], name='test tracklet')

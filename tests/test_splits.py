@@ -9,10 +9,9 @@ from dal_torchreid.data.splits import (
     make_person_splits, qualifying_people, write_prid2011_splits
 )
 
-from tool_loading import load_tool
+from dal_torchreid.cli import prepare_splits as prepare_prid2011_splits
 
 
-prepare_prid2011_splits = load_tool('prepare_prid2011_splits')
 
 # person -> (frames in cam_a, frames in cam_b); None = absent from that camera
 PEOPLE = {

@@ -9,7 +9,8 @@ import urllib.error
 import pytest
 import torch
 
-from dal_torchreid.builder import PretrainedWeightsError, build_model, run_experiment
+from dal_torchreid.builder import PretrainedWeightsError, build_model
+from dal_torchreid.experiment import run_experiment
 from dal_torchreid.config import load_config
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.results import read_results

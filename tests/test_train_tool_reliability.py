@@ -14,8 +14,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 
 
-def train_cmd(root, save_dir, *extra, launcher=(sys.executable,)):
-    return [*launcher, TRAIN, '--root', str(root),
+def train_cmd(root, save_dir, *extra, launcher=(sys.executable,), options=()):
+    return [*launcher, TRAIN, '--root', str(root), *options,
             'data.save_dir', str(save_dir), 'data.workers', '0', 'data.height', '32',
             'data.width', '16', 'data.transforms', '[]', 'model.name', 'resnet18',
             'model.pretrained', 'False', 'use_gpu', 'False', 'video.sample_method', 'all',
@@ -87,8 +87,8 @@ def test_torchrun_two_processes_write_one_result(tiny_prid2011_root, tmp_path):
 @pytest.mark.parametrize('layout, folder', [('prid2011', 'prid2011'), ('ilidsvid', 'ilids-vid'),
                                             ('mars', 'mars')])
 def test_missing_data_set_names_the_expected_layout(tmp_path, layout, folder):
-    done = subprocess.run(train_cmd(tmp_path, tmp_path / 'log', 'data.sources', layout,
-                                    'data.targets', layout),
+    done = subprocess.run(train_cmd(tmp_path, tmp_path / 'log',
+                                    options=('--sources', layout, '--targets', layout)),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert str(tmp_path / folder) in done.stderr

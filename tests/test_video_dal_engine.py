@@ -11,6 +11,7 @@ import torchreid
 
 from dal_torchreid.data import TrackletFrameDataset
 from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.engine.checkpoint import CheckpointError
 
 from engine_helpers import (
     anchors_of, assert_same_anchors, run_epochs, tiny_datamanager, tiny_engine, tiny_model
@@ -129,7 +130,7 @@ def test_resume_refuses_a_foreign_checkpoint(tiny_prid2011_root, tmp_path):
     path = tmp_path / 'other.pth'
     torch.save({'state_dict': {}, 'epoch': 1}, path)
     engine = tiny_engine(tiny_datamanager(tiny_prid2011_root))
-    with pytest.raises(KeyError, match='not a DAL checkpoint'):
+    with pytest.raises(CheckpointError, match='not a DAL checkpoint'):
         engine.resume(str(path))
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         engine.resume(str(tmp_path / 'missing.pth'))
@@ -154,7 +155,7 @@ def test_features_anchor_init_is_mean_normalised_frame_feature(tiny_prid2011_roo
 
 def test_registration_is_idempotent_and_replaces_nothing(monkeypatch):
     import dal_torchreid
-    from dal_torchreid.registry import register_plugin
+    from dal_torchreid.plugin import register_plugin
     assert torchreid.engine.VideoDALEngine is VideoDALEngine
     assert torchreid.losses.DeepAssociationLoss is dal_torchreid.losses.DeepAssociationLoss
     assert torchreid.data.TrackletFrameDataset is TrackletFrameDataset
@@ -186,10 +187,10 @@ def test_association_monitor_reports_each_epoch(tiny_prid2011_root):
     from dal_torchreid.diagnostics import AssociationMonitor
     torch.manual_seed(0)
     dm = tiny_datamanager(tiny_prid2011_root)
-    engine = tiny_engine(dm, warmup_epochs=1)
-    engine.association_monitor = AssociationMonitor.from_datamanager(dm)
+    monitor = AssociationMonitor.from_datamanager(dm)
+    engine = tiny_engine(dm, warmup_epochs=1, association_monitor=monitor)
     steps = run_epochs(engine, 2)
-    history = engine.association_history
+    history = monitor.history
     assert [h['epoch'] for h in history] == [1, 2]
     assert history[0]['num_associations'] == 0  # warm-up: no cyclic ranking
     assert 0 < history[1]['num_associations'] <= sum(s[3] for s in steps)

@@ -37,6 +37,11 @@ class FrameReader:
             the file. True: it is skipped with one warning per file and the next
             readable frame of the same tracklet is used instead; a tracklet with
             no readable frame is an error naming the tracklet.
+
+    Examples::
+
+        reader = FrameReader(skip_bad_frames=True)
+        img = reader.read(tracklet_paths, 3, tracklet='training tracklet 7')
     """
 
     def __init__(self, skip_bad_frames: bool = False) -> None:

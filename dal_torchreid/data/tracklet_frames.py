@@ -12,14 +12,32 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
-from dal_torchreid.data.frame_reading import FrameReader
+from dal_torchreid.data.frames import AllFramesDataset
 
 SAMPLING_MODES = ('frame', 'tracklet')
+SAMPLING = 'frame'  # the release: uniform over frames
+BATCH_SIZE = 64  # frames per step, the release's
+NUM_INSTANCES = 4  # frames per tracklet in 'tracklet' sampling
 
 
-class TrackletFrameDataset(Dataset):
+def check_sampling(sampling: str) -> None:
+    if sampling not in SAMPLING_MODES:
+        raise ValueError(f'sampling must be one of {list(SAMPLING_MODES)}, got {sampling!r}')
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 2:
+        raise ValueError(f'batch_size counts frames and must be >= 2, got {batch_size}')
+
+
+def check_num_instances(num_instances: int) -> None:
+    if num_instances < 1:
+        raise ValueError(f'num_instances must be >= 1, got {num_instances}')
+
+
+class TrackletFrameDataset(AllFramesDataset):
     r"""Single training frames with their camera and per-camera tracklet index.
 
     Args:
@@ -47,30 +65,19 @@ class TrackletFrameDataset(Dataset):
                  transform: Callable | None = None, skip_bad_frames: bool = False) -> None:
         if len(tracklets) == 0:
             raise ValueError('TrackletFrameDataset needs at least one training tracklet')
+        super().__init__([paths for paths, _ in tracklets], transform, skip_bad_frames,
+                         name='training tracklet')
         cameras = sorted({int(camid) for _, camid in tracklets})
         cam_index = {camid: c for c, camid in enumerate(cameras)}
         self.source_camids = cameras
         self.tracklets_per_camera = [0] * len(cameras)
         self.tracklet_camera: list[int] = []
         self.tracklet_label: list[int] = []
-        self.tracklet_paths: list[tuple[str, ...]] = []
-        paths, frame_tracklet, frame_position = [], [], []
-        for t, (img_paths, camid) in enumerate(tracklets):
-            if len(img_paths) == 0:
-                raise ValueError('training tracklet {} (camera {}) has no frames'.format(t, camid))
+        for _, camid in tracklets:
             c = cam_index[int(camid)]
             self.tracklet_camera.append(c)
             self.tracklet_label.append(self.tracklets_per_camera[c])
             self.tracklets_per_camera[c] += 1
-            self.tracklet_paths.append(tuple(img_paths))
-            paths.extend(img_paths)
-            frame_tracklet.extend([t] * len(img_paths))
-            frame_position.extend(range(len(img_paths)))
-        self.img_paths = paths
-        self.frame_tracklet = np.asarray(frame_tracklet, dtype=np.int64)
-        self.frame_position = np.asarray(frame_position, dtype=np.int64)
-        self.transform = transform
-        self.reader = FrameReader(skip_bad_frames)
 
     @classmethod
     def from_datamanager(cls, datamanager, transform: Callable | None = None,
@@ -89,21 +96,10 @@ class TrackletFrameDataset(Dataset):
     def num_cameras(self) -> int:
         return len(self.tracklets_per_camera)
 
-    @property
-    def num_tracklets(self) -> int:
-        return len(self.tracklet_paths)
-
-    def __len__(self) -> int:
-        return len(self.img_paths)
-
     def __getitem__(self, index: int) -> dict:
         t = int(self.frame_tracklet[index])
-        c, k = self.tracklet_camera[t], self.tracklet_label[t]
-        img = self.reader.read(self.tracklet_paths[t], int(self.frame_position[index]),
-                               tracklet='(camera {}, tracklet {})'.format(c, k))
-        if self.transform is not None:
-            img = self.transform(img)
-        return {'img': img, 'camid': c, 'tracklet': k, 'impath': self.img_paths[index]}
+        return {'img': self.read(index), 'camid': self.tracklet_camera[t],
+                'tracklet': self.tracklet_label[t], 'impath': self.img_paths[index]}
 
 
 class TrackletFrameSampler(Sampler[int]):
@@ -125,15 +121,20 @@ class TrackletFrameSampler(Sampler[int]):
         rank (int, optional): this process's rank.
         batch_size (int, optional): frames per batch per process; needed when
             ``num_replicas > 1``.
+
+    Examples::
+
+        dataset = TrackletFrameDataset.from_datamanager(datamanager)
+        sampler = TrackletFrameSampler(dataset, 'frame', seed=0)
+        loader = DataLoader(dataset, sampler=sampler, batch_size=64, drop_last=True)
+        sampler.set_epoch(epoch)  # before each epoch: a reproducible new order
     """
 
-    def __init__(self, dataset: TrackletFrameDataset, sampling: str = 'frame',
-                 num_instances: int = 4, seed: int | None = None, num_replicas: int = 1,
-                 rank: int = 0, batch_size: int | None = None) -> None:
-        if sampling not in SAMPLING_MODES:
-            raise ValueError('sampling must be one of {}, got {!r}'.format(SAMPLING_MODES, sampling))
-        if num_instances < 1:
-            raise ValueError('num_instances must be >= 1, got {}'.format(num_instances))
+    def __init__(self, dataset: TrackletFrameDataset, sampling: str = SAMPLING,
+                 num_instances: int = NUM_INSTANCES, seed: int | None = None,
+                 num_replicas: int = 1, rank: int = 0, batch_size: int | None = None) -> None:
+        check_sampling(sampling)
+        check_num_instances(num_instances)
         if num_replicas > 1 and not batch_size:
             raise ValueError('batch_size is needed to shard batches over {} replicas'
                              .format(num_replicas))
@@ -189,8 +190,9 @@ class TrackletFrameSampler(Sampler[int]):
         return self._global_length() // g * self.batch_size
 
 
-def build_tracklet_frame_loader(datamanager, batch_size: int = 64, sampling: str = 'frame',
-                                num_instances: int = 4, seed: int | None = None,
+def build_tracklet_frame_loader(datamanager, batch_size: int = BATCH_SIZE,
+                                sampling: str = SAMPLING, num_instances: int = NUM_INSTANCES,
+                                seed: int | None = None,
                                 workers: int | None = None, skip_bad_frames: bool = False,
                                 num_replicas: int = 1, rank: int = 0) -> DataLoader:
     """A label-free training loader over a ``VideoDataManager``'s training set.
@@ -198,8 +200,7 @@ def build_tracklet_frame_loader(datamanager, batch_size: int = 64, sampling: str
     ``batch_size`` counts frames per process. Uses the data manager's training
     transforms and, unless ``workers`` is given, its worker and pin-memory settings.
     """
-    if batch_size < 2:
-        raise ValueError('batch_size counts frames and must be >= 2, got {}'.format(batch_size))
+    check_batch_size(batch_size)
     dataset = TrackletFrameDataset.from_datamanager(datamanager, skip_bad_frames=skip_bad_frames)
     sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed,
                                    num_replicas=num_replicas, rank=rank, batch_size=batch_size)

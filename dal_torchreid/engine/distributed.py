@@ -12,6 +12,7 @@ import os
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
 
 def world() -> tuple[int, int]:
@@ -44,6 +45,14 @@ def gather_global_batch(features: Tensor, labels: Tensor, camids: Tensor
     feats = gather(features.detach())
     feats[rank] = features
     return torch.cat(feats), torch.cat(gather(labels)), torch.cat(gather(camids))
+
+
+def wrap_distributed(model: torch.nn.Module, use_gpu: bool) -> torch.nn.Module:
+    """``model`` in ``DistributedDataParallel`` (on this process's GPU when ``use_gpu``)."""
+    if isinstance(model, DistributedDataParallel):
+        return model
+    return DistributedDataParallel(
+        model, device_ids=[torch.cuda.current_device()] if use_gpu else None)
 
 
 def broadcast_seed(seed: int | None) -> int | None:

@@ -8,6 +8,13 @@ from torch import nn
 
 from dal_torchreid.engine.embedding import unwrap_model
 
+EMA_DECAY = 0.9999  # the release's
+
+
+def check_ema_decay(ema_decay: float) -> None:
+    if not 0 < ema_decay < 1:
+        raise ValueError(f'ema_decay must be in (0, 1), got {ema_decay}')
+
 
 class ModelEMA:
     """Keeps ``ema = d * ema + (1 - d) * weights`` after every optimiser step.
@@ -22,9 +29,8 @@ class ModelEMA:
         decay (float, optional): the final decay. Default is 0.9999 (release).
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999) -> None:
-        if not 0 < decay < 1:
-            raise ValueError('EMA decay must be in (0, 1), got {}'.format(decay))
+    def __init__(self, model: nn.Module, decay: float = EMA_DECAY) -> None:
+        check_ema_decay(decay)
         self.module = copy.deepcopy(unwrap_model(model)).eval()
         self.module.requires_grad_(False)
         self.decay = float(decay)

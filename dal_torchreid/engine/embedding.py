@@ -24,8 +24,18 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 class EmbeddingReader:
     """Calls the model in training mode and returns its embedding, shape (B, D).
 
-    Raises ``TypeError`` for a model without a single ``nn.Linear`` classifier,
-    since its embedding cannot be told apart from its other outputs.
+    Args:
+        model (nn.Module): a torchreid backbone with one ``nn.Linear`` ``classifier``
+            (possibly inside ``DataParallel`` / ``DistributedDataParallel``); a model
+            without one is refused with ``TypeError``, since its embedding cannot be
+            told apart from its other outputs.
+
+    Examples::
+
+        model = torchreid.models.build_model('resnet50', num_classes=1, pretrained=False)
+        embedding = EmbeddingReader(model)
+        model.train()
+        features = embedding(imgs)  # (B, 2048), with gradient; not the logits
     """
 
     def __init__(self, model: nn.Module) -> None:

@@ -1,35 +1,43 @@
-"""torchreid's test pipeline, keeping the full CMC curve and mAP of each target.
+"""What every engine of the plugin records: training frames and full test results.
 
 torchreid's ``Engine._evaluate`` prints the CMC curve and returns only rank-1
-and mAP. :class:`RecordedEvaluationMixin` runs the same pipeline (the engine's
+and mAP. :class:`RecordingMixin` runs the same pipeline (the engine's
 ``parse_data_for_eval`` and ``extract_features``, torchreid's distance matrix,
 re-ranking, ``evaluate_rank`` and ranked-result visualisation) and also stores
 ``engine.test_results[name] = {'cmc': [...], 'mAP': float}`` so tools can write
-every metric without evaluating twice.
+every metric without evaluating twice. It also counts the frames every
+training step processes in ``engine.frames_seen``.
 
-With ``engine.eval_frame_batch_size > 0`` features come from the all-frame fast
-path instead (:class:`AllFramesDataset`, :func:`pool_by_tracklet`): every frame
-of every tracklet goes through the model in batches of that many frames across
-tracklet boundaries, then frames are pooled per tracklet. The result is the
-``(num_tracklets, D)`` matrix of torchreid's ``sample_method='all'``,
-``batch_size_test=1`` protocol (the release's: all frames, averaged), computed
-without one model call per tracklet.
+With ``eval_frame_batch_size > 0`` features come from the all-frame fast
+path instead (:func:`~dal_torchreid.engine.features.extract_tracklet_features`):
+every frame of every tracklet goes through the model in batches of that many
+frames across tracklet boundaries, then frames are pooled per tracklet. The
+result is the ``(num_tracklets, D)`` matrix of torchreid's ``sample_method='all'``,
+``batch_size_test=1`` protocol, computed without one model call per tracklet.
 """
 from __future__ import annotations
 
 import os.path as osp
 import time
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
 
 import torchreid
 
-from dal_torchreid.data.frame_reading import read_frame
+from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.engine.distributed import world
+from dal_torchreid.engine.features import extract_tracklet_features
+
+EVAL_FRAME_BATCH_SIZE = 0  # torchreid's own test path
+
+
+def check_eval_frame_batch_size(eval_frame_batch_size: int) -> None:
+    if eval_frame_batch_size < 0:
+        raise ValueError('eval_frame_batch_size must be >= 0 (0: torchreid\'s path), '
+                         f'got {eval_frame_batch_size}')
 
 
 def cmc_at(cmc, rank: int) -> float:
@@ -37,74 +45,19 @@ def cmc_at(cmc, rank: int) -> float:
     return float(cmc[min(rank, len(cmc)) - 1])
 
 
-class AllFramesDataset(Dataset):
-    r"""Every frame of a list of torchreid video tracklets, one item per frame.
+def frames_in(imgs: Tensor) -> int:
+    """Frames in a training batch: ``B * S`` for tracklets ``(B, S, C, H, W)``, else ``B``."""
+    return imgs.shape[0] * (imgs.shape[1] if imgs.dim() == 5 else 1)
+
+
+class RecordingMixin:
+    """Mixin for a torchreid ``Engine``: counts training frames, records test results.
+
+    Put it before the torchreid engine class; it takes one keyword argument and
+    passes the others on to the engine.
 
     Args:
-        tracklets (sequence): torchreid tracklets ``(img_paths, pid, camid, ...)``,
-            e.g. ``loader.dataset.data`` of a query or gallery loader.
-        transform (callable, optional): applied to each PIL image (the test
-            transforms of the loader's dataset).
-
-    ``dataset[i]`` is ``(img, t)``: frame ``i`` in tracklet order and the index
-    ``t`` of its tracklet. Tracklet sampling settings (``sample_method``,
-    ``seq_len``) are ignored: all frames are always used.
-
-    Examples::
-
-        queryset = datamanager.test_loader['prid2011']['query'].dataset
-        frames = AllFramesDataset(queryset.data, queryset.transform)
-        img, t = frames[0]
-    """
-
-    def __init__(self, tracklets: Sequence[tuple], transform: Callable | None = None) -> None:
-        paths, frame_tracklet = [], []
-        for t, item in enumerate(tracklets):
-            if len(item[0]) == 0:
-                raise ValueError('test tracklet {} (pid {}, camera {}) has no frames'
-                                 .format(t, item[1], item[2]))
-            paths.extend(item[0])
-            frame_tracklet.extend([t] * len(item[0]))
-        self.img_paths = paths
-        self.frame_tracklet = np.asarray(frame_tracklet, dtype=np.int64)
-        self.num_tracklets = len(tracklets)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.img_paths)
-
-    def __getitem__(self, index: int) -> tuple:
-        img = read_frame(self.img_paths[index])  # one try: a bad file is an error naming it
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, int(self.frame_tracklet[index])
-
-
-def pool_by_tracklet(features: Tensor, tracklet: Tensor, num_tracklets: int,
-                     method: str = 'avg', out: Tensor | None = None) -> Tensor:
-    """Pools frame features (N, D) into tracklet features (num_tracklets, D).
-
-    ``method`` is ``'avg'`` (returns per-tracklet SUMS, divide by the frame
-    counts when every batch is in) or ``'max'``. Pass the previous result as
-    ``out`` to accumulate batch after batch; a new ``out`` starts at 0 (sum) or
-    ``-inf`` (max).
-    """
-    if method not in ('avg', 'max'):
-        raise ValueError('pooling method must be "avg" or "max", got {!r}'.format(method))
-    if out is None:
-        fill = 0.0 if method == 'avg' else float('-inf')
-        out = features.new_full((num_tracklets, features.size(1)), fill)
-    if method == 'avg':
-        return out.index_add_(0, tracklet, features)
-    index = tracklet.unsqueeze(1).expand_as(features)
-    return out.scatter_reduce_(0, index, features, reduce='amax', include_self=True)
-
-
-class RecordedEvaluationMixin:
-    """Mixin for a torchreid ``Engine``: evaluation that records its results.
-
-    Attributes:
-        eval_frame_batch_size (int): 0 (default) evaluates with torchreid's own
+        eval_frame_batch_size (int, optional): 0 (default) evaluates with torchreid's own
             path: the loaders' sampling and the engine's ``extract_features``.
             A positive value uses the all-frame fast path: features of ALL
             frames of every query and gallery tracklet, computed by
@@ -115,16 +68,32 @@ class RecordedEvaluationMixin:
             ``sample_method='all'``, ``batch_size_test=1`` result (the release
             protocol with ``'avg'``). Both paths print the same result lines.
 
+    ``engine.frames_seen`` counts the training frames of all processes (every
+    rank of a distributed run); ``engine.test_results`` holds the last
+    evaluation of each target.
+
     Examples::
 
-        engine = torchreid.engine.VideoDALEngine(datamanager, model, optimizer)
-        engine.eval_frame_batch_size = 256  # all frames, 256 frames per model call
+        engine = torchreid.engine.VideoDALEngine(datamanager, model, optimizer,
+                                                 eval_frame_batch_size=256)
         engine.test()
         print(engine.test_results['prid2011']['cmc'][0])
     """
 
-    test_results: dict
-    eval_frame_batch_size: int = 0
+    def __init__(self, *args, eval_frame_batch_size: int = EVAL_FRAME_BATCH_SIZE, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_eval_frame_batch_size(eval_frame_batch_size)
+        self.eval_frame_batch_size = int(eval_frame_batch_size)
+        self.frames_seen = 0
+        self.test_results: dict = {}
+
+    def count_frames(self, imgs: Tensor) -> None:
+        """Adds a training batch's frames, over all processes, to ``frames_seen``."""
+        self.frames_seen += frames_in(imgs) * world()[1]
+
+    def forward_backward(self, data):
+        self.count_frames(data['img'])
+        return super().forward_backward(data)
 
     def _extract(self, data_loader):
         if self.eval_frame_batch_size > 0:
@@ -144,37 +113,16 @@ class RecordedEvaluationMixin:
 
     def _extract_all_frames(self, data_loader):
         """The fast path: (features, pids, camids, model seconds) of a test loader."""
-        method = getattr(self, 'pooling_method', 'avg')
         tracklets = data_loader.dataset.data
-        frames = AllFramesDataset(tracklets, data_loader.dataset.transform)
-        if len(frames) == 0:
-            raise ValueError('the test loader of {} has no tracklets'
-                             .format(type(data_loader.dataset).__name__))
-        loader = DataLoader(frames, batch_size=int(self.eval_frame_batch_size), shuffle=False,
-                            num_workers=data_loader.num_workers,
-                            pin_memory=data_loader.pin_memory)
-        pooled = None
-        elapsed = 0.0
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            for imgs, tracklet in loader:
-                if self.use_gpu:
-                    imgs, tracklet = imgs.cuda(), tracklet.cuda()
-                start = time.time()
-                feats = self.model(imgs).float()
-                pooled = pool_by_tracklet(feats, tracklet, frames.num_tracklets, method, pooled)
-                elapsed += time.time() - start
-        finally:
-            self.model.train(was_training)
-        pooled = pooled.cpu()
-        if method == 'avg':
-            counts = torch.bincount(torch.from_numpy(frames.frame_tracklet),
-                                    minlength=frames.num_tracklets)
-            pooled = pooled / counts.unsqueeze(1).to(pooled.dtype)
+        frames = AllFramesDataset([item[0] for item in tracklets], data_loader.dataset.transform,
+                                  name='test tracklet')
+        feats, elapsed = extract_tracklet_features(
+            self.model, frames, self.eval_frame_batch_size,
+            pooling_method=getattr(self, 'pooling_method', 'avg'), use_gpu=self.use_gpu,
+            num_workers=data_loader.num_workers, pin_memory=data_loader.pin_memory)
         pids = np.asarray([item[1] for item in tracklets])
         camids = np.asarray([item[2] for item in tracklets])
-        return pooled, pids, camids, elapsed
+        return feats, pids, camids, elapsed
 
     @torch.no_grad()
     def _evaluate(self, dataset_name='', query_loader=None, gallery_loader=None,
@@ -203,8 +151,6 @@ class RecordedEvaluationMixin:
         print('CMC curve')
         for r in ranks:
             print('Rank-{:<3}: {:.1%}'.format(r, cmc_at(cmc, r)))
-        if not hasattr(self, 'test_results') or self.test_results is None:
-            self.test_results = {}
         self.test_results[dataset_name] = {'cmc': [float(v) for v in cmc], 'mAP': float(mAP)}
         if visrank:
             torchreid.utils.visualize_ranked_results(

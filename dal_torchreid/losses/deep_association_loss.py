@@ -12,6 +12,19 @@ from dal_torchreid.losses.association import (
     l2_norm, paired_distance, squared_norm, update_intra_anchors
 )
 
+MARGIN = 0.5  # hinge margin m, the release's
+ETA = 0.5  # intra-anchor update rate, the release's
+
+
+def check_margin(margin: float) -> None:
+    if not margin > 0:
+        raise ValueError(f'margin must be > 0, got {margin}')
+
+
+def check_eta(eta: float) -> None:
+    if not 0 < eta <= 1:
+        raise ValueError(f'eta must be in (0, 1], got {eta}')
+
 
 class DALStepStats(NamedTuple):
     """What one call of :class:`DeepAssociationLoss` measured (detached).
@@ -65,7 +78,7 @@ class DeepAssociationLoss(nn.Module):
     """
 
     def __init__(self, tracklets_per_camera: Sequence[int], feature_dim: int,
-                 margin: float = 0.5, eta: float = 0.5) -> None:
+                 margin: float = MARGIN, eta: float = ETA) -> None:
         super().__init__()
         counts = [int(n) for n in tracklets_per_camera]
         if not counts or min(counts) < 1:
@@ -75,10 +88,8 @@ class DeepAssociationLoss(nn.Module):
             )
         if feature_dim < 1:
             raise ValueError('feature_dim must be positive, got {}'.format(feature_dim))
-        if not margin > 0:
-            raise ValueError('margin must be > 0, got {}'.format(margin))
-        if not 0 < eta <= 1:
-            raise ValueError('eta must be in (0, 1], got {}'.format(eta))
+        check_margin(margin)
+        check_eta(eta)
         self.tracklets_per_camera = counts
         self.feature_dim = int(feature_dim)
         self.margin = float(margin)

@@ -37,7 +37,7 @@ Examples::
 
 or ``python tools/make_synthetic_data.py --layout mars --root reid-data --ids 40``.
 """
-from .config import LAYOUTS, SyntheticConfig
+from .settings import LAYOUTS, SyntheticConfig
 from .layouts import DATASET_DIRS, INFO_FILE, make_synthetic_dataset, write_ilidsvid, write_mars, write_prid2011
 
 __all__ = [

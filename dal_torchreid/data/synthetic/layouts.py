@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .cameras import sample_camera
-from .config import SyntheticConfig, check_config_for_layout
+from .settings import SyntheticConfig, check_config_for_layout
 from .files import write_image, write_json, write_mat
 from .people import Person, sample_person
 from .render import render_junk, render_tracklet

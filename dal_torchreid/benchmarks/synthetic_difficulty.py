@@ -7,22 +7,19 @@ CPU. The set should leave the untrained model low and the trained one high.
 
 Example::
 
-    python benchmarks/synthetic_difficulty.py --epochs 15
+    python -m dal_torchreid.benchmarks.synthetic_difficulty --epochs 15
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
+import torchreid
 
-import torch  # noqa: E402
-import torchreid  # noqa: E402
-
-from dal_torchreid.data.synthetic import DATASET_DIRS, SyntheticConfig, make_synthetic_dataset  # noqa: E402
+from dal_torchreid.data.synthetic import DATASET_DIRS, SyntheticConfig, make_synthetic_dataset
 
 
 def parse_args(argv=None) -> argparse.Namespace:

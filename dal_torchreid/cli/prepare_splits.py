@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/prepare_prid2011_splits.py --prid-dir reid-data/prid2011 --seed 0
+    dal-prepare-splits --prid-dir reid-data/prid2011 --seed 0
 
 Keeps the people seen by both cameras with at least ``--min-frames`` frames in
 each, and draws ``--num-splits`` random 50/50 person splits (train gets the
@@ -15,9 +15,7 @@ import json
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from dal_torchreid.data.splits import write_prid2011_splits  # noqa: E402
+from dal_torchreid.data.splits import write_prid2011_splits
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -5,31 +5,28 @@ Times drawing alone (people, scenes, camera transforms) and the whole
 
 Example::
 
-    python benchmarks/synthetic_speed.py --ids 40
+    python -m dal_torchreid.benchmarks.synthetic_speed --ids 40
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 # One core: pin the thread pools before numpy and OpenCV start them.
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ[_var] = '1'
 
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import json
+import tempfile
+import time
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dal_torchreid.data.synthetic import INFO_FILE, SyntheticConfig, make_synthetic_dataset  # noqa: E402
-from dal_torchreid.data.synthetic.cameras import sample_camera  # noqa: E402
-from dal_torchreid.data.synthetic.people import sample_person  # noqa: E402
-from dal_torchreid.data.synthetic.render import render_tracklet  # noqa: E402
+from dal_torchreid.data.synthetic import INFO_FILE, SyntheticConfig, make_synthetic_dataset
+from dal_torchreid.data.synthetic.cameras import sample_camera
+from dal_torchreid.data.synthetic.people import sample_person
+from dal_torchreid.data.synthetic.render import render_tracklet
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,35 @@
+"""The command-line glue shared by the tools: config file, data root, engine, overrides."""
+from __future__ import annotations
+
+import argparse
+from yacs.config import CfgNode
+
+from dal_torchreid.config import ENGINES, load_config
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """``--config-file``, ``--root``, ``--engine`` and trailing ``KEY VALUE`` overrides."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--config-file', type=str, default='', help='path to a YAML config')
+    parser.add_argument('--root', type=str, default='', help='data root (data.root)')
+    parser.add_argument('-s', '--sources', type=str, nargs='+', help='source data sets (data.sources)')
+    parser.add_argument('-t', '--targets', type=str, nargs='+', help='target data sets (data.targets)')
+    parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
+                        help='dal, or torchreid\'s supervised softmax / triplet (loss.name)')
+    parser.add_argument('opts', default=None, nargs=argparse.REMAINDER,
+                        help='KEY VALUE pairs overriding the config')
+    return parser
+
+
+def config_from_command_line(args: argparse.Namespace) -> CfgNode:
+    """:func:`~dal_torchreid.config.load_config` of :func:`build_parser`'s arguments, as
+    torchreid's ``scripts/main.py``: ``--root``, ``--sources``, ``--targets`` and
+    ``--engine`` set ``data.root``, ``data.sources``, ``data.targets`` and ``loss.name``
+    (all count as the command line in error messages)."""
+    opts = list(args.opts or [])
+    for key, value in (('data.root', args.root), ('data.sources', args.sources),
+                       ('data.targets', args.targets), ('loss.name', args.engine)):
+        if value:
+            opts += [key, value]
+    return load_config(args.config_file or None, opts)

@@ -1,0 +1,39 @@
+"""The 10-split protocol of PRID2011 and iLIDS-VID: train and evaluate every split.
+
+Usage::
+
+    dal-run-splits --config-file configs/dal_resnet50_prid2011.yaml \\
+        --root reid-data [--splits 10] [KEY VALUE ...]
+
+Each split ``i`` (``data.split_id i``) writes ``<data.save_dir>/split<i>/results.json``;
+``<data.save_dir>/results.json`` then holds the mean and standard deviation of
+rank-1/5/10/20 and mAP over the splits.
+"""
+from __future__ import annotations
+
+import sys
+
+import dal_torchreid  # noqa: F401  (registers the plugin)
+from dal_torchreid.cli.args import build_parser, config_from_command_line
+from dal_torchreid.experiment import run_split_protocol
+
+
+def main(argv=None) -> int:
+    parser = build_parser(__doc__.splitlines()[0])
+    parser.add_argument('--splits', type=int, default=10, help='number of splits to run')
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_from_command_line(args)
+        record = run_split_protocol(cfg, args.splits)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
+        print('error: {}'.format(err.args[0] if err.args else err), file=sys.stderr)
+        return 2
+    for name, metrics in record['targets'].items():
+        print('{}: rank-1 {:.1%} +- {:.1%}, mAP {:.1%} +- {:.1%} over {} splits'.format(
+            name, metrics['rank1']['mean'], metrics['rank1']['std'],
+            metrics['mAP']['mean'], metrics['mAP']['std'], record['num_splits']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Runs an experiment from a config: what ``dal-train`` (``tools/train.py``) does.
+
+:func:`run_experiment` seeds, builds the data manager, model, optimizer,
+scheduler and engine (:mod:`dal_torchreid.builder`), trains and/or evaluates
+with torchreid's ``Engine.run`` and writes ``<save_dir>/results.json``;
+:func:`run_split_protocol` does so for each person split and summarises.
+
+Examples::
+
+    from dal_torchreid.config import load_config
+    from dal_torchreid.experiment import run_experiment
+    cfg = load_config('configs/synthetic_demo.yaml', ['data.root', 'reid-data'])
+    record = run_experiment(cfg)
+    print(record['targets']['prid2011']['rank1'])
+"""
+from __future__ import annotations
+
+import os.path as osp
+import time
+import warnings
+
+from yacs.config import CfgNode
+
+import torchreid
+
+from dal_torchreid.builder import (
+    build_datamanager, build_engine, build_model, build_optimizer, build_scheduler,
+    engine_run_kwargs, uses_gpu
+)
+from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
+
+
+def training_frames_per_epoch(engine) -> int:
+    """Frames one training epoch of ``engine`` processes (drop_last loaders).
+
+    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
+    """
+    loader = engine.train_loader
+    frames = len(loader) * loader.batch_size
+    if not isinstance(engine, VideoDALEngine):
+        dataset = loader.dataset
+        frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
+    return frames
+
+
+def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
+    """Trains and/or evaluates as ``cfg`` says; writes and returns the results record.
+
+    Args:
+        cfg (CfgNode): a validated config (:func:`dal_torchreid.config.load_config`).
+        save_dir (str, optional): overrides ``data.save_dir``.
+
+    Returns:
+        dict: the record written to ``<save_dir>/results.json`` (see
+        :mod:`dal_torchreid.results`).
+    """
+    save_dir = save_dir or cfg.data.save_dir
+    torchreid.utils.set_random_seed(cfg.train.seed)
+    start = time.time()
+    datamanager = build_datamanager(cfg)
+    num_classes = 1 if cfg.loss.name == 'dal' else datamanager.num_train_pids
+    model = build_model(cfg, num_classes)
+    if uses_gpu(cfg):
+        model = model.cuda()
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_scheduler(cfg, optimizer)
+    engine = build_engine(cfg, datamanager, model, optimizer, scheduler)
+
+    run_kwargs = engine_run_kwargs(cfg)
+    run_kwargs['save_dir'] = save_dir
+    if cfg.model.resume and not cfg.test.evaluate:
+        if not osp.isfile(cfg.model.resume):
+            raise FileNotFoundError('model.resume: checkpoint "{}" does not exist'
+                                    .format(cfg.model.resume))
+        if isinstance(engine, VideoDALEngine):
+            run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
+        else:
+            run_kwargs['start_epoch'] = torchreid.utils.resume_from_checkpoint(
+                cfg.model.resume, model, optimizer, scheduler)
+    if not cfg.test.evaluate:
+        print('=> {} training frames per epoch'.format(training_frames_per_epoch(engine)))
+    engine.run(**run_kwargs)
+    wall_time = time.time() - start
+
+    trained = not cfg.test.evaluate
+    if not engine.test_results:
+        warnings.warn('no evaluation ran (train.max_epoch {} and test.evaluate False); '
+                      '{} has no targets'.format(cfg.train.max_epoch, osp.join(save_dir, 'results.json')))
+    record = make_record(
+        engine.test_results,
+        engine=cfg.loss.name,
+        backbone=cfg.model.name,
+        epochs=(cfg.train.max_epoch - run_kwargs['start_epoch']) if trained else 0,
+        seed=cfg.train.seed,
+        wall_time_s=round(wall_time, 2),
+        frames_seen=int(engine.frames_seen),
+        test_only=bool(cfg.test.evaluate),
+        init_weights=cfg.model.load_weights or ('imagenet' if cfg.model.pretrained else 'random'),
+        config=_plain(cfg),
+    )
+    monitor = getattr(engine, 'association_monitor', None)
+    history = monitor.history if monitor is not None else None
+    if history:
+        record['associations'] = history
+    if not is_main_process():
+        return record
+    path = write_results(record, save_dir)
+    print('Results written to "{}"'.format(path))
+    if history:
+        print('Association diagnostics plotted to "{}"'.format(
+            plot_associations(history, osp.join(save_dir, 'associations.png'))))
+    return record
+
+
+def _plain(node):
+    if isinstance(node, CfgNode):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, tuple):
+        return list(node)
+    return node
+
+
+def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None = None) -> dict:
+    """Trains and evaluates each of the first ``num_splits`` splits (``data.split_id``).
+
+    The PRID2011 / iLIDS-VID protocol: one run per random 50/50 person split,
+    each writing ``<save_dir>/split<i>/results.json``; then
+    ``<save_dir>/results.json`` holds each metric's mean and standard deviation
+    over the splits (:func:`dal_torchreid.results.summarize_splits`).
+    """
+    if num_splits < 1:
+        raise ValueError('num_splits must be >= 1, got {}'.format(num_splits))
+    save_dir = save_dir or cfg.data.save_dir
+    records = []
+    for split in range(num_splits):
+        split_cfg = cfg.clone()
+        split_cfg.defrost()
+        split_cfg.data.split_id = split
+        split_cfg.freeze()
+        print('=> Split {} of {}'.format(split + 1, num_splits))
+        records.append(run_experiment(split_cfg, osp.join(save_dir, 'split{}'.format(split))))
+    record = {
+        'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
+        'num_splits': num_splits,
+        'wall_time_s': round(sum(r['wall_time_s'] for r in records), 2),
+        'targets': summarize_splits(records),
+    }
+    if is_main_process():
+        print('Split summary written to "{}"'.format(write_results(record, save_dir)))
+    return record
