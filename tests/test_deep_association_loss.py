@@ -193,3 +193,128 @@ def test_association_rows_name_the_matched_camera_among_three():
     # among cameras 1 and 2 (rows b0, b1, c0, c1) the nearest to a0 is c1, and a0 is
     # the only anchor of camera 0: consistent, matched (camera 2, tracklet 1)
     assert loss.last_step.associations.tolist() == [[0, 0, 2, 1]]
+
+
+# ---------------------------------------------------------------------------
+# Frozen reference: the per-camera implementation as it was when it was checked
+# line by line against the authors' release. The batched implementation must
+# give the same losses, gradients, anchors and associations.
+
+def _ref_l2_norm(x):
+    return x * torch.rsqrt((x * x).sum(1, keepdim=True).clamp_min(1e-10))
+
+
+def _ref_sq(x):
+    return (x * x).sum(1)
+
+
+def _ref_dist(a, b, b_sq=None):
+    b_sq = _ref_sq(b) if b_sq is None else b_sq
+    return (_ref_sq(a).unsqueeze(1) + b_sq - 2.0 * (a @ b.t())).clamp_min(0.0)
+
+
+def _ref_hinge(d_pos, d_neg, margin):
+    return (d_pos - d_neg + margin).clamp_min(0.0).mean()
+
+
+def reference_step(intra, cross, counts, features, labels, camids, associate,
+                   margin=0.5, eta=0.5):
+    """One call of the per-camera implementation, on copies of the (sum N_c, D) memories.
+
+    Returns (total, loss_intra, loss_cross, intra, cross, associations).
+    """
+    intra, cross = intra.clone(), cross.clone()
+    starts = [sum(counts[:c]) for c in range(len(counts))]
+    own_rows = [slice(s, s + n) for s, n in zip(starts, counts)]
+    camera_of_row = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    feats = _ref_l2_norm(features.float())
+    cams = []
+    for c in torch.unique(camids).tolist():
+        idx = torch.nonzero(camids == c).squeeze(1)
+        cams.append((c, idx, labels[idx]))
+    # losses, with the anchors before the update
+    d_intra, d_cross, d_neg = [], [], []
+    for c, idx, lab in cams:
+        f = feats[idx]
+        intra_n = _ref_l2_norm(intra[own_rows[c]])
+        d_intra.append(_ref_sq(f - intra_n[lab]))
+        d_cross.append(_ref_sq(f - _ref_l2_norm(cross[own_rows[c]][lab])))
+        dist_min, rank1 = _ref_dist(f, intra_n).min(1)
+        d_neg.append(torch.where(rank1 != lab, dist_min, dist_min.mean().expand_as(dist_min)))
+    d_neg = torch.cat(d_neg)
+    loss_intra = _ref_hinge(torch.cat(d_intra), d_neg, margin)
+    loss_cross = _ref_hinge(torch.cat(d_cross), d_neg, margin)
+    # anchor updates
+    with torch.no_grad():
+        f_det = feats.detach()
+        for c, idx, lab in cams:
+            a = intra[own_rows[c]]
+            a.index_add_(0, lab, -eta * (_ref_l2_norm(a[lab]) - f_det[idx]))
+        all_n = _ref_l2_norm(intra)
+        all_sq = _ref_sq(all_n)
+        found = [torch.zeros(0, 4, dtype=torch.long)]
+        for c, _, lab in cams:
+            lab = torch.unique(lab)
+            own = own_rows[c]
+            batch_n = all_n[own][lab]
+            if associate and len(counts) > 1:
+                dist = _ref_dist(batch_n, all_n, all_sq)
+                dist[:, own] = float('inf')
+                rank1 = dist.argmin(1)
+                back = _ref_dist(all_n[rank1], all_n[own], all_sq[own]).argmin(1)
+                consistent = back == lab
+                merged = (batch_n + all_n[rank1]) / 2.0
+                batch_n = torch.where(consistent.unsqueeze(1), merged, batch_n)
+                matched = rank1[consistent]
+                cam = camera_of_row[matched]
+                found.append(torch.stack([torch.full_like(matched, c), lab[consistent], cam,
+                                          matched - torch.tensor(starts)[cam]], 1))
+            cross[own].index_copy_(0, lab, batch_n)
+    return (loss_intra + loss_cross, loss_intra, loss_cross, intra, cross, torch.cat(found))
+
+
+def _reference_batches(counts, dim, steps, seed):
+    """Batches with repeated tracklets, drawn from every camera but the last."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        camids = torch.randint(len(counts) - 1, (24,), generator=g)
+        limit = torch.tensor(counts)[camids]
+        labels = (torch.rand(24, generator=g) * limit).long()
+        labels[12:] = labels[:12]  # every tracklet of the first half drawn twice
+        camids[12:] = camids[:12]
+        yield torch.randn(24, dim, generator=g), labels, camids
+
+
+@pytest.mark.parametrize('warmup', [0, 2, 99])
+def test_matches_frozen_reference_over_steps(warmup):
+    counts, dim = [7, 5, 6, 4], 12  # camera 3 never appears in a batch
+    torch.manual_seed(warmup)
+    # tracklets of one person look alike across cameras, so cycles are often consistent
+    people = torch.randn(8, dim)
+    loss = DeepAssociationLoss(counts, feature_dim=dim)
+    with torch.no_grad():
+        for c, n in enumerate(counts):
+            pid = torch.randint(8, (n,))
+            loss.intra_anchors[c].copy_(people[pid] + 0.6 * torch.randn(n, dim))
+            loss.cross_anchors[c].copy_(torch.randn(n, dim))
+    intra, cross = loss.intra_memory.clone(), loss.cross_memory.clone()
+    found = 0
+    for step, (x, labels, camids) in enumerate(_reference_batches(counts, dim, 6, warmup)):
+        associate = step >= warmup
+        x_ref = x.clone().requires_grad_(True)
+        expected = reference_step(intra, cross, counts, x_ref, labels, camids, associate)
+        total_ref, intra_ref, cross_ref, intra, cross, assoc_ref = expected
+        total_ref.backward()
+        x_new = x.clone().requires_grad_(True)
+        total = loss(x_new, labels, camids, associate=associate)
+        total.backward()
+        assert total.item() == pytest.approx(total_ref.item(), abs=1e-6)
+        assert loss.last_step.loss_intra.item() == pytest.approx(intra_ref.item(), abs=1e-6)
+        assert loss.last_step.loss_cross.item() == pytest.approx(cross_ref.item(), abs=1e-6)
+        assert torch.allclose(x_new.grad, x_ref.grad, atol=1e-6)
+        assert torch.allclose(loss.intra_memory, intra, atol=1e-6)
+        assert torch.allclose(loss.cross_memory, cross, atol=1e-6)
+        assert loss.last_step.associations.tolist() == assoc_ref.tolist()
+        assert int(loss.last_step.num_associations) == len(assoc_ref)
+        found += len(assoc_ref)
+    assert (found > 0) == (warmup < 6)
