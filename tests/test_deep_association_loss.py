@@ -509,3 +509,26 @@ def test_a_tracklet_drawn_twice_writes_its_first_frames_outcome(monkeypatch):
     # as in test_consistent_and_inconsistent_cycles: tracklet 0 merges with b0
     assert torch.allclose(loss.cross_anchors[0], t([[0.9, 0.3], [0, 1]]), atol=1e-6)
     assert loss.last_step.associations.tolist() == [[0, 0, 1, 0]]
+
+
+def test_loss_scale_benchmark_small(capsys):
+    import importlib.util
+    import os.path as osp
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmarks',
+                    'loss_scale.py')
+    spec = importlib.util.spec_from_file_location('benchmarks_loss_scale', path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.spread(20, 6) == [4, 4, 3, 3, 3, 3]
+    assert bench.anchor_bytes(1_000_000, 2048) == 2 * 1_000_000 * 2048 * 4
+    assert bench.fit_line([1.0, 2.0, 3.0], [3.0, 5.0, 7.0]) == pytest.approx((1.0, 2.0))
+    threads = torch.get_num_threads()
+    assert bench.main(['--small', '--steps', '1', '--warmup', '0']) == 0
+    assert torch.get_num_threads() == threads
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == list(bench.SMALL_TRACKLETS)
+    assert all(float(r[1]) > 0 for r in rows)
+    assert [float(r[2]) for r in rows] == [round(n * 128 * 8 / 2 ** 20, 1) for n in
+                                           bench.SMALL_TRACKLETS]
+    assert lines[-1].startswith('1,000,000 tracklets (D = 128) would need 977 MiB')
