@@ -1,14 +1,21 @@
-"""DeepAssociationLoss against values worked out by hand from DAL_SPEC.md.
+"""DeepAssociationLoss against values worked out by hand from the method's rules,
+and against a frozen copy of the per-camera implementation it replaced.
 
-Every expected number below is computed in the comments from the spec's rules
-on 2-d vectors, not by calling the implementation a second time.
+Every expected number in the hand-worked tests is computed in the comments from
+the rules on 2-d vectors, not by calling the implementation a second time.
 """
 import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from dal_torchreid.losses import DeepAssociationLoss
+from dal_torchreid.losses import (
+    ETA, MARGIN, DeepAssociationLoss, check_eta, check_margin
+)
+from dal_torchreid.losses.association import (
+    distance_matrix, first_occurrence, group_mean, l2_norm, masked_argmin
+)
 
 M = 0.5  # margin
 
@@ -171,7 +178,7 @@ def test_initialize_anchors_from_features():
     (dict(tracklets_per_camera=[2], feature_dim=2, eta=1.5), 'eta'),
 ])
 def test_bad_constructor_arguments(kwargs, word):
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises(ValueError, match=f'^{word}'):
         DeepAssociationLoss(**kwargs)
 
 
@@ -193,3 +200,329 @@ def test_association_rows_name_the_matched_camera_among_three():
     # among cameras 1 and 2 (rows b0, b1, c0, c1) the nearest to a0 is c1, and a0 is
     # the only anchor of camera 0: consistent, matched (camera 2, tracklet 1)
     assert loss.last_step.associations.tolist() == [[0, 0, 2, 1]]
+
+
+# ---------------------------------------------------------------------------
+# Frozen reference: the per-camera implementation as it was when it was checked
+# line by line against the authors' release. The batched implementation must
+# give the same losses, gradients, anchors and associations.
+
+def _ref_l2_norm(x):
+    return x * torch.rsqrt((x * x).sum(1, keepdim=True).clamp_min(1e-10))
+
+
+def _ref_sq(x):
+    return (x * x).sum(1)
+
+
+def _ref_dist(a, b, b_sq=None):
+    b_sq = _ref_sq(b) if b_sq is None else b_sq
+    return (_ref_sq(a).unsqueeze(1) + b_sq - 2.0 * (a @ b.t())).clamp_min(0.0)
+
+
+def _ref_hinge(d_pos, d_neg, margin):
+    return (d_pos - d_neg + margin).clamp_min(0.0).mean()
+
+
+def reference_step(intra, cross, counts, features, labels, camids, associate,
+                   margin=0.5, eta=0.5):
+    """One call of the per-camera implementation, on copies of the (sum N_c, D) memories.
+
+    Returns (total, loss_intra, loss_cross, intra, cross, associations).
+    """
+    intra, cross = intra.clone(), cross.clone()
+    starts = [sum(counts[:c]) for c in range(len(counts))]
+    own_rows = [slice(s, s + n) for s, n in zip(starts, counts)]
+    camera_of_row = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    feats = _ref_l2_norm(features.float())
+    cams = []
+    for c in torch.unique(camids).tolist():
+        idx = torch.nonzero(camids == c).squeeze(1)
+        cams.append((c, idx, labels[idx]))
+    # losses, with the anchors before the update
+    d_intra, d_cross, d_neg = [], [], []
+    for c, idx, lab in cams:
+        f = feats[idx]
+        intra_n = _ref_l2_norm(intra[own_rows[c]])
+        d_intra.append(_ref_sq(f - intra_n[lab]))
+        d_cross.append(_ref_sq(f - _ref_l2_norm(cross[own_rows[c]][lab])))
+        dist_min, rank1 = _ref_dist(f, intra_n).min(1)
+        d_neg.append(torch.where(rank1 != lab, dist_min, dist_min.mean().expand_as(dist_min)))
+    d_neg = torch.cat(d_neg)
+    loss_intra = _ref_hinge(torch.cat(d_intra), d_neg, margin)
+    loss_cross = _ref_hinge(torch.cat(d_cross), d_neg, margin)
+    # anchor updates
+    with torch.no_grad():
+        f_det = feats.detach()
+        for c, idx, lab in cams:
+            a = intra[own_rows[c]]
+            a.index_add_(0, lab, -eta * (_ref_l2_norm(a[lab]) - f_det[idx]))
+        all_n = _ref_l2_norm(intra)
+        all_sq = _ref_sq(all_n)
+        found = [torch.zeros(0, 4, dtype=torch.long)]
+        for c, _, lab in cams:
+            lab = torch.unique(lab)
+            own = own_rows[c]
+            batch_n = all_n[own][lab]
+            if associate and len(counts) > 1:
+                dist = _ref_dist(batch_n, all_n, all_sq)
+                dist[:, own] = float('inf')
+                rank1 = dist.argmin(1)
+                back = _ref_dist(all_n[rank1], all_n[own], all_sq[own]).argmin(1)
+                consistent = back == lab
+                merged = (batch_n + all_n[rank1]) / 2.0
+                batch_n = torch.where(consistent.unsqueeze(1), merged, batch_n)
+                matched = rank1[consistent]
+                cam = camera_of_row[matched]
+                found.append(torch.stack([torch.full_like(matched, c), lab[consistent], cam,
+                                          matched - torch.tensor(starts)[cam]], 1))
+            cross[own].index_copy_(0, lab, batch_n)
+    return (loss_intra + loss_cross, loss_intra, loss_cross, intra, cross, torch.cat(found))
+
+
+def _reference_batches(counts, dim, steps, seed):
+    """Batches with repeated tracklets, drawn from every camera but the last."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        camids = torch.randint(len(counts) - 1, (24,), generator=g)
+        limit = torch.tensor(counts)[camids]
+        labels = (torch.rand(24, generator=g) * limit).long()
+        labels[12:] = labels[:12]  # every tracklet of the first half drawn twice
+        camids[12:] = camids[:12]
+        yield torch.randn(24, dim, generator=g), labels, camids
+
+
+@pytest.mark.parametrize('warmup, init', [(0, 'people'), (2, 'people'), (99, 'people'),
+                                           (1, 'zeros')])
+def test_matches_frozen_reference_over_steps(warmup, init):
+    counts, dim = [7, 5, 6, 4], 12  # camera 3 never appears in a batch
+    torch.manual_seed(warmup)
+    # tracklets of one person look alike across cameras, so cycles are often consistent
+    people = torch.randn(8, dim)
+    loss = DeepAssociationLoss(counts, feature_dim=dim)
+    if init == 'people':  # else the release's zero anchors: every first ranking is a tie
+        with torch.no_grad():
+            for c, n in enumerate(counts):
+                pid = torch.randint(8, (n,))
+                loss.intra_anchors[c].copy_(people[pid] + 0.6 * torch.randn(n, dim))
+                loss.cross_anchors[c].copy_(torch.randn(n, dim))
+    intra, cross = loss.intra_memory.clone(), loss.cross_memory.clone()
+    found = 0
+    for step, (x, labels, camids) in enumerate(_reference_batches(counts, dim, 6, warmup)):
+        associate = step >= warmup
+        x_ref = x.clone().requires_grad_(True)
+        expected = reference_step(intra, cross, counts, x_ref, labels, camids, associate)
+        total_ref, intra_ref, cross_ref, intra, cross, assoc_ref = expected
+        total_ref.backward()
+        x_new = x.clone().requires_grad_(True)
+        total = loss(x_new, labels, camids, associate=associate)
+        total.backward()
+        assert total.item() == pytest.approx(total_ref.item(), abs=1e-6)
+        assert loss.last_step.loss_intra.item() == pytest.approx(intra_ref.item(), abs=1e-6)
+        assert loss.last_step.loss_cross.item() == pytest.approx(cross_ref.item(), abs=1e-6)
+        assert torch.allclose(x_new.grad, x_ref.grad, atol=1e-6)
+        assert torch.allclose(loss.intra_memory, intra, atol=1e-6)
+        assert torch.allclose(loss.cross_memory, cross, atol=1e-6)
+        assert loss.last_step.associations.tolist() == assoc_ref.tolist()
+        assert int(loss.last_step.num_associations) == len(assoc_ref)
+        found += len(assoc_ref)
+    assert (found > 0) == (warmup < 6)
+
+
+def _random_loss(counts, dim, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    loss = DeepAssociationLoss(counts, feature_dim=dim, **kwargs)
+    with torch.no_grad():
+        loss.intra_memory.normal_()
+        loss.cross_memory.normal_()
+    return loss
+
+
+def test_anchors_written_between_steps_are_noticed():
+    counts, dim = [6, 5, 4], 10
+    loss = _random_loss(counts, dim)
+    batches = list(_reference_batches(counts, dim, 3, seed=1))
+    loss(*batches[0], associate=True)  # the kept norms now describe the updated anchors
+    torch.manual_seed(2)
+    with torch.no_grad():
+        loss.intra_anchors[1].copy_(torch.randn(5, dim))  # through a view
+    intra, cross = loss.intra_memory.clone(), loss.cross_memory.clone()
+    expected = reference_step(intra, cross, counts, *batches[1], associate=True)
+    loss(*batches[1], associate=True)
+    assert loss.last_step.loss_intra.item() == pytest.approx(expected[1].item(), abs=1e-6)
+    assert torch.allclose(loss.cross_memory, expected[4], atol=1e-6)
+    # and through load_state_dict
+    state = _random_loss(counts, dim, seed=3).state_dict()
+    loss.load_state_dict(state)
+    expected = reference_step(state['intra_memory'], state['cross_memory'], counts,
+                              *batches[2], associate=True)
+    loss(*batches[2], associate=True)
+    assert loss.last_step.loss_intra.item() == pytest.approx(expected[1].item(), abs=1e-6)
+    assert loss.last_step.associations.tolist() == expected[5].tolist()
+
+
+class _ValueReads(TorchDispatchMode):
+    """Records the operators that bring tensor values or data-dependent sizes to the host,
+    and the number of rows each normalisation (``rsqrt``) works on."""
+    HOST_READS = ('_local_scalar_dense', 'nonzero', 'unique', 'masked_select')
+
+    def __init__(self):
+        super().__init__()
+        self.reads = []
+        self.rsqrt_rows = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if any(name in str(func) for name in self.HOST_READS):
+            self.reads.append(str(func))
+        if 'rsqrt' in str(func):
+            self.rsqrt_rows.append(args[0].size(0))
+        return func(*args, **(kwargs or {}))
+
+
+def test_no_host_reads_when_validation_is_off():
+    counts, dim = [6, 5, 4, 3], 10
+    loss = _random_loss(counts, dim, validate=False)
+    for step, (x, labels, camids) in enumerate(_reference_batches(counts, dim, 3, seed=4)):
+        x.requires_grad_(True)
+        with _ValueReads() as mode:
+            loss(x, labels, camids, associate=step > 0).backward()
+            stats = loss.last_step
+            stats.num_associations + 0  # a tensor: usable without reading it
+        assert mode.reads == []
+        assert x.grad is not None
+        # the first step normalises every intra anchor; later ones only the batch's rows
+        assert (sum(counts) in mode.rsqrt_rows) == (step == 0)
+        assert all(n in (sum(counts), len(x)) for n in mode.rsqrt_rows)
+    # the detector works: validation and the association rows do read values
+    with _ValueReads() as mode:
+        loss(x, labels, camids, associate=True, validate=True)
+    assert mode.reads
+    with _ValueReads() as mode:
+        loss.last_step.associations
+    assert mode.reads
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_step_never_synchronises_when_validation_is_off():
+    counts, dim = [6, 5, 4, 3], 10
+    loss = _random_loss(counts, dim, validate=False)
+    intra, cross = loss.intra_memory.clone(), loss.cross_memory.clone()
+    loss.cuda()
+    batches = list(_reference_batches(counts, dim, 3, seed=5))
+    on_device = [(x.cuda().requires_grad_(True), labels.cuda(), camids.cuda())
+                 for x, labels, camids in batches]
+    torch.cuda.synchronize()
+    stats = []
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        for step, (x, labels, camids) in enumerate(on_device):
+            loss(x, labels, camids, associate=step > 0).backward()
+            stats.append(loss.last_step)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    for step, ((x, labels, camids), got) in enumerate(zip(batches, stats)):
+        expected = reference_step(intra, cross, counts, x, labels, camids, associate=step > 0)
+        _, loss_intra, loss_cross, intra, cross, found = expected
+        assert got.loss_intra.item() == pytest.approx(loss_intra.item(), abs=1e-5)
+        assert got.loss_cross.item() == pytest.approx(loss_cross.item(), abs=1e-5)
+        assert got.associations.tolist() == found.tolist()
+        assert int(got.num_associations) == len(found)
+    assert torch.allclose(loss.intra_memory.cpu(), intra, atol=1e-5)
+    assert torch.allclose(loss.cross_memory.cpu(), cross, atol=1e-5)
+
+
+def test_validation_is_switchable_per_call_and_per_module():
+    loss = DeepAssociationLoss([2, 2], feature_dim=2, validate=False)
+    assert loss.validate_inputs is False
+    with pytest.raises(ValueError, match='^camids'):
+        loss(t([[1, 0]]), torch.tensor([0]), torch.tensor([2]), True, validate=True)
+    loss.validate_inputs = True
+    with pytest.raises(ValueError, match='^tracklet_labels'):
+        loss(t([[1, 0]]), torch.tensor([2]), torch.tensor([0]), True)
+    # shapes and dtypes are checked even without validation: they need no values
+    loss.validate_inputs = False
+    with pytest.raises(ValueError, match='^tracklet_labels and camids'):
+        loss(t([[1, 0]]), torch.tensor([0, 1]), torch.tensor([0]), True)
+    with pytest.raises(ValueError, match='^camids must be an integer'):
+        loss(t([[1, 0]]), torch.tensor([0]), torch.tensor([0.0]), True)
+
+
+def test_step_stats_are_tensors_and_rows_are_built_on_demand():
+    intra = [[[1, 0], [0, 1]], [[0.8, 0.6], [-1, 0]]]
+    loss = make_loss([2, 2], intra, [[[5, 5], [5, 5]], [[7, 7], [7, 7]]])
+    # tracklet 0 of camera 0 drawn twice: one association, counted once
+    loss(t([[1, 0], [0, 1], [1, 0]]), torch.tensor([0, 1, 0]), torch.tensor([0, 0, 0]))
+    stats = loss.last_step
+    assert isinstance(stats.num_associations, torch.Tensor)
+    assert stats.num_associations.dim() == 0 and int(stats.num_associations) == 1
+    assert stats.associated.tolist() == [True, False, False]
+    assert stats.associations.tolist() == [[0, 0, 1, 0]]
+
+
+def test_defaults_and_checks_of_margin_and_eta():
+    loss = DeepAssociationLoss([2], feature_dim=2)
+    assert (loss.margin, loss.eta) == (MARGIN, ETA) == (0.5, 0.5)
+    check_margin(0.1)
+    check_eta(1)
+    for bad in (0, -1.0, float('nan'), float('inf'), '0.5', True):
+        with pytest.raises(ValueError, match=r'^margin must be a finite number > 0, got'):
+            check_margin(bad)
+    for bad in (0, 1.5, float('nan'), '0.5', None):
+        with pytest.raises(ValueError, match=r'^eta must be a number in \(0, 1\], got'):
+            check_eta(bad)
+
+
+def test_distance_matrix_with_scaled_rows_and_masked_ranking():
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 5), torch.randn(4, 5)
+    b[2] = 0.0  # a zero row normalises to zero
+    scale = torch.rsqrt((b * b).sum(1).clamp_min(1e-10))
+    expected = torch.cdist(a, l2_norm(b)).pow(2)
+    assert torch.allclose(distance_matrix(a, b, b_scale=scale), expected, atol=1e-5)
+    assert torch.allclose(distance_matrix(a, l2_norm(b)), expected, atol=1e-5)
+    dist = torch.tensor([[1.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 2.0]])
+    allowed = torch.tensor([[True, False, True, True], [False, True, True, True]])
+    # row 0: column 1 is masked, ties among 0, 2, 3 go to 0; row 1: tie 1/3 goes to 1
+    assert masked_argmin(dist, allowed).tolist() == [0, 1]
+
+
+def test_group_mean_and_first_occurrence():
+    values = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    assert group_mean(values, torch.tensor([2, 0, 2, 0]), 4).tolist() == [2.0, 4.0, 2.0, 4.0]
+    assert first_occurrence(torch.tensor([5, 3, 5, 5, 3, 7])).tolist() == [0, 1, 0, 0, 1, 5]
+
+
+def test_a_tracklet_drawn_twice_writes_its_first_frames_outcome(monkeypatch):
+    # duplicate rows may rank differently on a device whose matrix products differ
+    # row by row in the last bit; every copy must still write one and the same value
+    import dal_torchreid.losses.deep_association_loss as module
+    ranking = module.cyclic_ranking
+
+    def last_copy_disagrees(anchors_n, rows, *args):
+        consistent, matched = ranking(anchors_n, rows, *args)
+        return consistent.clone().index_fill_(0, torch.tensor([len(rows) - 1]), False), matched
+
+    monkeypatch.setattr(module, 'cyclic_ranking', last_copy_disagrees)
+    intra = [[[1, 0], [0, 1]], [[0.8, 0.6], [-1, 0]]]
+    loss = make_loss([2, 2], intra, [[[5, 5], [5, 5]], [[7, 7], [7, 7]]])
+    loss(t([[1, 0], [0, 1], [1, 0]]), torch.tensor([0, 1, 0]), torch.tensor([0, 0, 0]))
+    # as in test_consistent_and_inconsistent_cycles: tracklet 0 merges with b0
+    assert torch.allclose(loss.cross_anchors[0], t([[0.9, 0.3], [0, 1]]), atol=1e-6)
+    assert loss.last_step.associations.tolist() == [[0, 0, 1, 0]]
+
+
+def test_loss_scale_benchmark_small(capsys):
+    from dal_torchreid.benchmarks import loss_scale as bench
+    assert bench.spread(20, 6) == [4, 4, 3, 3, 3, 3]
+    assert bench.anchor_bytes(1_000_000, 2048) == 2 * 1_000_000 * 2048 * 4
+    assert bench.fit_line([1.0, 2.0, 3.0], [3.0, 5.0, 7.0]) == pytest.approx((1.0, 2.0))
+    threads = torch.get_num_threads()
+    assert bench.main(['--small', '--steps', '1', '--warmup', '0']) == 0
+    assert torch.get_num_threads() == threads
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == list(bench.SMALL_TRACKLETS)
+    assert all(float(r[1]) > 0 for r in rows)
+    assert [float(r[2]) for r in rows] == [round(n * 128 * 8 / 2 ** 20, 1) for n in
+                                           bench.SMALL_TRACKLETS]
+    assert lines[-1].startswith('1,000,000 tracklets (D = 128) would need 977 MiB')

@@ -203,6 +203,7 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         features, tracklets, camids = gather_global_batch(features, tracklets, camids)
         associate = self.epoch >= self.warmup_epochs
         loss = self.criterion(features, tracklets, camids, associate=associate)
+        self.criterion.validate_inputs = False  # checked once; later steps never wait on the host
         if not torch.isfinite(loss):
             raise FloatingPointError(f'DAL loss is {loss.item()} at epoch {self.epoch + 1}, '
                                      f'step {self.batch_idx + 1}')

@@ -1,14 +1,18 @@
 """The association graph of DAL as small pure functions.
 
-Each function is one rule of the method (``shared/DAL_SPEC.md``), mirroring the
-authors' release: distance, hinge, association ranking, cyclic ranking and the
-two anchor updates. Nothing here holds state; the anchor memory lives in
+Each function is one rule of the method, as in the authors' release: distance,
+hinge, association ranking, cyclic ranking and the two anchor updates. Nothing
+here holds state; the anchor memory lives in
 :class:`dal_torchreid.losses.DeepAssociationLoss`.
 
-Conventions: ``features`` are L2-normalised frame features of one camera,
-shape (B_c, D); ``anchors_n`` are that camera's L2-normalised anchors, shape
-(N_c, D); ``labels`` are tracklet indices within the camera, shape (B_c,).
-Distances are squared Euclidean.
+Conventions: the anchors of all cameras are stacked in one ``memory`` of shape
+(N, D), camera after camera; an anchor is addressed by its ``row`` there, and
+``camera_of_row`` (N,) names the camera of each row. ``features`` are
+L2-normalised frame features (B, D). Distances are squared Euclidean.
+
+Every function works on the whole batch at once with shapes known in advance,
+so none of them waits for the device: a camera restriction is a mask that sets
+the other columns to ``inf``, never a selection of data-dependent size.
 """
 from __future__ import annotations
 
@@ -19,9 +23,19 @@ from torch import Tensor
 L2_EPSILON = 1e-10
 
 
+def squared_norm(x: Tensor) -> Tensor:
+    """``|x|^2`` of each row."""
+    return (x * x).sum(1)
+
+
+def inverse_norm(x: Tensor) -> Tensor:
+    """``1 / sqrt(max(|x|^2, 1e-10))`` of each row: the release's L2 scale."""
+    return torch.rsqrt(squared_norm(x).clamp_min(L2_EPSILON))
+
+
 def l2_norm(x: Tensor) -> Tensor:
     """Row-wise L2 normalisation, ``x / sqrt(max(|x|^2, 1e-10))`` as the release."""
-    return x * torch.rsqrt((x * x).sum(1, keepdim=True).clamp_min(L2_EPSILON))
+    return x * inverse_norm(x).unsqueeze(1)
 
 
 def paired_distance(a: Tensor, b: Tensor) -> Tensor:
@@ -29,18 +43,42 @@ def paired_distance(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).sum(1)
 
 
-def squared_norm(x: Tensor) -> Tensor:
-    """``|x|^2`` of each row."""
-    return (x * x).sum(1)
-
-
-def pairwise_distance(a: Tensor, b: Tensor, b_sq: Tensor | None = None) -> Tensor:
+def distance_matrix(a: Tensor, b: Tensor, b_sq: Tensor | None = None,
+                    b_scale: Tensor | None = None) -> Tensor:
     """Squared distance between every row of ``a`` and every row of ``b``: (A, B).
 
-    ``b_sq`` may give ``squared_norm(b)`` when it is already known.
+    With ``b_scale`` (B,), the rows compared are ``b * b_scale`` (for instance
+    the normalised anchors, from the raw memory and its inverse norms) without
+    forming that matrix. ``b_sq`` may give the squared norms of the rows
+    compared when they are already known.
     """
-    b_sq = squared_norm(b) if b_sq is None else b_sq
-    return (squared_norm(a).unsqueeze(1) + b_sq - 2.0 * (a @ b.t())).clamp_min(0.0)
+    dot = a @ b.t()
+    if b_scale is not None:
+        dot = dot * b_scale
+    if b_sq is None:
+        b_sq = squared_norm(b) if b_scale is None else squared_norm(b) * b_scale * b_scale
+    return (squared_norm(a).unsqueeze(1) + b_sq - 2.0 * dot).clamp_min(0.0)
+
+
+def masked_argmin(dist: Tensor, allowed: Tensor) -> Tensor:
+    """Column of the smallest distance of each row among the ``allowed`` columns.
+
+    Ties go to the lowest column, as ``argmin`` over just those columns would.
+    """
+    return dist.masked_fill(~allowed, float('inf')).argmin(1)
+
+
+def group_mean(values: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """Each element's mean of ``values`` over the elements of its group: shape (B,)."""
+    sums = values.new_zeros(num_groups).index_add(0, groups, values)
+    counts = values.new_zeros(num_groups).index_add_(0, groups, torch.ones_like(values))
+    return (sums / counts.clamp_min(1.0)).index_select(0, groups)
+
+
+def first_occurrence(index: Tensor) -> Tensor:
+    """Position of the first element equal to each element of ``index``: shape (B,)."""
+    same = index.unsqueeze(1) == index.unsqueeze(0)
+    return same.to(torch.uint8).argmax(1)  # argmax returns the first maximum
 
 
 def hinge_loss(dist_pos: Tensor, dist_neg: Tensor, margin: float) -> Tensor:
@@ -48,38 +86,47 @@ def hinge_loss(dist_pos: Tensor, dist_neg: Tensor, margin: float) -> Tensor:
     return (dist_pos - dist_neg + margin).clamp_min(0.0).mean()
 
 
-def association_ranking(features: Tensor, labels: Tensor, anchors_n: Tensor) -> Tensor:
+def association_ranking(features: Tensor, nearest_anchors_n: Tensor, nearest_is_own: Tensor,
+                        camids: Tensor, num_cameras: int) -> Tensor:
     """Negative distance of each frame by ranking its camera's intra anchors.
 
-    If the nearest anchor is not the frame's own tracklet, the negative distance
-    is the distance to that anchor; otherwise it is the mean nearest-anchor
-    distance over the frames of this camera in the batch.
+    ``nearest_anchors_n`` is each frame's nearest normalised intra anchor of its
+    own camera and ``nearest_is_own`` whether that is the frame's own tracklet.
+    If not, the negative distance is the distance to that anchor; otherwise it
+    is the mean nearest-anchor distance over the frames of the same camera in
+    the batch.
     """
-    dist_min, rank1 = pairwise_distance(features, anchors_n).min(1)
-    dist_mean = dist_min.mean().expand_as(dist_min)
-    return torch.where(rank1 != labels, dist_min, dist_mean)
+    dist_min = paired_distance(features, nearest_anchors_n)
+    return torch.where(nearest_is_own, group_mean(dist_min, camids, num_cameras), dist_min)
 
 
-def update_intra_anchors(anchors: Tensor, features: Tensor, labels: Tensor, eta: float) -> None:
-    """In place: ``a[k] -= eta * (norm(a[k]) - f)``, summed over a tracklet's frames."""
-    anchors.index_add_(0, labels, -eta * (l2_norm(anchors[labels]) - features))
+def update_intra_anchors(memory: Tensor, rows: Tensor, anchors_n: Tensor, features: Tensor,
+                         eta: float) -> None:
+    """In place: ``a[r] -= eta * (norm(a[r]) - f)``, summed over a tracklet's frames.
+
+    ``anchors_n`` are the normalised anchors of ``rows`` before the update.
+    """
+    memory.index_add_(0, rows, -eta * (anchors_n - features))
 
 
-def cyclic_ranking(batch_anchors_n: Tensor, all_anchors_n: Tensor, all_sq: Tensor,
-                   own: slice, labels: Tensor) -> tuple[Tensor, Tensor]:
+def cyclic_ranking(anchors_n: Tensor, rows: Tensor, memory: Tensor, inverse_norms: Tensor,
+                   normalized_sq: Tensor, camera_of_row: Tensor) -> tuple[Tensor, Tensor]:
     """Cyclic ranking consistency of tracklets across cameras.
 
-    ``all_anchors_n`` stacks every camera's anchors; rows ``own`` are this
-    camera's; ``all_sq`` their squared norms. Ranks each tracklet's anchor against all other cameras' anchors,
-    takes the nearest one ``j``, ranks ``j`` back against this camera's anchors,
-    and is consistent where that lands on the tracklet itself. Returns the
-    boolean consistency and the row of each ``j`` in ``all_anchors_n``.
+    ``anchors_n`` are the normalised anchors of ``rows``; the memory is compared
+    in its normalised form ``memory * inverse_norms`` with squared norms
+    ``normalized_sq``. Ranks each anchor against all other cameras' anchors,
+    takes the nearest one ``j``, ranks ``j`` back against the anchors of the
+    first camera, and is consistent where that lands on the anchor itself.
+    Returns the boolean consistency and the row ``j`` of each anchor.
     """
-    dist = pairwise_distance(batch_anchors_n, all_anchors_n, all_sq)
-    dist[:, own] = float('inf')  # other cameras only
-    rank1 = dist.argmin(1)
-    back = pairwise_distance(all_anchors_n[rank1], all_anchors_n[own], all_sq[own]).argmin(1)
-    return back == labels, rank1
+    same_camera = camera_of_row.unsqueeze(0) == camera_of_row[rows].unsqueeze(1)
+    dist = distance_matrix(anchors_n, memory, normalized_sq, inverse_norms)
+    matched = masked_argmin(dist, ~same_camera)  # other cameras only
+    matched_n = memory[matched] * inverse_norms[matched].unsqueeze(1)
+    back = masked_argmin(distance_matrix(matched_n, memory, normalized_sq, inverse_norms),
+                         same_camera)
+    return back == rows, matched
 
 
 def cross_anchor_targets(batch_anchors_n: Tensor, matched: Tensor,

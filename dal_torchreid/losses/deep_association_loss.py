@@ -2,40 +2,80 @@
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple, Sequence
+import math
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from dal_torchreid.losses.association import (
-    association_ranking, cross_anchor_targets, cyclic_ranking, hinge_loss,
-    l2_norm, paired_distance, squared_norm, update_intra_anchors
+    association_ranking, cross_anchor_targets, cyclic_ranking, distance_matrix,
+    first_occurrence, hinge_loss, inverse_norm, l2_norm, masked_argmin, paired_distance,
+    squared_norm, update_intra_anchors
 )
 
-MARGIN = 0.5  # hinge margin m, the release's
-ETA = 0.5  # intra-anchor update rate, the release's
+MARGIN = 0.5  # hinge margin m of both losses, as the release
+ETA = 0.5  # intra-anchor update rate, as the release
 
 
 def check_margin(margin: float) -> None:
-    if not margin > 0:
-        raise ValueError(f'margin must be > 0, got {margin}')
+    """Raises ``ValueError`` unless ``margin`` is a finite number > 0."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) \
+            or not math.isfinite(margin) or margin <= 0:
+        raise ValueError(f'margin must be a finite number > 0, got {margin!r}')
 
 
 def check_eta(eta: float) -> None:
-    if not 0 < eta <= 1:
-        raise ValueError(f'eta must be in (0, 1], got {eta}')
+    """Raises ``ValueError`` unless ``eta`` is a number in (0, 1]."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 < eta <= 1:
+        raise ValueError(f'eta must be a number in (0, 1], got {eta!r}')
 
 
-class DALStepStats(NamedTuple):
-    """What one call of :class:`DeepAssociationLoss` measured (detached).
+@dataclass(frozen=True, eq=False)
+class DALStepStats:
+    """What one call of :class:`DeepAssociationLoss` measured (detached tensors).
 
-    ``associations`` has one row ``(camera, tracklet, matched_camera,
-    matched_tracklet)`` per consistent cross-camera association of the step.
+    Reading any of these fields does not wait for the device; converting them
+    to Python numbers (``int(num_associations)``, ``loss_intra.item()``) or
+    reading ``associations`` does, so do that only when the numbers are shown.
+
+    Args:
+        loss_intra (Tensor): intra-camera loss, 0-dim.
+        loss_cross (Tensor): cross-camera loss, 0-dim.
+        num_associations (Tensor): 0-dim integer, the number of distinct
+            tracklets whose cross anchor was merged by a consistent
+            cross-camera association.
+        frame_pairs (Tensor): (B, 4) integer rows ``(camera, tracklet,
+            matched camera, matched tracklet)``, one per frame of the batch;
+            the match is meaningful only where ``associated``.
+        associated (Tensor): (B,) bool, True at the first frame of each
+            tracklet of the batch whose association was consistent.
+        rows (Tensor): (B,) row of each frame's tracklet in the anchor memory.
+
+    Examples::
+
+        stats = criterion.last_step
+        print(int(stats.num_associations), stats.associations.tolist())
     """
     loss_intra: Tensor
     loss_cross: Tensor
-    num_associations: int
-    associations: Tensor
+    num_associations: Tensor
+    frame_pairs: Tensor
+    associated: Tensor
+    rows: Tensor
+
+    @property
+    def associations(self) -> Tensor:
+        """(A, 4) rows ``(camera, tracklet, matched camera, matched tracklet)``.
+
+        One row per consistent association of the step, ordered by camera then
+        tracklet. Built on demand: its size depends on the data, so this waits
+        for the device.
+        """
+        found = self.associated.nonzero().squeeze(1)
+        found = found[self.rows[found].argsort()]
+        return self.frame_pairs[found]
 
 
 class DeepAssociationLoss(nn.Module):
@@ -48,23 +88,31 @@ class DeepAssociationLoss(nn.Module):
 
     with the anchors as they were before the call, then updates the intra
     anchors from the batch and the cross anchors by cyclic ranking, exactly as
-    the authors' release (see ``shared/DAL_SPEC.md``).
+    the authors' release.
+
+    The whole batch is handled at once, with shapes that do not depend on the
+    data: with input checks off, a call never waits for the device. The
+    inverse norms of the intra anchors are kept between calls and refreshed
+    only for the rows a batch updates; writing the anchors in place by any
+    other means (``copy_``, ``load_state_dict``, :meth:`initialize_anchors`)
+    is noticed through the memory's version counter, and they are recomputed.
 
     Args:
         tracklets_per_camera (sequence of int): number of training tracklets in
             each camera; camera ``c`` has tracklet labels ``0 .. N_c - 1``.
         feature_dim (int): dimension of the embedding.
-        margin (float, optional): hinge margin ``m``. Default is 0.5.
-        eta (float, optional): intra-anchor update rate. Default is 0.5.
+        margin (float, optional): hinge margin ``m``. Default is ``MARGIN`` (0.5).
+        eta (float, optional): intra-anchor update rate. Default is ``ETA`` (0.5).
+        validate (bool, optional): check the values of each batch's labels and
+            camera ids (their range), which makes a call wait for the device.
+            Stored as ``validate_inputs``; a trainer can check the first steps
+            and then set it to False. Shapes are always checked. Default is True.
 
     Anchors are read and written as ``loss.intra_anchors[c]`` and
     ``loss.cross_anchors[c]``, tensors of shape ``(N_c, feature_dim)``; they are
     views of two buffers, ``intra_memory`` and ``cross_memory`` (all cameras
     stacked), so they follow ``.to(device)`` and are saved in ``state_dict()``.
-    After each call ``loss.last_step`` holds a :class:`DALStepStats` with the
-    step's intra loss, cross loss, the number of distinct tracklets whose cross
-    anchor was merged by a consistent cross-camera association, and those
-    associations as (camera, tracklet, matched camera, matched tracklet) rows.
+    After each call ``loss.last_step`` holds a :class:`DALStepStats`.
 
     Examples::
 
@@ -74,26 +122,28 @@ class DeepAssociationLoss(nn.Module):
         features = model(imgs)  # (64, 2048), requires grad
         loss = criterion(features, tracklet_labels, camids, associate=epoch >= 2)
         loss.backward()
-        print(criterion.last_step.num_associations)
+        criterion.validate_inputs = False  # the first batch was checked
+        print(int(criterion.last_step.num_associations))
     """
 
     def __init__(self, tracklets_per_camera: Sequence[int], feature_dim: int,
-                 margin: float = MARGIN, eta: float = ETA) -> None:
+                 margin: float = MARGIN, eta: float = ETA, validate: bool = True) -> None:
         super().__init__()
         counts = [int(n) for n in tracklets_per_camera]
         if not counts or min(counts) < 1:
             raise ValueError(
                 'tracklets_per_camera must list at least one camera, each with at '
-                'least one tracklet; got {}'.format(list(tracklets_per_camera))
+                f'least one tracklet; got {list(tracklets_per_camera)}'
             )
         if feature_dim < 1:
-            raise ValueError('feature_dim must be positive, got {}'.format(feature_dim))
+            raise ValueError(f'feature_dim must be positive, got {feature_dim}')
         check_margin(margin)
         check_eta(eta)
         self.tracklets_per_camera = counts
         self.feature_dim = int(feature_dim)
         self.margin = float(margin)
         self.eta = float(eta)
+        self.validate_inputs = bool(validate)
         # one (sum N_c, D) memory per kind; each camera's anchors are a view of it
         self.register_buffer('intra_memory', torch.zeros(sum(counts), feature_dim))
         self.register_buffer('cross_memory', torch.zeros(sum(counts), feature_dim))
@@ -103,6 +153,10 @@ class DeepAssociationLoss(nn.Module):
             torch.arange(len(counts)), torch.tensor(counts)), persistent=False)
         self.register_buffer('_camera_start', torch.tensor(starts[:-1]), persistent=False)
         self.register_buffer('_camera_size', torch.tensor(counts), persistent=False)
+        # kept between calls: 1 / |a| of each intra anchor and |a / |a||^2
+        self.register_buffer('_inverse_norm', torch.zeros(sum(counts)), persistent=False)
+        self.register_buffer('_normalized_sq', torch.zeros(sum(counts)), persistent=False)
+        self._norms_of = None  # (storage, version) of intra_memory the norms describe
         self.last_step: DALStepStats | None = None
 
     @property
@@ -127,14 +181,14 @@ class DeepAssociationLoss(nn.Module):
         feature from the model before training.
         """
         if len(tracklet_features) != self.num_cameras:
-            raise ValueError('expected features for {} cameras, got {}'.format(
-                self.num_cameras, len(tracklet_features)))
+            raise ValueError(f'expected features for {self.num_cameras} cameras, '
+                             f'got {len(tracklet_features)}')
         for c, feats in enumerate(tracklet_features):
             self.intra_anchors[c].copy_(feats)
             self.cross_anchors[c].copy_(feats)
 
     def forward(self, features: Tensor, tracklet_labels: Tensor, camids: Tensor,
-                associate: bool = True) -> Tensor:
+                associate: bool = True, validate: bool | None = None) -> Tensor:
         """Returns the DAL loss of a batch, then updates the anchors.
 
         Args:
@@ -143,75 +197,107 @@ class DeepAssociationLoss(nn.Module):
             camids (Tensor): camera index of each frame, ``0 .. num_cameras - 1``, (B,).
             associate (bool): False during warm-up: no cyclic-ranking test, every
                 cross anchor follows its intra anchor.
+            validate (bool, optional): check the labels' and camera ids' values
+                for this call; None (default) follows ``validate_inputs``.
         """
-        self._check_inputs(features, tracklet_labels, camids)
+        self._check_shapes(features, tracklet_labels, camids)
+        camids = camids.to(features.device, non_blocking=True)
+        tracklet_labels = tracklet_labels.to(features.device, non_blocking=True)
+        if self.validate_inputs if validate is None else validate:
+            self._check_values(tracklet_labels, camids)
         with torch.autocast(device_type=features.device.type, enabled=False):
             feats = l2_norm(features.float())
-            cams = self._batch_cameras(camids, tracklet_labels)
-            loss_intra, loss_cross = self._losses(feats, cams)
-            assoc = self._update_anchors(feats.detach(), cams, associate)
-        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), len(assoc), assoc)
+            rows = self._camera_start[camids] + tracklet_labels
+            loss_intra, loss_cross = self._losses(feats, rows, camids)
+            stats = self._update_anchors(feats.detach(), rows, camids, associate)
+        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), *stats)
         return loss_intra + loss_cross
 
-    def _batch_cameras(self, camids: Tensor, labels: Tensor) -> list[tuple[int, Tensor, Tensor]]:
-        """(camera, frame indices, tracklet labels) for each camera in the batch."""
-        out = []
-        for c in torch.unique(camids).tolist():
-            idx = torch.nonzero(camids == c).squeeze(1)
-            out.append((c, idx, labels[idx]))
-        return out
+    @torch.no_grad()
+    def _anchor_norms(self) -> tuple[Tensor, Tensor]:
+        """Inverse norms and normalised squared norms of the intra anchors, up to date."""
+        memory = self.intra_memory
+        if self._norms_of != (memory.data_ptr(), memory._version):
+            self._inverse_norm = inverse_norm(memory)
+            self._normalized_sq = squared_norm(memory * self._inverse_norm.unsqueeze(1))
+            self._norms_of = (memory.data_ptr(), memory._version)
+        return self._inverse_norm, self._normalized_sq
 
-    def _losses(self, feats: Tensor, cams) -> tuple[Tensor, Tensor]:
-        d_intra, d_cross, d_neg = [], [], []
-        for c, idx, labels in cams:
-            f = feats[idx]
-            intra_n = l2_norm(self.intra_anchors[c])
-            d_intra.append(paired_distance(f, intra_n[labels]))
-            d_cross.append(paired_distance(f, l2_norm(self.cross_anchors[c][labels])))
-            d_neg.append(association_ranking(f, labels, intra_n))
-        d_neg = torch.cat(d_neg)
-        return (hinge_loss(torch.cat(d_intra), d_neg, self.margin),
-                hinge_loss(torch.cat(d_cross), d_neg, self.margin))
+    def _normalized(self, rows: Tensor) -> Tensor:
+        """The normalised intra anchors of ``rows``."""
+        return self.intra_memory[rows] * self._inverse_norm[rows].unsqueeze(1)
+
+    def _losses(self, feats: Tensor, rows: Tensor, camids: Tensor) -> tuple[Tensor, Tensor]:
+        inv, sq = self._anchor_norms()
+        with torch.no_grad():  # ranking only; the distances are recomputed with gradient
+            dist = distance_matrix(feats, self.intra_memory, sq, inv)
+            nearest = masked_argmin(dist, self._camera_of_row == camids.unsqueeze(1))
+        d_neg = association_ranking(feats, self._normalized(nearest), nearest == rows,
+                                    camids, self.num_cameras)
+        d_intra = paired_distance(feats, self._normalized(rows))
+        d_cross = paired_distance(feats, l2_norm(self.cross_memory[rows]))
+        return hinge_loss(d_intra, d_neg, self.margin), hinge_loss(d_cross, d_neg, self.margin)
 
     @torch.no_grad()
-    def _update_anchors(self, feats: Tensor, cams, associate: bool) -> Tensor:
-        """Updates intra then cross anchors; returns the step's associations."""
-        for c, idx, labels in cams:
-            update_intra_anchors(self.intra_anchors[c], feats[idx], labels, self.eta)
-        all_n = l2_norm(self.intra_memory)
-        all_sq = squared_norm(all_n)
-        found = [torch.zeros(0, 4, dtype=torch.long, device=feats.device)]
-        for c, _, labels in cams:
-            labels = torch.unique(labels)
-            own = self._rows[c]
-            batch_n = all_n[own][labels]
-            if associate and self.num_cameras > 1:
-                consistent, rank1 = cyclic_ranking(batch_n, all_n, all_sq, own, labels)
-                batch_n = cross_anchor_targets(batch_n, all_n[rank1], consistent)
-                matched = rank1[consistent]
-                cam = self._camera_of_row[matched]
-                found.append(torch.stack([torch.full_like(matched, c), labels[consistent],
-                                          cam, matched - self._camera_start[cam]], 1))
-            self.cross_anchors[c].index_copy_(0, labels, batch_n)
-        return torch.cat(found)
+    def _update_anchors(self, feats: Tensor, rows: Tensor, camids: Tensor,
+                        associate: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Updates intra then cross anchors; returns the association fields of the stats.
 
-    def _check_inputs(self, features: Tensor, labels: Tensor, camids: Tensor) -> None:
+        A tracklet drawn several times appears in ``rows`` several times; each
+        copy computes and writes the same values (those of its first frame).
+        """
+        update_intra_anchors(self.intra_memory, rows, self._normalized(rows), feats, self.eta)
+        # refresh the kept norms of the updated rows only
+        inv = inverse_norm(self.intra_memory[rows])
+        batch_n = self.intra_memory[rows] * inv.unsqueeze(1)
+        self._inverse_norm.index_copy_(0, rows, inv)
+        self._normalized_sq.index_copy_(0, rows, squared_norm(batch_n))
+        self._norms_of = (self.intra_memory.data_ptr(), self.intra_memory._version)
+        first = first_occurrence(rows)
+        if associate and self.num_cameras > 1:
+            consistent, matched = cyclic_ranking(
+                batch_n, rows, self.intra_memory, self._inverse_norm, self._normalized_sq,
+                self._camera_of_row)
+            consistent, matched = consistent[first], matched[first]
+            batch_n = cross_anchor_targets(batch_n, self._normalized(matched), consistent)
+        else:
+            consistent, matched = torch.zeros_like(rows, dtype=torch.bool), rows
+        self.cross_memory.index_copy_(0, rows, batch_n)
+        associated = consistent & (first == torch.arange(len(rows), device=rows.device))
+        matched_camera = self._camera_of_row[matched]
+        pairs = torch.stack([camids, rows - self._camera_start[camids],
+                             matched_camera, matched - self._camera_start[matched_camera]], 1)
+        return associated.sum(), pairs, associated, rows
+
+    def _check_shapes(self, features: Tensor, labels: Tensor, camids: Tensor) -> None:
+        """Checks what the tensors' metadata shows, without reading their values."""
         if features.dim() != 2 or features.size(1) != self.feature_dim:
-            raise ValueError('features must have shape (B, {}), got {}'.format(
-                self.feature_dim, tuple(features.shape)))
-        if labels.shape != (features.size(0),) or camids.shape != (features.size(0),):
-            raise ValueError('tracklet_labels and camids must have shape ({},), got {} and {}'
-                             .format(features.size(0), tuple(labels.shape), tuple(camids.shape)))
+            raise ValueError(f'features must have shape (B, {self.feature_dim}), '
+                             f'got {tuple(features.shape)}')
         if features.size(0) == 0:
-            raise ValueError('empty batch')
-        if int(camids.min()) < 0 or int(camids.max()) >= self.num_cameras:
-            raise ValueError('camids must lie in [0, {}), got range [{}, {}]'.format(
-                self.num_cameras, int(camids.min()), int(camids.max())))
-        counts = self._camera_size.to(camids.device)[camids]
+            raise ValueError('features is an empty batch')
+        if labels.shape != (features.size(0),) or camids.shape != (features.size(0),):
+            raise ValueError(f'tracklet_labels and camids must have shape ({features.size(0)},), '
+                             f'got {tuple(labels.shape)} and {tuple(camids.shape)}')
+        for name, x in (('tracklet_labels', labels), ('camids', camids)):
+            if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+                raise ValueError(f'{name} must be an integer tensor, got {x.dtype}')
+        if features.device != self.intra_memory.device:
+            raise ValueError(f'features are on {features.device} but the anchors on '
+                             f'{self.intra_memory.device}; move the loss with .to(device)')
+
+    def _check_values(self, labels: Tensor, camids: Tensor) -> None:
+        """Checks the ranges of labels and camera ids (reads them: waits for the device)."""
+        low, high = int(camids.min()), int(camids.max())
+        if low < 0 or high >= self.num_cameras:
+            raise ValueError(f'camids must lie in [0, {self.num_cameras}), '
+                             f'got range [{low}, {high}]')
+        counts = self._camera_size[camids]
         if bool(((labels < 0) | (labels >= counts)).any()):
             raise ValueError('tracklet_labels out of range for their camera '
-                             '(tracklets per camera: {})'.format(self.tracklets_per_camera))
+                             f'(tracklets per camera: {self.tracklets_per_camera})')
 
     def extra_repr(self) -> str:
-        return 'tracklets_per_camera={}, feature_dim={}, margin={}, eta={}'.format(
-            self.tracklets_per_camera, self.feature_dim, self.margin, self.eta)
+        return (f'tracklets_per_camera={self.tracklets_per_camera}, '
+                f'feature_dim={self.feature_dim}, margin={self.margin}, eta={self.eta}, '
+                f'validate_inputs={self.validate_inputs}')
