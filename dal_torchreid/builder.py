@@ -32,6 +32,7 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
+from dal_torchreid import optim as dal_optim
 
 # Backbones whose ImageNet weights torchreid only asks the user to download.
 MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_0', 'mobilenetv2_x1_4', 'shufflenet')
@@ -73,7 +74,7 @@ def videodata_kwargs(cfg: CfgNode) -> dict:
 
 
 def optimizer_kwargs(cfg: CfgNode) -> dict:
-    """Arguments of ``torchreid.optim.build_optimizer`` (``rmsprop.eps`` is applied after)."""
+    """Arguments of :func:`dal_torchreid.optim.build_optimizer` (torchreid's, plus the release's)."""
     return {
         'optim': cfg.train.optim,
         'lr': cfg.train.lr,
@@ -82,6 +83,8 @@ def optimizer_kwargs(cfg: CfgNode) -> dict:
         'sgd_dampening': cfg.sgd.dampening,
         'sgd_nesterov': cfg.sgd.nesterov,
         'rmsprop_alpha': cfg.rmsprop.alpha,
+        'rmsprop_eps': cfg.rmsprop.eps,
+        'weight_decay_scope': cfg.train.weight_decay_scope,
         'adam_beta1': cfg.adam.beta1,
         'adam_beta2': cfg.adam.beta2,
         'staged_lr': cfg.train.staged_lr,
@@ -237,16 +240,15 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
             f'{_offline_advice(name)}') from err
     if cfg.model.load_weights:
         torchreid.utils.load_pretrained_weights(model, cfg.model.load_weights)
+    if cfg.model.bn_momentum > 0:
+        dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
     return model
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """torchreid's optimizer of ``cfg``, with ``rmsprop.eps`` applied for RMSProp."""
-    optimizer = torchreid.optim.build_optimizer(model, **optimizer_kwargs(cfg))
-    if cfg.train.optim == 'rmsprop':
-        for group in optimizer.param_groups:
-            group['eps'] = cfg.rmsprop.eps
-    return optimizer
+    """The optimizer of ``cfg``: torchreid's, or the release's TF-style RMSProp
+    (:func:`dal_torchreid.optim.build_optimizer`)."""
+    return dal_optim.build_optimizer(model, **optimizer_kwargs(cfg))
 
 
 def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer):

@@ -38,10 +38,12 @@ from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.optim import (
+    BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
+)
 
 ENGINES = ('dal', 'softmax', 'triplet')
 VIDEO_SAMPLE_METHODS = ('evenly', 'random', 'all')
-OPTIMIZERS = ('adam', 'amsgrad', 'sgd', 'rmsprop', 'radam')
 LR_SCHEDULERS = ('single_step', 'multi_step', 'cosine')
 TRAIN_SAMPLERS = ('RandomSampler', 'SequentialSampler', 'RandomIdentitySampler',
                   'RandomDomainSampler', 'RandomDatasetSampler')
@@ -64,6 +66,7 @@ def get_default_config() -> CN:
     cfg.use_gpu = True  # use a GPU when one is available
     cfg.model = CN(dict(
         name='resnet50', pretrained=True,  # ImageNet weights
+        bn_momentum=BN_MOMENTUM,  # BatchNorm momentum; 0 keeps the model's own (0.1)
         load_weights='',  # a weights file (replaces model.pretrained)
         resume=''))  # a checkpoint to resume training from
     cfg.data = CN(dict(
@@ -80,6 +83,7 @@ def get_default_config() -> CN:
         pooling_method='avg'))  # frame features to a tracklet feature
     cfg.train = CN(dict(
         optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
+        weight_decay_scope=WEIGHT_DECAY_SCOPE,  # 'all' (torchreid) or 'conv_linear' (release)
         batch_size=BATCH_SIZE,  # DAL: frames; softmax/triplet: tracklets
         fixbase_epoch=0, open_layers=['classifier'], staged_lr=False,
         new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
@@ -87,7 +91,7 @@ def get_default_config() -> CN:
         amp='',  # DAL: '' (float32), 'bf16' or 'fp16' (CUDA) autocast of the backbone
         ema=False, ema_decay=EMA_DECAY))  # DAL: evaluate a moving average of the weights
     cfg.sgd = CN(dict(momentum=0.9, dampening=0., nesterov=False))  # momentum: rmsprop's too
-    cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # eps: set on the optimizer torchreid builds
+    cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # rmsprop and rmsprop_tf (torchreid: no eps)
     cfg.adam = CN(dict(beta1=0.9, beta2=0.999))
     cfg.loss = CN(dict(
         name='dal',  # 'dal' (no labels), 'softmax' or 'triplet' (identity labels)
@@ -110,6 +114,8 @@ def get_default_config() -> CN:
 PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'video.pooling_method': check_pooling_method,
     'test.frame_batch_size': check_eval_frame_batch_size,
+    'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
+    'model.bn_momentum': check_bn_momentum,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,
@@ -124,7 +130,7 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 CHOICES = {'loss.name': ENGINES, 'data.type': ('video',),
            'video.sample_method': VIDEO_SAMPLE_METHODS,
            'video.train_sample_method': ('',) + VIDEO_SAMPLE_METHODS,
-           'test.dist_metric': DIST_METRICS, 'train.optim': OPTIMIZERS,
+           'test.dist_metric': DIST_METRICS,
            'train.lr_scheduler': LR_SCHEDULERS, 'sampler.train_sampler': TRAIN_SAMPLERS}
 AT_LEAST = {'data.height': 1, 'data.width': 1, 'data.workers': 0, 'video.seq_len': 1,
             'test.batch_size': 1, 'train.max_epoch': 0, 'train.print_freq': 1, 'train.seed': 0,
