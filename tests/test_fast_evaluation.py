@@ -8,7 +8,8 @@ import torch
 import torchreid
 
 from dal_torchreid.engine import RecordedVideoSoftmaxEngine
-from dal_torchreid.engine.evaluation import AllFramesDataset, pool_by_tracklet
+from dal_torchreid.engine.evaluation import AllFramesDataset
+from dal_torchreid.metrics import pool_by_tracklet
 
 
 @pytest.fixture(scope='module', autouse=True)

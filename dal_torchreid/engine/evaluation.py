@@ -8,11 +8,12 @@ re-ranking, ``evaluate_rank`` and ranked-result visualisation) and also stores
 every metric without evaluating twice.
 
 With ``engine.eval_frame_batch_size > 0`` features come from the all-frame fast
-path instead (:class:`AllFramesDataset`, :func:`pool_by_tracklet`): every frame
+path instead (:class:`AllFramesDataset`,
+:func:`dal_torchreid.metrics.pool_by_tracklet`): every frame
 of every tracklet goes through the model in batches of that many frames across
 tracklet boundaries, then frames are pooled per tracklet. The result is the
 ``(num_tracklets, D)`` matrix of torchreid's ``sample_method='all'``,
-``batch_size_test=1`` protocol (the release's: all frames, averaged), computed
+``batch_size_test=1`` protocol (the release's uses all frames too), computed
 without one model call per tracklet.
 """
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import torchreid
 
 from dal_torchreid.data.frame_reading import read_frame
+from dal_torchreid.metrics.pooling import finalize_pooled, pool_by_tracklet
 
 
 def cmc_at(cmc, rank: int) -> float:
@@ -80,26 +81,6 @@ class AllFramesDataset(Dataset):
         return img, int(self.frame_tracklet[index])
 
 
-def pool_by_tracklet(features: Tensor, tracklet: Tensor, num_tracklets: int,
-                     method: str = 'avg', out: Tensor | None = None) -> Tensor:
-    """Pools frame features (N, D) into tracklet features (num_tracklets, D).
-
-    ``method`` is ``'avg'`` (returns per-tracklet SUMS, divide by the frame
-    counts when every batch is in) or ``'max'``. Pass the previous result as
-    ``out`` to accumulate batch after batch; a new ``out`` starts at 0 (sum) or
-    ``-inf`` (max).
-    """
-    if method not in ('avg', 'max'):
-        raise ValueError('pooling method must be "avg" or "max", got {!r}'.format(method))
-    if out is None:
-        fill = 0.0 if method == 'avg' else float('-inf')
-        out = features.new_full((num_tracklets, features.size(1)), fill)
-    if method == 'avg':
-        return out.index_add_(0, tracklet, features)
-    index = tracklet.unsqueeze(1).expand_as(features)
-    return out.scatter_reduce_(0, index, features, reduce='amax', include_self=True)
-
-
 class RecordedEvaluationMixin:
     """Mixin for a torchreid ``Engine``: evaluation that records its results.
 
@@ -109,11 +90,12 @@ class RecordedEvaluationMixin:
             A positive value uses the all-frame fast path: features of ALL
             frames of every query and gallery tracklet, computed by
             ``self.model`` in eval mode in batches of this many frames, pooled
-            per tracklet by ``self.pooling_method`` (``'avg'`` or ``'max'``).
+            per tracklet by ``self.pooling_method`` (``'avg'``, ``'max'`` or
+            ``'release'``, :mod:`dal_torchreid.metrics.pooling`).
             It ignores the loaders' ``sample_method``, ``seq_len`` and batch
             size and the engine's ``extract_features``, and equals torchreid's
             ``sample_method='all'``, ``batch_size_test=1`` result (the release
-            protocol with ``'avg'``). Both paths print the same result lines.
+            protocol with ``'release'``). Both paths print the same result lines.
 
     Examples::
 
@@ -167,11 +149,9 @@ class RecordedEvaluationMixin:
                 elapsed += time.time() - start
         finally:
             self.model.train(was_training)
-        pooled = pooled.cpu()
-        if method == 'avg':
-            counts = torch.bincount(torch.from_numpy(frames.frame_tracklet),
-                                    minlength=frames.num_tracklets)
-            pooled = pooled / counts.unsqueeze(1).to(pooled.dtype)
+        counts = torch.bincount(torch.from_numpy(frames.frame_tracklet),
+                                minlength=frames.num_tracklets)
+        pooled = finalize_pooled(pooled.cpu(), counts, method)
         pids = np.asarray([item[1] for item in tracklets])
         camids = np.asarray([item[2] for item in tracklets])
         return pooled, pids, camids, elapsed
