@@ -125,6 +125,15 @@ def engine_run_kwargs(cfg: CfgNode) -> dict:
     }
 
 
+def evaluation_kwargs(cfg: CfgNode) -> dict:
+    """The evaluation arguments every engine of the plugin takes."""
+    return {
+        'eval_frame_batch_size': cfg.test.frame_batch_size,
+        'protocol': cfg.test.protocol,
+        'both_directions': cfg.test.both_directions,
+    }
+
+
 def dal_engine_kwargs(cfg: CfgNode) -> dict:
     """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
     return {
@@ -142,7 +151,7 @@ def dal_engine_kwargs(cfg: CfgNode) -> dict:
         'skip_bad_frames': cfg.data.skip_bad_frames,
         'amp': cfg.train.amp or None,
         'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
-        'eval_frame_batch_size': cfg.test.frame_batch_size,
+        **evaluation_kwargs(cfg),
     }
 
 
@@ -152,7 +161,7 @@ def softmax_engine_kwargs(cfg: CfgNode) -> dict:
         'use_gpu': uses_gpu(cfg),
         'label_smooth': cfg.loss.softmax.label_smooth,
         'pooling_method': cfg.video.pooling_method,
-        'eval_frame_batch_size': cfg.test.frame_batch_size,
+        **evaluation_kwargs(cfg),
     }
 
 
@@ -165,7 +174,7 @@ def triplet_engine_kwargs(cfg: CfgNode) -> dict:
         'use_gpu': uses_gpu(cfg),
         'label_smooth': cfg.loss.softmax.label_smooth,
         'pooling_method': cfg.video.pooling_method,
-        'eval_frame_batch_size': cfg.test.frame_batch_size,
+        **evaluation_kwargs(cfg),
     }
 
 

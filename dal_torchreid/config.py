@@ -32,12 +32,14 @@ from dal_torchreid.data.tracklet_frames import (
 )
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
-from dal_torchreid.engine.features import check_pooling_method
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
 from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.metrics import (
+    POOLING_METHOD, PROTOCOL, RELEASE_EVALUATIONS, check_pooling_method, check_protocol
+)
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
@@ -80,7 +82,7 @@ def get_default_config() -> CN:
     cfg.video = CN(dict(
         seq_len=15, sample_method='evenly',
         train_sample_method='',  # the supervised engines' training clips; '': sample_method
-        pooling_method='avg'))  # frame features to a tracklet feature
+        pooling_method=POOLING_METHOD))  # 'avg', 'max' or 'release': frames to a tracklet
     cfg.train = CN(dict(
         optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
         weight_decay_scope=WEIGHT_DECAY_SCOPE,  # 'all' (torchreid) or 'conv_linear' (release)
@@ -104,6 +106,8 @@ def get_default_config() -> CN:
     cfg.test = CN(dict(
         batch_size=100,
         frame_batch_size=EVAL_FRAME_BATCH_SIZE,  # > 0: all frames, this many per model call
+        protocol=PROTOCOL,  # 'torchreid' or 'release' (the DAL release's, per data set)
+        both_directions=False,  # two cameras: also rank the query camera by the gallery's
         dist_metric='euclidean', normalize_feature=False, ranks=[1, 5, 10, 20],
         evaluate=False, eval_freq=-1, start_eval=0, rerank=False, visrank=False,
         visrank_topk=10))
@@ -113,7 +117,7 @@ def get_default_config() -> CN:
 # The checks of settings the plugin interprets, beside the code that interprets them.
 PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'video.pooling_method': check_pooling_method,
-    'test.frame_batch_size': check_eval_frame_batch_size,
+    'test.frame_batch_size': check_eval_frame_batch_size, 'test.protocol': check_protocol,
     'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
     'model.bn_momentum': check_bn_momentum,
 }
@@ -156,6 +160,14 @@ def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
          or cfg.test.frame_batch_size > 0, 'must be 1 with video.sample_method "all" and '
          'test.frame_batch_size 0 (tracklets differ in length)'),
         ('test.ranks', min(cfg.test.ranks, default=1) >= 1, 'must be ranks >= 1'),
+        ('test.protocol', cfg.test.protocol != 'release' or set(cfg.data.targets or
+         cfg.data.sources) <= set(RELEASE_EVALUATIONS), 'release needs targets among '
+         f'{list(RELEASE_EVALUATIONS)}'),
+        ('test.protocol', cfg.test.protocol != 'release' or 'mars' not in cfg.data.targets or
+         not (cfg.test.rerank or cfg.test.visrank), 'release on mars ranks all test tracklets: '
+         'it takes neither test.rerank nor test.visrank'),
+        ('test.both_directions', not cfg.test.both_directions or 'mars' not in
+         cfg.data.targets, 'needs two-camera targets (PRID2011, iLIDS-VID), not mars'),
         ('test.visrank', cfg.test.evaluate or not cfg.test.visrank,
          'needs test.evaluate True (torchreid visualises ranked results in test-only mode)'),
         ('train.start_epoch', 0 <= cfg.train.start_epoch <= cfg.train.max_epoch

@@ -98,6 +98,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         frames_seen=int(engine.frames_seen),
         test_only=bool(cfg.test.evaluate),
         init_weights=cfg.model.load_weights or ('imagenet' if cfg.model.pretrained else 'random'),
+        protocol=evaluation_protocol(cfg),
         config=_plain(cfg),
     )
     monitor = getattr(engine, 'association_monitor', None)
@@ -112,6 +113,20 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         print('Association diagnostics plotted to "{}"'.format(
             plot_associations(history, osp.join(save_dir, 'associations.png'))))
     return record
+
+
+def evaluation_protocol(cfg: CfgNode) -> dict:
+    """How the targets were evaluated, for ``results.json``."""
+    return {
+        'tracklet_feature': cfg.video.pooling_method,
+        'frames': 'all' if cfg.test.frame_batch_size > 0 or cfg.video.sample_method == 'all'
+        else f'{cfg.video.sample_method}, {cfg.video.seq_len} per tracklet',
+        'protocol': cfg.test.protocol,
+        'both_directions': cfg.test.both_directions,
+        'dist_metric': cfg.test.dist_metric,
+        'normalize_feature': cfg.test.normalize_feature,
+        'rerank': cfg.test.rerank,
+    }
 
 
 def _plain(node):

@@ -27,11 +27,19 @@ RESULTS_FILENAME = 'results.json'
 REPORTED_RANKS = (1, 5, 10, 20)
 
 
-def target_metrics(cmc: Sequence[float], mAP: float) -> dict:
-    """``rank1``, ``rank5``, ``rank10``, ``rank20``, ``mAP`` and the full ``cmc`` of one target."""
-    metrics = {'rank{}'.format(r): cmc_at(cmc, r) for r in REPORTED_RANKS}
+def target_metrics(cmc: Sequence[float], mAP: float, **extra) -> dict:
+    """``rank1``, ``rank5``, ``rank10``, ``rank20``, ``mAP`` and the full ``cmc`` of one target.
+
+    ``extra`` (as the engines record it) is kept: ``evaluation`` (how the target
+    was ranked), ``mAP_step`` (the release protocol's non-interpolated mAP) and
+    ``directions`` (each direction's metrics, themselves as this function gives).
+    """
+    metrics = {f'rank{r}': cmc_at(cmc, r) for r in REPORTED_RANKS}
     metrics['mAP'] = float(mAP)
     metrics['cmc'] = [float(v) for v in cmc]
+    for key, value in extra.items():
+        metrics[key] = ({d: target_metrics(**m) for d, m in value.items()}
+                        if key == 'directions' else value)
     return metrics
 
 
@@ -51,8 +59,7 @@ def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
         write_results(record, 'log/dal')
     """
     record = dict(fields)
-    record['targets'] = {name: target_metrics(res['cmc'], res['mAP'])
-                         for name, res in test_results.items()}
+    record['targets'] = {name: target_metrics(**res) for name, res in test_results.items()}
     return record
 
 

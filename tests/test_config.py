@@ -7,6 +7,8 @@ import torch
 
 import torchreid
 
+import dal_torchreid.optim
+
 from dal_torchreid.builder import (
     build_model, build_optimizer, build_scheduler, dal_engine_kwargs, engine_run_kwargs,
     lr_scheduler_kwargs, optimizer_kwargs, videodata_kwargs
@@ -107,10 +109,10 @@ def test_nan_in_a_file_is_refused(tmp_path):
 def test_error_names_the_file_or_the_command_line(tmp_path):
     path = tmp_path / 'c.yaml'
     path.write_text('dal: {margin: -1.0}\n')
-    with pytest.raises(ConfigError, match=r'config file ".*c\.yaml": dal\.margin must be > 0'):
+    with pytest.raises(ConfigError, match=r'config file ".*c\.yaml": dal\.margin must be a finite number > 0'):
         load_config(str(path))
     path.write_text('dal: {eta: 0.3}\n')
-    with pytest.raises(ConfigError, match=r'^command line: dal\.margin must be > 0'):
+    with pytest.raises(ConfigError, match=r'^command line: dal\.margin must be a finite number > 0'):
         load_config(str(path), ['dal.margin', '0.0'])
 
 
@@ -132,7 +134,7 @@ def test_converters_build_torchreid_objects():
     assert all(group['eps'] == 1.0 for group in optimizer.param_groups)
     scheduler = build_scheduler(cfg, optimizer)
     assert scheduler is not None
-    assert torchreid.optim.build_optimizer(model, **optimizer_kwargs(cfg)) is not None
+    assert dal_torchreid.optim.build_optimizer(model, **optimizer_kwargs(cfg)) is not None
     assert torchreid.optim.build_lr_scheduler(optimizer, **lr_scheduler_kwargs(cfg)) is not None
     assert engine_run_kwargs(cfg)['max_epoch'] == cfg.train.max_epoch
     kwargs = dal_engine_kwargs(cfg)
@@ -161,6 +163,9 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
         assert cfg.data.norm_mean == [0.5] * 3 and cfg.data.norm_std == [0.5] * 3
         assert cfg.train.weight_decay == pytest.approx(4e-5)
         assert cfg.dal.clip_grad_value == 2.0 and cfg.dal.margin == 0.5 and cfg.dal.eta == 0.5
-        assert cfg.video.sample_method == 'all' and cfg.video.pooling_method == 'avg'
+        assert cfg.video.sample_method == 'all' and cfg.video.pooling_method == 'release'
+        assert cfg.test.protocol == 'release' and cfg.test.both_directions == ('ilidsvid' in path)
+        assert cfg.train.weight_decay_scope == 'conv_linear' and cfg.train.ema
+        assert cfg.model.bn_momentum == (0.0003 if 'mobilenet' in path else 0.003)
         assert cfg.dal.warmup_epochs == (1 if 'mars' in path else 2)
-        assert cfg.train.optim == ('sgd' if 'mars' in path else 'rmsprop')
+        assert cfg.train.optim == ('sgd' if 'mars' in path else 'rmsprop_tf')

@@ -1,4 +1,5 @@
 """The all-frame evaluation fast path against torchreid's own video test path."""
+import copy
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import torchreid
 
 from dal_torchreid.engine import RecordedVideoSoftmaxEngine
 from dal_torchreid.data.frames import AllFramesDataset
-from dal_torchreid.engine.features import pool_by_tracklet
+from dal_torchreid.metrics import pool_by_tracklet
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -73,7 +74,7 @@ def test_fast_path_equals_torchreid_all_frames_path(source, request, capsys):
     assert re.findall(r'obtained (\d+-by-\d+) matrix', fast_out) == shapes
 
 
-@pytest.mark.parametrize('pooling', ['avg', 'max'])
+@pytest.mark.parametrize('pooling', ['avg', 'max', 'release'])
 def test_fast_features_match_per_tracklet_features(engine, pooling):
     loader = engine.test_loader['prid2011']['gallery']
     reference = build_engine(engine.datamanager, engine.model, pooling_method=pooling)
@@ -125,3 +126,50 @@ def test_all_frames_dataset_indexes_tracklets(engine):
     assert frames.frame_position.tolist() == [i for item in data for i in range(len(item[0]))]
     with pytest.raises(ValueError, match='test tracklet 1 has no frames'):
         AllFramesDataset([('a.png',), ()], name='test tracklet')
+
+
+def test_release_pooling_gives_the_same_ranking_on_both_paths(engine, capsys):
+    paths = [build_engine(engine.datamanager, engine.model, pooling_method='release',
+                          eval_frame_batch_size=b) for b in (0, 5)]
+    for path in paths:
+        path.test()
+    torchreid_path, fast_path = (p.test_results['prid2011'] for p in paths)
+    assert fast_path['mAP'] == pytest.approx(torchreid_path['mAP'], abs=1e-6)
+    assert np.allclose(fast_path['cmc'], torchreid_path['cmc'], atol=1e-6, rtol=0)
+
+
+def test_both_directions_records_each_direction_and_their_average(engine):
+    both = build_engine(engine.datamanager, engine.model, eval_frame_batch_size=8,
+                        both_directions=True)
+    both.test()
+    result = both.test_results['prid2011']
+    forward, backward = (result['directions'][d] for d in ('query_to_gallery', 'gallery_to_query'))
+    one = build_engine(engine.datamanager, engine.model, eval_frame_batch_size=8)
+    one.test()
+    assert forward['mAP'] == pytest.approx(one.test_results['prid2011']['mAP'])
+    assert result['mAP'] == pytest.approx((forward['mAP'] + backward['mAP']) / 2)
+    assert result['cmc'][0] == pytest.approx((forward['cmc'][0] + backward['cmc'][0]) / 2)
+    assert result['evaluation'] == 'both_directions'
+
+
+def test_release_protocol_on_mars_ranks_all_tracklets(tiny_mars_root):
+    dm = tiny_video_datamanager(tiny_mars_root, 'mars')
+    torchreid_protocol = build_engine(dm, eval_frame_batch_size=8)
+    release = build_engine(dm, torchreid_protocol.model, eval_frame_batch_size=8,
+                           protocol='release')
+    torchreid_protocol.test()
+    release.test()
+    result = release.test_results['mars']
+    assert result['evaluation'] == 'all_tracklets' and 0 <= result['mAP_step'] <= 1
+    assert torchreid_protocol.test_results['mars']['evaluation'] == 'one_direction'
+    with pytest.raises(ValueError, match='re-ranking'):
+        release.test(rerank=True)
+
+
+def test_non_finite_test_features_are_an_error_not_a_score(engine):
+    broken = build_engine(engine.datamanager, copy.deepcopy(engine.model), eval_frame_batch_size=8)
+    with torch.no_grad():
+        broken.model.conv1.weight.fill_(float('nan'))
+    with pytest.raises(FloatingPointError, match='prid2011: the query features hold NaN'):
+        broken.test()
+    assert 'prid2011' not in broken.test_results

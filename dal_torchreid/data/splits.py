@@ -1,10 +1,19 @@
-"""PRID2011 person splits: the 178-person protocol, written as torchreid reads it.
+"""PRID2011 and iLIDS-VID person splits, written where torchreid reads them.
 
-torchreid's ``PRID2011`` dataset reads its train/test people from
-``splits_prid2011.json`` in the dataset folder but does not ship that file.
-The evaluation protocol (DAL and the video re-id papers it compares with) keeps
-the people seen by BOTH cameras with at least 21 frames in each camera (178 on
-the real data) and draws 10 random 50/50 person splits of them.
+torchreid's ``PRID2011`` reads its 10 train/test person splits from
+``<root>/prid2011/splits_prid2011.json`` and does not ship that file;
+``iLIDSVID`` reads ``<root>/ilids-vid/splits.json``, which it derives from
+the data set's ``train_test_splits_ilidsvid.mat`` when the file is missing.
+Both files are a list of ``{"train": [folder names], "test": [folder names]}``.
+
+By default this module writes the DAL release's own 10 splits, shipped with the
+package (``release_splits.json``): PRID2011 178 people (89 / 89), iLIDS-VID
+300 people (150 / 150). Results averaged over them are comparable with the
+paper's. For PRID2011, seeded random splits can be drawn instead.
+
+Only ``person_0001`` to ``person_0200`` of PRID2011 are the same person in
+``cam_a`` and ``cam_b``; folders with higher numbers hold different people in
+the two cameras and are never paired.
 """
 from __future__ import annotations
 
@@ -12,61 +21,161 @@ import glob
 import json
 import os
 import os.path as osp
-from typing import Sequence
+import tempfile
+import warnings
+from importlib import resources
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-SPLITS_FILENAME = 'splits_prid2011.json'
-CAMERA_DIRS = ('cam_a', 'cam_b')
 
+class SplitLayout(NamedTuple):
+    """Where torchreid keeps a two-camera data set under its ``root``.
 
-def _camera_dir(prid_dir: str, camera: str) -> str:
-    return osp.join(prid_dir, 'prid_2011', 'multi_shot', camera)
+    Args:
+        folder (str): the data set folder under ``root``.
+        splits_file (str): the split file torchreid reads, in ``folder``.
+        cameras (tuple): the two camera folders, relative to ``folder``.
+        person (str): format of the folder name of person number ``n``.
 
+    Examples::
 
-def count_prid2011_frames(prid_dir: str) -> dict[str, dict[str, int]]:
-    """``{camera: {person dirname: number of .png frames}}`` of a PRID2011 folder.
-
-    ``prid_dir`` is torchreid's PRID2011 dataset folder (``<root>/prid2011``),
-    holding ``prid_2011/multi_shot/cam_a/person_XXXX/*.png`` and ``cam_b``.
-    Raises ``FileNotFoundError`` naming the missing camera folder.
+        layout = LAYOUTS['prid2011']
+        osp.join(root, layout.folder, layout.cameras[0], layout.person.format(7))
+        # '<root>/prid2011/prid_2011/multi_shot/cam_a/person_0007'
     """
-    counts = {}
-    for camera in CAMERA_DIRS:
-        cam_dir = _camera_dir(prid_dir, camera)
+    folder: str
+    splits_file: str
+    cameras: tuple[str, str]
+    person: str
+
+
+LAYOUTS = {
+    'prid2011': SplitLayout('prid2011', 'splits_prid2011.json',
+                            ('prid_2011/multi_shot/cam_a', 'prid_2011/multi_shot/cam_b'),
+                            'person_{:04d}'),
+    'ilidsvid': SplitLayout('ilids-vid', 'splits.json',
+                            ('i-LIDS-VID/sequences/cam1', 'i-LIDS-VID/sequences/cam2'),
+                            'person{:03d}'),
+}
+DATASETS = tuple(LAYOUTS)
+RELEASE_SPLITS_RESOURCE = 'release_splits.json'
+# fewest frames of a tracklet the release kept, per data set: the default minimum
+MIN_FRAMES = {'prid2011': 28, 'ilidsvid': 22}
+PRID2011_SAME_PEOPLE = 200  # person_0001..0200 are the same person in both cameras
+NUM_SPLITS = 10
+SEED = 0
+ILIDSVID_SPLIT_MAT = osp.join('train-test people splits', 'train_test_splits_ilidsvid.mat')
+
+
+def check_dataset(dataset: str) -> None:
+    """Raises ``ValueError`` unless ``dataset`` is one of :data:`DATASETS`."""
+    if dataset not in LAYOUTS:
+        raise ValueError(f'dataset must be one of {list(DATASETS)}, got {dataset!r}')
+
+
+def check_min_frames(min_frames: int) -> None:
+    """Raises ``ValueError`` unless ``min_frames >= 1``."""
+    if min_frames < 1:
+        raise ValueError(f'min_frames must be >= 1, got {min_frames}')
+
+
+def check_num_splits(num_splits: int) -> None:
+    """Raises ``ValueError`` unless ``num_splits >= 1``."""
+    if num_splits < 1:
+        raise ValueError(f'num_splits must be >= 1, got {num_splits}')
+
+
+def splits_path(root: str, dataset: str) -> str:
+    """The split file torchreid reads for ``dataset`` under data root ``root``."""
+    check_dataset(dataset)
+    layout = LAYOUTS[dataset]
+    return osp.join(root, layout.folder, layout.splits_file)
+
+
+def release_person_splits(dataset: str) -> list[dict[str, list[int]]]:
+    """The release's 10 splits of ``dataset`` as person numbers ``{'train', 'test'}``."""
+    check_dataset(dataset)
+    text = resources.files('dal_torchreid.data').joinpath(RELEASE_SPLITS_RESOURCE).read_text()
+    return json.loads(text)[dataset]
+
+
+def release_splits(dataset: str) -> list[dict[str, list[str]]]:
+    """The release's 10 splits of ``dataset`` as torchreid's folder names, sorted.
+
+    Examples::
+
+        release_splits('prid2011')[0]['test'][:2]   # ['person_0001', 'person_0002']
+        release_splits('ilidsvid')[0]['train'][:2]  # ['person001', 'person002']
+    """
+    numbers = release_person_splits(dataset)
+    person = LAYOUTS[dataset].person
+    return [{part: [person.format(n) for n in sorted(split[part])] for part in ('train', 'test')}
+            for split in numbers]
+
+
+def count_frames(root: str, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Per camera, ``{person folder: number of .png frames}`` of ``dataset`` under ``root``.
+
+    Raises ``FileNotFoundError`` naming a missing camera folder.
+    """
+    check_dataset(dataset)
+    layout = LAYOUTS[dataset]
+    counts = []
+    for camera in layout.cameras:
+        cam_dir = osp.join(root, layout.folder, camera)
         if not osp.isdir(cam_dir):
             raise FileNotFoundError(
-                'PRID2011 camera folder "{}" does not exist; expected the layout '
-                '<prid-dir>/prid_2011/multi_shot/{{cam_a,cam_b}}/person_XXXX/*.png'.format(cam_dir))
-        counts[camera] = {
-            name: len(glob.glob(osp.join(cam_dir, name, '*.png')))
-            for name in sorted(os.listdir(cam_dir)) if osp.isdir(osp.join(cam_dir, name))
-        }
-    return counts
+                f'{dataset} camera folder "{cam_dir}" does not exist; expected '
+                f'<root>/{layout.folder}/{camera}/{layout.person.format(1)}/*.png')
+        counts.append({name: len(glob.glob(osp.join(cam_dir, name, '*.png')))
+                       for name in sorted(os.listdir(cam_dir))
+                       if osp.isdir(osp.join(cam_dir, name))})
+    return counts[0], counts[1]
 
 
-def qualifying_people(prid_dir: str, min_frames: int = 21) -> list[str]:
-    """Sorted person dirnames with at least ``min_frames`` frames in both cameras."""
-    if min_frames < 1:
-        raise ValueError('min_frames must be >= 1, got {}'.format(min_frames))
-    counts = count_prid2011_frames(prid_dir)
-    cam_a, cam_b = (counts[c] for c in CAMERA_DIRS)
-    return sorted(name for name in cam_a
-                  if cam_a[name] >= min_frames and cam_b.get(name, 0) >= min_frames)
+def check_people(root: str, dataset: str, people: Sequence[str], min_frames: int) -> None:
+    """Raises unless every person folder has ``min_frames`` .png frames in both cameras.
 
-
-def make_person_splits(people: Sequence[str], num_splits: int = 10,
-                       seed: int = 0) -> list[dict[str, list[str]]]:
-    """``num_splits`` random 50/50 splits of ``people`` as ``{'train', 'test'}`` lists.
-
-    With an odd number of people the train side gets the extra one. Each list
-    is sorted; the same ``people`` and ``seed`` always give the same splits.
+    ``FileNotFoundError`` names a missing person folder, ``ValueError`` one
+    with too few frames.
     """
+    check_min_frames(min_frames)
+    layout = LAYOUTS[dataset]
+    for camera, counts in zip(layout.cameras, count_frames(root, dataset)):
+        for name in people:
+            folder = osp.join(root, layout.folder, camera, name)
+            if name not in counts:
+                raise FileNotFoundError(f'{dataset} person folder "{folder}" does not exist; '
+                                        f'the splits need it')
+            if counts[name] < min_frames:
+                raise ValueError(f'{dataset} person folder "{folder}" has {counts[name]} .png '
+                                 f'frames, the splits need >= {min_frames} (min_frames)')
+
+
+def prid2011_people(root: str, min_frames: int = MIN_FRAMES['prid2011']) -> list[str]:
+    """PRID2011 people, ``person_0001`` to ``person_0200``, with ``min_frames`` in both cameras.
+
+    Higher numbers are different people in the two cameras and are left out.
+    """
+    check_min_frames(min_frames)
+    cam_a, cam_b = count_frames(root, 'prid2011')
+    people = (LAYOUTS['prid2011'].person.format(n) for n in range(1, PRID2011_SAME_PEOPLE + 1))
+    return [name for name in people
+            if cam_a.get(name, 0) >= min_frames and cam_b.get(name, 0) >= min_frames]
+
+
+def make_person_splits(people: Sequence[str], num_splits: int = NUM_SPLITS,
+                       seed: int = SEED) -> list[dict[str, list[str]]]:
+    """``num_splits`` random 50/50 splits of ``people`` as sorted ``{'train', 'test'}`` lists.
+
+    With an odd number of people the train side gets the extra one. The same
+    people (in any order) and ``seed`` always give the same splits.
+    """
+    check_num_splits(num_splits)
     people = sorted(people)
     if len(people) < 2:
-        raise ValueError('a train/test split needs at least 2 people, got {}'.format(len(people)))
-    if num_splits < 1:
-        raise ValueError('num_splits must be >= 1, got {}'.format(num_splits))
+        raise ValueError(f'people: a train/test split needs at least 2, got {len(people)}')
     rng = np.random.default_rng(seed)
     num_train = (len(people) + 1) // 2
     splits = []
@@ -77,33 +186,93 @@ def make_person_splits(people: Sequence[str], num_splits: int = 10,
     return splits
 
 
-def write_prid2011_splits(prid_dir: str, seed: int = 0, num_splits: int = 10,
-                          min_frames: int = 21, overwrite: bool = False) -> str:
-    """Writes ``prid_dir/splits_prid2011.json`` for torchreid's PRID2011; returns its path.
+def write_splits_file(path: str, splits: list[dict[str, list[str]]],
+                      overwrite: bool = False) -> None:
+    """Writes ``splits`` as JSON to ``path`` atomically (a temporary file, then a rename).
 
-    Keeps the people of :func:`qualifying_people` and splits them with
-    :func:`make_person_splits`. Refuses to replace an existing file unless
-    ``overwrite``.
+    Refuses an existing file unless ``overwrite``.
+    """
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'"{path}" already exists; pass overwrite=True (--overwrite) '
+                              f'to replace it')
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path), suffix='.tmp',
+                               dir=osp.dirname(path) or '.')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(splits, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_release_splits(root: str, dataset: str, min_frames: int | None = None,
+                         overwrite: bool = False) -> str:
+    """Writes the release's 10 splits of ``dataset`` where torchreid reads them; returns the path.
+
+    Every person of the splits must have at least ``min_frames`` frames
+    (default :data:`MIN_FRAMES` of the data set, the release's shortest
+    tracklet) in both cameras of the copy under ``root``.
 
     Examples::
 
-        from dal_torchreid.data.splits import write_prid2011_splits
-        write_prid2011_splits('reid-data/prid2011', seed=0)
+        write_release_splits('reid-data', 'prid2011')
         datamanager = torchreid.data.VideoDataManager(
             root='reid-data', sources='prid2011', split_id=0)
     """
-    path = osp.join(prid_dir, SPLITS_FILENAME)
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError('"{}" already exists; pass overwrite=True (--overwrite) '
-                              'to replace it'.format(path))
-    people = qualifying_people(prid_dir, min_frames)
-    if len(people) < 2:
-        raise ValueError(
-            'only {} people in "{}" have >= {} frames in both cam_a and cam_b; '
-            'a split needs at least 2'.format(len(people), prid_dir, min_frames))
-    splits = make_person_splits(people, num_splits=num_splits, seed=seed)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(splits, f, indent=2)
-    os.replace(tmp, path)
+    check_dataset(dataset)
+    splits = release_splits(dataset)
+    people = sorted(set(splits[0]['train']) | set(splits[0]['test']))
+    check_people(root, dataset, people, MIN_FRAMES[dataset] if min_frames is None else min_frames)
+    path = splits_path(root, dataset)
+    write_splits_file(path, splits, overwrite)
+    split_dir = osp.join(root, LAYOUTS['ilidsvid'].folder, osp.dirname(ILIDSVID_SPLIT_MAT))
+    if dataset == 'ilidsvid' and not osp.isdir(split_dir):
+        warnings.warn(f'"{split_dir}" does not exist: torchreid\'s iLIDSVID refuses to load '
+                      f'without it (it ships with the data set)')
     return path
+
+
+def write_random_prid2011_splits(root: str, seed: int = SEED, num_splits: int = NUM_SPLITS,
+                                 min_frames: int = MIN_FRAMES['prid2011'],
+                                 overwrite: bool = False) -> str:
+    """Writes seeded random 50/50 PRID2011 splits for torchreid; returns the path.
+
+    Draws from :func:`prid2011_people` (``person_0001`` to ``person_0200`` with
+    ``min_frames`` frames in both cameras).
+    """
+    people = prid2011_people(root, min_frames)
+    if len(people) < 2:
+        raise ValueError(f'min_frames: only {len(people)} of person_0001..'
+                         f'person_{PRID2011_SAME_PEOPLE:04d} under "{osp.join(root, "prid2011")}" '
+                         f'have >= {min_frames} frames in both cameras; a split needs 2')
+    path = splits_path(root, 'prid2011')
+    write_splits_file(path, make_person_splits(people, num_splits, seed), overwrite)
+    return path
+
+
+def official_ilidsvid_splits(root: str) -> list[dict[str, list[str]]] | None:
+    """The splits of the data set's ``train_test_splits_ilidsvid.mat``, as torchreid reads them.
+
+    Row ``i`` of ``ls_set`` holds 1-based indices into the sorted ``cam1``
+    person folders, the first half testing, the rest training (Wang et al.,
+    ECCV 2014). Lists are sorted. ``None`` when the file is absent.
+    """
+    from scipy.io import loadmat
+
+    layout = LAYOUTS['ilidsvid']
+    path = osp.join(root, layout.folder, ILIDSVID_SPLIT_MAT)
+    if not osp.isfile(path):
+        return None
+    ls_set = np.asarray(loadmat(path)['ls_set'])
+    cam1 = osp.join(root, layout.folder, layout.cameras[0])
+    people = sorted(name for name in os.listdir(cam1) if osp.isdir(osp.join(cam1, name)))
+    if ls_set.ndim != 2 or ls_set.min() < 1 or ls_set.max() > len(people):
+        raise ValueError(f'"{path}": ls_set must be 2-D indices 1..{len(people)} into the person '
+                         f'folders of "{cam1}", got shape {ls_set.shape}')
+    half = ls_set.shape[1] // 2
+    return [{'train': sorted(people[int(i) - 1] for i in row[half:]),
+             'test': sorted(people[int(i) - 1] for i in row[:half])} for row in ls_set]

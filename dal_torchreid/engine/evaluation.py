@@ -30,8 +30,17 @@ import torchreid
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.distributed import world
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.metrics import (
+    PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
+    release_evaluation
+)
 
 EVAL_FRAME_BATCH_SIZE = 0  # torchreid's own test path
+EVALUATION_NAMES = {
+    'one_direction': 'query camera ranks the gallery',
+    'both_directions': 'average of both cameras as the query',
+    'all_tracklets': 'release protocol: all test tracklets ranked, trapezoidal AP',
+}
 
 
 def check_eval_frame_batch_size(eval_frame_batch_size: int) -> None:
@@ -53,24 +62,31 @@ def frames_in(imgs: Tensor) -> int:
 class RecordingMixin:
     """Mixin for a torchreid ``Engine``: counts training frames, records test results.
 
-    Put it before the torchreid engine class; it takes one keyword argument and
-    passes the others on to the engine.
+    Put it before the torchreid engine class; it takes three keyword arguments
+    and passes the others on to the engine. Tracklet features are pooled by the
+    engine's ``pooling_method`` on both paths: ``'avg'``, ``'max'`` or
+    ``'release'`` (normalise each frame, element-wise max, normalise).
 
     Args:
         eval_frame_batch_size (int, optional): 0 (default) evaluates with torchreid's own
-            path: the loaders' sampling and the engine's ``extract_features``.
-            A positive value uses the all-frame fast path: features of ALL
-            frames of every query and gallery tracklet, computed by
-            ``self.model`` in eval mode in batches of this many frames, pooled
-            per tracklet by ``self.pooling_method`` (``'avg'`` or ``'max'``).
-            It ignores the loaders' ``sample_method``, ``seq_len`` and batch
-            size and the engine's ``extract_features``, and equals torchreid's
-            ``sample_method='all'``, ``batch_size_test=1`` result (the release
-            protocol with ``'avg'``). Both paths print the same result lines.
+            path: the loaders' sampling and ``extract_features``. A positive value
+            uses the all-frame fast path: ALL frames of every query and gallery
+            tracklet through the model in eval mode, this many per call, pooled
+            per tracklet; it ignores the loaders' ``sample_method``, ``seq_len``
+            and batch size, and equals torchreid's ``sample_method='all'``,
+            ``batch_size_test=1`` result. Both paths print the same result lines.
+        protocol (str, optional): ``'torchreid'`` (default) or ``'release'``: the
+            DAL release's evaluation of each data set (PRID2011: camera A ranks
+            camera B; iLIDS-VID: both cameras as the query, averaged; MARS: all
+            test tracklets ranked, trapezoidal AP; :mod:`dal_torchreid.metrics`).
+        both_directions (bool, optional): for a two-camera data set, also rank the
+            query camera by the gallery's and average the two CMC curves and mAPs.
 
     ``engine.frames_seen`` counts the training frames of all processes (every
     rank of a distributed run); ``engine.test_results`` holds the last
-    evaluation of each target.
+    evaluation of each target (``cmc``, ``mAP``, ``evaluation``, and each
+    direction's or the step-wise mAP where they apply). NaN or infinite test
+    features are an error, never a score.
 
     Examples::
 
@@ -80,10 +96,13 @@ class RecordingMixin:
         print(engine.test_results['prid2011']['cmc'][0])
     """
 
-    def __init__(self, *args, eval_frame_batch_size: int = EVAL_FRAME_BATCH_SIZE, **kwargs):
+    def __init__(self, *args, eval_frame_batch_size: int = EVAL_FRAME_BATCH_SIZE,
+                 protocol: str = PROTOCOL, both_directions: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         check_eval_frame_batch_size(eval_frame_batch_size)
+        check_protocol(protocol)
         self.eval_frame_batch_size = int(eval_frame_batch_size)
+        self.protocol, self.both_directions = protocol, bool(both_directions)
         self.frames_seen = 0
         self.test_results: dict = {}
 
@@ -124,34 +143,71 @@ class RecordingMixin:
         camids = np.asarray([item[2] for item in tracklets])
         return feats, pids, camids, elapsed
 
+    def extract_features(self, input):
+        """Tracklet features of clips ``(B, S, C, H, W)`` pooled by ``self.pooling_method``
+        (torchreid's path; ``'release'`` included), or frame features of ``(B, C, H, W)``."""
+        if input.dim() != 5:
+            return self.model(input)
+        b, s = input.shape[:2]
+        feats = self.model(input.flatten(0, 1)).view(b, s, -1)
+        return pool_frames(feats, getattr(self, 'pooling_method', 'avg'))
+
+    def _evaluation_mode(self, dataset_name: str) -> str:
+        mode = release_evaluation(dataset_name) if self.protocol == 'release' else 'one_direction'
+        return 'both_directions' if self.both_directions and mode == 'one_direction' else mode
+
     @torch.no_grad()
     def _evaluate(self, dataset_name='', query_loader=None, gallery_loader=None,
                   dist_metric='euclidean', normalize_feature=False, visrank=False,
                   visrank_topk=10, save_dir='', use_metric_cuhk03=False,
                   ranks=(1, 5, 10, 20), rerank=False):
+        mode = self._evaluation_mode(dataset_name)
+        if mode == 'all_tracklets' and (rerank or visrank):
+            raise ValueError('test.protocol "release" on MARS ranks all test tracklets; '
+                             're-ranking and visrank work with torchreid\'s protocol only')
         print('Extracting features from query set ...')
         qf, q_pids, q_camids, tq = self._extract(query_loader)
-        print('Done, obtained {}-by-{} matrix'.format(qf.size(0), qf.size(1)))
+        print(f'Done, obtained {qf.size(0)}-by-{qf.size(1)} matrix')
         print('Extracting features from gallery set ...')
         gf, g_pids, g_camids, tg = self._extract(gallery_loader)
-        print('Done, obtained {}-by-{} matrix'.format(gf.size(0), gf.size(1)))
-        print('Feature extraction: {:.2f} s'.format(tq + tg))
+        print(f'Done, obtained {gf.size(0)}-by-{gf.size(1)} matrix')
+        print(f'Feature extraction: {tq + tg:.2f} s')
+        for side, feats in (('query', qf), ('gallery', gf)):
+            if not torch.isfinite(feats).all():
+                raise FloatingPointError(f'{dataset_name}: the {side} features hold NaN or '
+                                         'infinite values; the model diverged, no score is reported')
         if normalize_feature:
             qf, gf = F.normalize(qf, p=2, dim=1), F.normalize(gf, p=2, dim=1)
         distmat = torchreid.metrics.compute_distance_matrix(qf, gf, dist_metric).numpy()
+        reverse = None
         if rerank:
             distmat_qq = torchreid.metrics.compute_distance_matrix(qf, qf, dist_metric).numpy()
             distmat_gg = torchreid.metrics.compute_distance_matrix(gf, gf, dist_metric).numpy()
+            if mode == 'both_directions':
+                reverse = torchreid.utils.re_ranking(distmat.T, distmat_gg, distmat_qq)
             distmat = torchreid.utils.re_ranking(distmat, distmat_qq, distmat_gg)
-        cmc, mAP = torchreid.metrics.evaluate_rank(
-            distmat, q_pids, g_pids, q_camids, g_camids, use_metric_cuhk03=use_metric_cuhk03
-        )
-        print('** Results **')
-        print('mAP: {:.1%}'.format(mAP))
+        record = {}
+        if mode == 'all_tracklets':
+            result = evaluate_release_protocol(qf, gf, q_pids, g_pids, q_camids, g_camids,
+                                               dist_metric)
+            cmc, mAP, record['mAP_step'] = result['cmc'], result['mAP'], result['mAP_step']
+        elif mode == 'both_directions':
+            result = evaluate_both_directions(distmat, q_pids, g_pids, q_camids, g_camids,
+                                              reverse, use_metric_cuhk03=use_metric_cuhk03)
+            cmc, mAP = result['cmc'], result['mAP']
+            record['directions'] = {
+                d: {'cmc': [float(v) for v in result[d]['cmc']], 'mAP': result[d]['mAP']}
+                for d in ('query_to_gallery', 'gallery_to_query')}
+        else:
+            cmc, mAP = torchreid.metrics.evaluate_rank(
+                distmat, q_pids, g_pids, q_camids, g_camids, use_metric_cuhk03=use_metric_cuhk03)
+        print(f'** Results ** ({EVALUATION_NAMES[mode]})')
+        print(f'mAP: {mAP:.1%}')
         print('CMC curve')
         for r in ranks:
-            print('Rank-{:<3}: {:.1%}'.format(r, cmc_at(cmc, r)))
-        self.test_results[dataset_name] = {'cmc': [float(v) for v in cmc], 'mAP': float(mAP)}
+            print(f'Rank-{r:<3}: {cmc_at(cmc, r):.1%}')
+        self.test_results[dataset_name] = dict(
+            cmc=[float(v) for v in cmc], mAP=float(mAP), evaluation=mode, **record)
         if visrank:
             torchreid.utils.visualize_ranked_results(
                 distmat, self.datamanager.fetch_test_loaders(dataset_name),

@@ -2,9 +2,9 @@
 
 Every frame of every tracklet goes through the model in eval mode, in batches
 of frames that cut across tracklet boundaries, and frame features are pooled
-per tracklet as they arrive. With ``'avg'`` pooling the result equals
-torchreid's ``sample_method='all'``, ``batch_size_test=1`` features, computed
-with far fewer model calls.
+per tracklet as they arrive (:mod:`dal_torchreid.metrics.pooling`). The result
+equals the per-tracklet features of torchreid's ``sample_method='all'``,
+``batch_size_test=1`` path, computed with far fewer model calls.
 """
 from __future__ import annotations
 
@@ -16,34 +16,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from dal_torchreid.data.frames import AllFramesDataset
-
-POOLING_METHODS = ('avg', 'max')
-
-
-def check_pooling_method(pooling_method: str) -> None:
-    if pooling_method not in POOLING_METHODS:
-        raise ValueError(f'pooling_method must be one of {list(POOLING_METHODS)}, '
-                         f'got {pooling_method!r}')
-
-
-def pool_by_tracklet(features: Tensor, tracklet: Tensor, num_tracklets: int,
-                     method: str = 'avg', out: Tensor | None = None) -> Tensor:
-    """Pools frame features (N, D) into tracklet features (num_tracklets, D).
-
-    ``method`` is ``'avg'`` (returns per-tracklet SUMS, divide by the frame
-    counts when every batch is in) or ``'max'``. Pass the previous result as
-    ``out`` to accumulate batch after batch; a new ``out`` starts at 0 (sum) or
-    ``-inf`` (max).
-    """
-    check_pooling_method(method)
-    if out is None:
-        fill = 0.0 if method == 'avg' else float('-inf')
-        out = features.new_full((num_tracklets, features.size(1)), fill)
-    if method == 'avg':
-        return out.index_add_(0, tracklet, features)
-    index = tracklet.unsqueeze(1).expand_as(features)
-    return out.scatter_reduce_(0, index, features, reduce='amax', include_self=True)
-
+from dal_torchreid.metrics.pooling import check_pooling_method, finalize_pooled, pool_by_tracklet
 
 @torch.no_grad()
 def extract_tracklet_features(model: nn.Module, frames: AllFramesDataset, batch_size: int,
@@ -57,7 +30,8 @@ def extract_tracklet_features(model: nn.Module, frames: AllFramesDataset, batch_
         model (nn.Module): called in eval mode (its mode is restored after).
         frames (AllFramesDataset): the tracklets' frames, with their transform.
         batch_size (int): frames per model call.
-        pooling_method (str): ``'avg'`` or ``'max'`` over each tracklet's frames.
+        pooling_method (str): ``'avg'``, ``'max'`` or ``'release'`` (normalise each
+            frame, take the element-wise max, normalise) over each tracklet's frames.
         normalize_frames (bool): L2-normalise each frame feature before pooling.
     """
     check_pooling_method(pooling_method)
@@ -80,12 +54,8 @@ def extract_tracklet_features(model: nn.Module, frames: AllFramesDataset, batch_
             elapsed += time.time() - start
     finally:
         model.train(was_training)
-    pooled = pooled.cpu()
-    if pooling_method == 'avg':
-        counts = torch.bincount(torch.from_numpy(frames.frame_tracklet),
-                                minlength=frames.num_tracklets)
-        pooled = pooled / counts.unsqueeze(1).to(pooled.dtype)
-    return pooled, elapsed
+    counts = torch.bincount(torch.from_numpy(frames.frame_tracklet), minlength=frames.num_tracklets)
+    return finalize_pooled(pooled.cpu(), counts, pooling_method), elapsed
 
 
 def anchor_features(model: nn.Module, train_loader: DataLoader, transform,

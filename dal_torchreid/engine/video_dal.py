@@ -39,7 +39,8 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
 from dal_torchreid.engine.evaluation import RecordingMixin
-from dal_torchreid.engine.features import anchor_features, check_pooling_method
+from dal_torchreid.engine.features import anchor_features
+from dal_torchreid.metrics import check_pooling_method
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, OptimizerStep
 from dal_torchreid.losses import ETA, MARGIN, DeepAssociationLoss
 
@@ -82,7 +83,8 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         sampling (str, optional): ``'frame'`` (release) or ``'tracklet'``.
         batch_size (int, optional): frames per step and process (release 64).
         num_instances (int, optional): frames per tracklet for ``'tracklet'`` sampling.
-        pooling_method (str, optional): tracklet pooling at test, ``'avg'`` or ``'max'``.
+        pooling_method (str, optional): tracklet pooling at test: ``'avg'``, ``'max'`` or
+            ``'release'`` (normalise frames, max, normalise).
         clip_grad_value (float, optional): clip gradients by value (release 2.0); 0 or
             None disables.
         seed (int, optional): seeds the frame sampler.
@@ -91,8 +93,8 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         amp (str, optional): ``'bf16'`` or ``'fp16'`` (CUDA) autocast of the backbone.
         ema_decay (float, optional): evaluate and save an exponential moving average
             of the weights with this decay (release 0.9999); None: the weights.
-        eval_frame_batch_size (int, optional): 0: torchreid's test path; > 0: all
-            frames, this many per model call (:mod:`dal_torchreid.engine.evaluation`).
+        **evaluation: ``eval_frame_batch_size``, ``protocol`` and ``both_directions``
+            (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
         association_monitor (AssociationMonitor, optional): scores each epoch's
             associations, for reporting only (:mod:`dal_torchreid.diagnostics`).
 
@@ -117,9 +119,9 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
                  margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
                  sampling=SAMPLING, batch_size=BATCH_SIZE, num_instances=NUM_INSTANCES,
                  pooling_method='avg', clip_grad_value=CLIP_GRAD_VALUE, seed=None,
-                 skip_bad_frames=False, amp=None, ema_decay=None, eval_frame_batch_size=0,
-                 association_monitor=None):
-        super().__init__(datamanager, use_gpu, eval_frame_batch_size=eval_frame_batch_size)
+                 skip_bad_frames=False, amp=None, ema_decay=None, association_monitor=None,
+                 **evaluation):
+        super().__init__(datamanager, use_gpu, **evaluation)
         if not is_main_process():
             self.writer = NullWriter()  # only rank 0 logs
         check_warmup_epochs(warmup_epochs)
@@ -160,9 +162,6 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
             model=unwrap_model(model), optimizer=optimizer, scheduler=scheduler,
             criterion=self.criterion, ema=self.step.ema, scaler=self.step.scaler,
             meta=checkpoint_meta(trainset, unwrap_model(model), self.embedding.feature_dim)))
-
-    # torchreid's own video feature pooling, shared with VideoSoftmaxEngine
-    extract_features = torchreid.engine.VideoSoftmaxEngine.extract_features
 
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
