@@ -20,13 +20,15 @@ from __future__ import annotations
 import os
 import os.path as osp
 import sys
+import traceback
 
 import torch
 from yacs.config import CfgNode
 
 import torchreid
 
-from dal_torchreid.data.datamanager import build_video_datamanager
+from dal_torchreid.budget import EmptyEpochError, batch_tracklets, train_sampler
+from dal_torchreid.data.datamanager import DataLayoutError, build_video_datamanager
 from dal_torchreid.diagnostics import AssociationMonitor
 from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
@@ -61,13 +63,13 @@ def videodata_kwargs(cfg: CfgNode) -> dict:
         'use_gpu': uses_gpu(cfg),
         'split_id': cfg.data.split_id,
         'combineall': cfg.data.combineall,
-        'batch_size_train': cfg.train.batch_size,
+        'batch_size_train': cfg.train.batch_size if cfg.loss.name == 'dal' else batch_tracklets(cfg),
         'batch_size_test': cfg.test.batch_size,
         'workers': cfg.data.workers,
         'num_instances': cfg.sampler.num_instances,
         'num_cams': cfg.sampler.num_cams,
         'num_datasets': cfg.sampler.num_datasets,
-        'train_sampler': cfg.sampler.train_sampler,
+        'train_sampler': train_sampler(cfg),
         'seq_len': cfg.video.seq_len,
         'sample_method': cfg.video.sample_method,
     }
@@ -186,7 +188,21 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
     without the expected layout raises :class:`~dal_torchreid.data.layouts.DataLayoutError`
     describing it.
     """
-    datamanager = build_video_datamanager(**videodata_kwargs(cfg))
+    try:
+        datamanager = build_video_datamanager(**videodata_kwargs(cfg))
+    except DataLayoutError as err:
+        cause = err.__cause__
+        if isinstance(cause, AssertionError) and traceback.extract_tb(
+                cause.__traceback__)[-1].filename.endswith('sampler.py'):
+            # torchreid's RandomIdentitySampler asserts enough identities for one batch
+            raise EmptyEpochError(
+                f'an epoch of the {cfg.loss.name} engine forms no batch: torchreid\'s '
+                f'{train_sampler(cfg)} needs {batch_tracklets(cfg) // cfg.sampler.num_instances} '
+                f'training identities of sampler.num_instances {cfg.sampler.num_instances} '
+                f'tracklets for a batch of {batch_tracklets(cfg)} tracklets (train.batch_size '
+                f'{cfg.train.batch_size}), and the training set has fewer: nothing would be '
+                'trained; lower train.batch_size') from cause
+        raise
     if cfg.loss.name != 'dal' and cfg.video.train_sample_method:
         datamanager.train_loader.dataset.sample_method = cfg.video.train_sample_method
     return datamanager

@@ -27,6 +27,7 @@ from yacs.config import CfgNode as CN
 
 import torchreid
 
+from dal_torchreid.budget import batch_tracklets, train_sampler
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
@@ -77,7 +78,7 @@ def get_default_config() -> CN:
         norm_mean=[0.485, 0.456, 0.406], norm_std=[0.229, 0.224, 0.225], save_dir='log',
         skip_bad_frames=False))  # skip unreadable frames, one warning per file
     cfg.sampler = CN(dict(
-        train_sampler='RandomSampler',  # the supervised engines' sampler
+        train_sampler='',  # supervised engines; '': RandomIdentitySampler (triplet), RandomSampler
         num_instances=4, num_cams=1, num_datasets=1))
     cfg.video = CN(dict(
         seq_len=15, sample_method='evenly',
@@ -86,7 +87,8 @@ def get_default_config() -> CN:
     cfg.train = CN(dict(
         optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
         weight_decay_scope=WEIGHT_DECAY_SCOPE,  # 'all' (torchreid) or 'conv_linear' (release)
-        batch_size=BATCH_SIZE,  # DAL: frames; softmax/triplet: tracklets
+        batch_size=BATCH_SIZE,  # frames per step; supervised: batch_size // seq_len tracklets
+        supervised_epochs=0,  # 0: as many as see DAL's frames (max_epoch DAL epochs)
         fixbase_epoch=0, open_layers=['classifier'], staged_lr=False,
         new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
         stepsize=[20], gamma=0.1, print_freq=20, seed=1,
@@ -135,10 +137,11 @@ CHOICES = {'loss.name': ENGINES, 'data.type': ('video',),
            'video.sample_method': VIDEO_SAMPLE_METHODS,
            'video.train_sample_method': ('',) + VIDEO_SAMPLE_METHODS,
            'test.dist_metric': DIST_METRICS,
-           'train.lr_scheduler': LR_SCHEDULERS, 'sampler.train_sampler': TRAIN_SAMPLERS}
+           'train.lr_scheduler': LR_SCHEDULERS, 'sampler.train_sampler': ('',) + TRAIN_SAMPLERS}
 AT_LEAST = {'data.height': 1, 'data.width': 1, 'data.workers': 0, 'video.seq_len': 1,
             'test.batch_size': 1, 'train.max_epoch': 0, 'train.print_freq': 1, 'train.seed': 0,
-            'train.weight_decay': 0, 'sgd.momentum': 0, 'train.batch_size': 1}
+            'train.weight_decay': 0, 'sgd.momentum': 0, 'train.batch_size': 1,
+            'train.supervised_epochs': 0}
 POSITIVE = ('train.lr', 'train.gamma', 'rmsprop.eps', 'loss.triplet.margin')
 
 
@@ -149,6 +152,7 @@ def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
     rules += [(key, _value(cfg, key) >= low, f'must be >= {low}') for key, low in AT_LEAST.items()]
     rules += [(key, _value(cfg, key) > 0, 'must be > 0') for key in POSITIVE]
     train_method = cfg.video.train_sample_method or cfg.video.sample_method
+    tracklets = batch_tracklets(cfg)
     return rules + [
         ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
         ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
@@ -179,11 +183,18 @@ def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
         ('sgd.nesterov', not (cfg.sgd.nesterov and cfg.train.optim == 'sgd') or
          (cfg.sgd.momentum > 0 and cfg.sgd.dampening == 0),
          'needs sgd.momentum > 0 and sgd.dampening 0'),
-        ('sampler.num_instances', cfg.loss.name == 'dal' or
-         cfg.sampler.train_sampler != 'RandomIdentitySampler' or
-         1 <= cfg.sampler.num_instances <= cfg.train.batch_size, 'must be in [1, train.batch_size]'),
+        ('train.batch_size', cfg.loss.name == 'dal' or tracklets >= 1, 'must hold at least one '
+         f'tracklet of video.seq_len {cfg.video.seq_len} frames for the supervised engines'),
+        ('sampler.num_instances', cfg.loss.name == 'dal' or train_sampler(cfg) !=
+         'RandomIdentitySampler' or 1 <= cfg.sampler.num_instances <= tracklets,
+         f'must be in [1, {tracklets}] (tracklets per batch: train.batch_size / video.seq_len)'),
+        ('train.batch_size', cfg.loss.name != 'triplet' or train_sampler(cfg) !=
+         'RandomIdentitySampler' or tracklets >= 2 * cfg.sampler.num_instances,
+         'must hold two identities of sampler.num_instances tracklets for the triplet engine '
+         f'(its loss needs negatives): at least {2 * cfg.sampler.num_instances * cfg.video.seq_len} '
+         'frames'),
         ('video.train_sample_method', cfg.loss.name == 'dal' or train_method != 'all' or
-         cfg.train.batch_size == 1, 'must not be "all" when train.batch_size > 1 (set it to '
+         tracklets == 1, 'must not be "all" with several tracklets per batch (set it to '
          '"evenly" or "random" for the supervised engines)'),
     ]
 

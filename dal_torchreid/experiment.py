@@ -27,22 +27,10 @@ from dal_torchreid.builder import (
     build_datamanager, build_engine, build_model, build_optimizer, build_scheduler,
     engine_run_kwargs, uses_gpu
 )
+from dal_torchreid.budget import check_epoch_trains, frames_per_epoch, with_supervised_budget
 from dal_torchreid.engine import VideoDALEngine
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
-
-
-def training_frames_per_epoch(engine) -> int:
-    """Frames one training epoch of ``engine`` processes (drop_last loaders).
-
-    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
-    """
-    loader = engine.train_loader
-    frames = len(loader) * loader.batch_size
-    if not isinstance(engine, VideoDALEngine):
-        dataset = loader.dataset
-        frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
-    return frames
 
 
 def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
@@ -60,6 +48,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     torchreid.utils.set_random_seed(cfg.train.seed)
     start = time.time()
     datamanager = build_datamanager(cfg)
+    cfg = with_supervised_budget(cfg, datamanager)  # the supervised engines' epochs
     num_classes = 1 if cfg.loss.name == 'dal' else datamanager.num_train_pids
     model = build_model(cfg, num_classes)
     if uses_gpu(cfg):
@@ -80,7 +69,9 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
             run_kwargs['start_epoch'] = torchreid.utils.resume_from_checkpoint(
                 cfg.model.resume, model, optimizer, scheduler)
     if not cfg.test.evaluate:
-        print('=> {} training frames per epoch'.format(training_frames_per_epoch(engine)))
+        check_epoch_trains(engine, cfg)
+        print(f'=> {frames_per_epoch(engine)} training frames per epoch (all processes), '
+              f'{cfg.train.max_epoch} epochs')
     engine.run(**run_kwargs)
     wall_time = time.time() - start
 

@@ -65,17 +65,46 @@ def test_cli_trains_dal_and_writes_results(root, tmp_path):
 
 
 @pytest.mark.parametrize('engine, extra', [
-    ('softmax', []),
-    ('triplet', ['sampler.train_sampler', 'RandomIdentitySampler', 'sampler.num_instances', 2,
-                 'train.batch_size', 4]),
-])
-def test_supervised_engines_run(root, tmp_path, engine, extra):
-    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', engine, *extra))
+    ('softmax', []), ('triplet', ['sampler.num_instances', 2, 'train.batch_size', 16])])
+def test_supervised_engines_train_on_dals_frame_budget(root, tmp_path, engine, extra):
+    dal = run_experiment(load_config(None, tiny_opts(root, tmp_path / 'dal', 'train.max_epoch', 2)))
+    cfg = load_config(None, tiny_opts(root, tmp_path / engine, 'train.max_epoch', 2,
+                                      'loss.name', engine, *extra))
     record = run_experiment(cfg)
-    check_record(record, engine, epochs=1)
-    # tracklets x video.seq_len frames per step
-    assert record['frames_seen'] > 0 and record['frames_seen'] % (cfg.train.batch_size * 4) == 0
-    assert json.load(open(tmp_path / 'results.json'))['engine'] == engine
+    # train.batch_size 8 (16) frames = 2 (4) tracklets of video.seq_len 4 frames per step
+    tracklets = sum(1 for name in os.listdir(osp.join(root, 'prid2011', 'prid_2011', 'multi_shot',
+                                                      'cam_a')))  # 8 people, 4 train, 2 cameras
+    per_epoch = (2 * tracklets // 2) // 2 * 8 if engine == 'softmax' else None
+    assert record['frames_seen'] > 0 and record['frames_seen'] % cfg.train.batch_size == 0
+    check_record(record, engine, epochs=record['epochs'])
+    if per_epoch:  # RandomSampler: whole epochs of 4 batches of 8 frames
+        assert record['frames_seen'] == record['epochs'] * per_epoch
+        assert abs(record['frames_seen'] - dal['frames_seen']) <= per_epoch / 2
+    else:  # RandomIdentitySampler's epochs vary in length
+        assert record['config']['sampler']['train_sampler'] == ''
+        assert 0.5 * dal['frames_seen'] <= record['frames_seen'] <= 1.5 * dal['frames_seen']
+    assert json.load(open(tmp_path / engine / 'results.json'))['engine'] == engine
+
+
+def test_supervised_epochs_can_be_set(root, tmp_path):
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', 'softmax',
+                                      'train.supervised_epochs', 3))
+    assert run_experiment(cfg)['epochs'] == 3
+
+
+@pytest.mark.parametrize('engine', ['softmax', 'triplet', 'dal'])
+def test_an_epoch_without_a_batch_is_refused_before_training(root, tmp_path, engine):
+    batch = 64 if engine != 'dal' else 4096
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', engine, 'train.batch_size', batch,
+                                      'sampler.num_instances', 2))
+    with pytest.raises(ValueError, match=r'forms no batch|exceeds') as info:
+        run_experiment(cfg)
+    if engine == 'softmax':
+        assert 'train.batch_size 64' in str(info.value) and '8 training tracklets' in str(info.value)
+        assert 'RandomSampler' in str(info.value)
+    if engine == 'triplet':  # torchreid's sampler needs 8 identities, the set has 4
+        assert 'train.batch_size 64' in str(info.value) and 'RandomIdentitySampler' in str(info.value)
+    assert not osp.exists(tmp_path / 'results.json')
 
 
 def test_test_only_untrained_backbone_writes_results(root, tmp_path):

@@ -25,6 +25,7 @@ import traceback
 import torch
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
+from dal_torchreid.budget import EmptyEpochError
 from dal_torchreid.builder import PretrainedWeightsError, uses_gpu
 from dal_torchreid.cli.args import build_parser, config_from_command_line
 from dal_torchreid.config import ConfigError
@@ -37,7 +38,7 @@ from dal_torchreid.experiment import run_experiment
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
-                CheckpointError, FileNotFoundError)
+                CheckpointError, EmptyEpochError, FileNotFoundError)
 
 
 def main(argv=None) -> int:

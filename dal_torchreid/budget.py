@@ -1,0 +1,96 @@
+"""One training budget for every engine, so DAL and the supervised baselines compare fairly.
+
+``train.batch_size`` counts frames per step for every engine: the supervised
+engines train ``batch_size // video.seq_len`` tracklets of ``video.seq_len``
+frames. ``train.max_epoch`` counts DAL epochs: a supervised engine trains as
+many of its own epochs as see the same number of frames, unless
+``train.supervised_epochs`` says how many. The triplet engine samples with
+torchreid's ``RandomIdentitySampler`` unless ``sampler.train_sampler`` names
+another. An epoch that forms no batch is refused before training starts.
+
+Examples::
+
+    cfg = load_config('configs/synthetic_demo.yaml', ['loss.name', 'triplet'])
+    datamanager = build_datamanager(cfg)
+    cfg = with_supervised_budget(cfg, datamanager)  # train.max_epoch: the triplet engine's
+"""
+from __future__ import annotations
+
+from yacs.config import CfgNode
+
+from dal_torchreid.data.tracklet_frames import TrackletFrameDataset, TrackletFrameSampler
+
+
+class EmptyEpochError(ValueError):
+    """A training epoch that would form no batch: nothing would be trained."""
+
+
+def train_sampler(cfg: CfgNode) -> str:
+    """``sampler.train_sampler``, or the engine's own: ``RandomIdentitySampler`` for the
+    triplet engine (its loss needs several tracklets per identity), else ``RandomSampler``."""
+    if cfg.sampler.train_sampler:
+        return cfg.sampler.train_sampler
+    return 'RandomIdentitySampler' if cfg.loss.name == 'triplet' else 'RandomSampler'
+
+
+def batch_tracklets(cfg: CfgNode) -> int:
+    """Tracklets per supervised batch: ``train.batch_size`` frames in clips of ``video.seq_len``."""
+    return cfg.train.batch_size // cfg.video.seq_len
+
+
+def dal_frames_per_epoch(cfg: CfgNode, datamanager) -> int:
+    """Frames one DAL epoch trains on ``datamanager``'s training set (whole batches only)."""
+    sampler = TrackletFrameSampler(TrackletFrameDataset.from_datamanager(datamanager),
+                                   cfg.dal.sampling, cfg.dal.num_instances)
+    return len(sampler) // cfg.train.batch_size * cfg.train.batch_size
+
+
+def frames_per_epoch(engine) -> int:
+    """Frames one training epoch of ``engine`` processes, over all processes.
+
+    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
+    """
+    loader = engine.train_loader
+    frames = len(loader) * loader.batch_size
+    dataset = loader.dataset
+    if hasattr(dataset, 'seq_len'):  # torchreid's VideoDataset: batches of clips
+        frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
+    return frames * getattr(engine, 'world_size', 1)
+
+
+def check_epoch_trains(engine, cfg: CfgNode) -> None:
+    """Raises :class:`EmptyEpochError` when ``engine``'s training epoch forms no batch."""
+    if len(engine.train_loader) > 0:
+        return
+    tracklets = len(engine.datamanager.train_loader.dataset.train)
+    per_batch = (f'{cfg.train.batch_size} frames' if cfg.loss.name == 'dal' else
+                 f'{batch_tracklets(cfg)} tracklets of {cfg.video.seq_len} frames '
+                 f'(train.batch_size {cfg.train.batch_size})')
+    sampler = 'TrackletFrameSampler' if cfg.loss.name == 'dal' else train_sampler(cfg)
+    raise EmptyEpochError(
+        f'an epoch of the {cfg.loss.name} engine forms no batch of {per_batch} with '
+        f'{sampler} over {tracklets} training tracklets: nothing would be trained; lower '
+        'train.batch_size (or video.seq_len, sampler.num_instances)')
+
+
+def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
+    """``cfg`` with ``train.max_epoch`` set to the supervised engine's epochs.
+
+    ``train.supervised_epochs`` when set; otherwise as many epochs of
+    ``batch_tracklets(cfg)`` tracklets per batch as cover DAL's training frames
+    (``train.max_epoch`` DAL epochs), at least one. A DAL config is returned as is.
+    """
+    if cfg.loss.name == 'dal':
+        return cfg
+    epochs = cfg.train.supervised_epochs
+    if epochs == 0:
+        loader = datamanager.train_loader
+        sampled = 1 if loader.dataset.sample_method == 'all' else loader.dataset.seq_len
+        per_epoch = len(loader) * loader.batch_size * sampled
+        budget = dal_frames_per_epoch(cfg, datamanager) * cfg.train.max_epoch
+        epochs = max(1, round(budget / per_epoch)) if per_epoch else cfg.train.max_epoch
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.train.max_epoch = epochs
+    cfg.freeze()
+    return cfg
