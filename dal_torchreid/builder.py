@@ -34,10 +34,12 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
+from dal_torchreid.models import IMAGENET_BACKBONES, ImageNetWeightsError, load_imagenet_weights
 from dal_torchreid import optim as dal_optim
 
-# Backbones whose ImageNet weights torchreid only asks the user to download.
-MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_0', 'mobilenetv2_x1_4', 'shufflenet')
+# Backbones whose ImageNet weights torchreid only asks the user to download (the plugin
+# obtains those of IMAGENET_BACKBONES itself).
+MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_4', 'shufflenet')
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -256,13 +258,20 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
             f'model.pretrained: torchreid does not download the ImageNet weights of "{name}". '
             'Download them and pass "model.load_weights PATH", or set "model.pretrained False" '
             'to train from scratch.')
+    ours = pretrained and name in IMAGENET_BACKBONES
     try:
         model = torchreid.models.build_model(name=name, num_classes=num_classes, loss=loss,
-                                             pretrained=pretrained, use_gpu=uses_gpu(cfg))
+                                             pretrained=pretrained and not ours,
+                                             use_gpu=uses_gpu(cfg))
     except OSError as err:
         raise PretrainedWeightsError(
             f'model.pretrained: could not download the ImageNet weights of "{name}" ({err}). '
             f'{_offline_advice(name)}') from err
+    if ours:
+        try:
+            load_imagenet_weights(model, name)
+        except ImageNetWeightsError as err:
+            raise PretrainedWeightsError(f'model.pretrained: {err}') from err
     if cfg.model.load_weights:
         torchreid.utils.load_pretrained_weights(model, cfg.model.load_weights)
     if cfg.model.bn_momentum > 0:

@@ -148,6 +148,6 @@ def test_pretrained_download_failure_says_how_to_proceed_offline(monkeypatch):
 
 
 def test_pretrained_weights_torchreid_does_not_download_are_an_error():
-    cfg = load_config(None, ['model.name', 'mobilenetv2_x1_0', 'model.pretrained', True])
+    cfg = load_config(None, ['model.name', 'mobilenetv2_x1_4', 'model.pretrained', True])
     with pytest.raises(PretrainedWeightsError, match='model.load_weights'):
         build_model(cfg, num_classes=1)
