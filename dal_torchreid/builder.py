@@ -228,14 +228,14 @@ def _expected_weights_file(name: str) -> str | None:
 
 def _offline_advice(name: str) -> str:
     expected = _expected_weights_file(name)
-    where = ('put the weights file at "{}" (torch hub\'s checkpoint directory; set '
-             '$TORCH_HOME to move it)'.format(expected) if expected else
-             'put the weights file in torch hub\'s checkpoint directory ("{}", or '
-             '$TORCH_HOME/checkpoints for OSNet models) under the file name torchreid '
-             'expects'.format(osp.join(torch.hub.get_dir(), 'checkpoints')))
-    return ('To proceed offline: {}; or pass "model.load_weights PATH" with a weights '
+    hub = osp.join(torch.hub.get_dir(), 'checkpoints')
+    where = (f'put the weights file at "{expected}" (torch hub\'s checkpoint directory; set '
+             '$TORCH_HOME to move it)' if expected else
+             f'put the weights file in torch hub\'s checkpoint directory ("{hub}", or '
+             '$TORCH_HOME/checkpoints for OSNet models) under the file name torchreid expects')
+    return (f'To proceed offline: {where}; or pass "model.load_weights PATH" with a weights '
             'file you have (and "model.pretrained False"); or train from scratch with '
-            '"model.pretrained False".'.format(where))
+            '"model.pretrained False".')
 
 
 def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
@@ -249,8 +249,8 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     """
     name = cfg.model.name
     if cfg.model.load_weights and not osp.isfile(cfg.model.load_weights):
-        raise FileNotFoundError('model.load_weights: file "{}" does not exist'
-                                .format(cfg.model.load_weights))
+        raise FileNotFoundError(f'model.load_weights: file "{cfg.model.load_weights}" does '
+                                'not exist')
     pretrained = bool(cfg.model.pretrained) and not cfg.model.load_weights
     loss = 'triplet' if cfg.loss.name == 'triplet' else 'softmax'
     if pretrained and name in MANUAL_IMAGENET_WEIGHTS:
@@ -297,8 +297,8 @@ def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
     identities from a separate read of the source data, for reporting only.
     """
     if cfg.loss.name != 'dal' and world()[1] > 1:
-        raise ValueError('loss.name {!r}: torchreid\'s supervised engines do not run under '
-                         'torch.distributed; only the DAL engine does'.format(cfg.loss.name))
+        raise ValueError(f'loss.name {cfg.loss.name!r}: torchreid\'s supervised engines do not '
+                         'run under torch.distributed; only the DAL engine does')
     if cfg.loss.name == 'dal':
         monitor = AssociationMonitor.from_datamanager(datamanager) if cfg.dal.diagnostics else None
         engine = VideoDALEngine(datamanager, model, optimizer, scheduler=scheduler,
@@ -310,6 +310,5 @@ def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
         engine = RecordedVideoTripletEngine(datamanager, model, optimizer, scheduler=scheduler,
                                             **triplet_engine_kwargs(cfg))
     else:
-        raise ValueError('loss.name must be one of dal, softmax, triplet, got {!r}'
-                         .format(cfg.loss.name))
+        raise ValueError(f'loss.name must be one of dal, softmax, triplet, got {cfg.loss.name!r}')
     return engine

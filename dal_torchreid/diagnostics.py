@@ -41,13 +41,13 @@ def _pair_keys(rows) -> set[tuple[TrackletKey, TrackletKey]]:
     if table.numel() == 0:
         return set()
     if table.dim() != 2 or table.size(1) != 4:
-        raise ValueError('associations must be rows of 4 values (camera, tracklet, '
-                         'matched camera, matched tracklet), got shape {}'.format(tuple(table.shape)))
+        raise ValueError('associations must be rows of 4 values (camera, tracklet, matched '
+                         f'camera, matched tracklet), got shape {tuple(table.shape)}')
     pairs = set()
     for c, k, c2, k2 in table.tolist():
         if c == c2:
-            raise ValueError('association {} joins two tracklets of camera {}; associations '
-                             'are cross-camera'.format((c, k, c2, k2), c))
+            raise ValueError(f'association {(c, k, c2, k2)} joins two tracklets of camera {c}; '
+                             'associations are cross-camera')
         pairs.add(tuple(sorted([(c, k), (c2, k2)])))
     return pairs
 
@@ -86,8 +86,8 @@ def association_metrics(associations: Iterable, identities: dict[TrackletKey, in
     for a, b in pairs:
         for key in (a, b):
             if key not in identities:
-                raise KeyError('association names tracklet {} (camera, tracklet), which is '
-                               'not a training tracklet'.format(key))
+                raise KeyError(f'association names tracklet {key} (camera, tracklet), which is '
+                               'not a training tracklet')
         num_correct += identities[a] == identities[b]
     num_true = count_true_pairs(identities)
     return {

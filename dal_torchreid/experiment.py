@@ -61,8 +61,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     run_kwargs['save_dir'] = save_dir
     if cfg.model.resume and not cfg.test.evaluate:
         if not osp.isfile(cfg.model.resume):
-            raise FileNotFoundError('model.resume: checkpoint "{}" does not exist'
-                                    .format(cfg.model.resume))
+            raise FileNotFoundError(f'model.resume: checkpoint "{cfg.model.resume}" does not exist')
         if isinstance(engine, VideoDALEngine):
             run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
         else:
@@ -77,8 +76,8 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
 
     trained = not cfg.test.evaluate
     if not engine.test_results:
-        warnings.warn('no evaluation ran (train.max_epoch {} and test.evaluate False); '
-                      '{} has no targets'.format(cfg.train.max_epoch, osp.join(save_dir, 'results.json')))
+        warnings.warn(f'no evaluation ran (train.max_epoch {cfg.train.max_epoch} and '
+                      f'test.evaluate False); {osp.join(save_dir, "results.json")} has no targets')
     record = make_record(
         engine.test_results,
         engine=cfg.loss.name,
@@ -99,10 +98,10 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
-    print('Results written to "{}"'.format(path))
+    print(f'Results written to "{path}"')
     if history:
-        print('Association diagnostics plotted to "{}"'.format(
-            plot_associations(history, osp.join(save_dir, 'associations.png'))))
+        plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
+        print(f'Association diagnostics plotted to "{plot}"')
     return record
 
 
@@ -137,7 +136,7 @@ def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None 
     over the splits (:func:`dal_torchreid.results.summarize_splits`).
     """
     if num_splits < 1:
-        raise ValueError('num_splits must be >= 1, got {}'.format(num_splits))
+        raise ValueError(f'num_splits must be >= 1, got {num_splits}')
     save_dir = save_dir or cfg.data.save_dir
     records = []
     for split in range(num_splits):
@@ -145,8 +144,8 @@ def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None 
         split_cfg.defrost()
         split_cfg.data.split_id = split
         split_cfg.freeze()
-        print('=> Split {} of {}'.format(split + 1, num_splits))
-        records.append(run_experiment(split_cfg, osp.join(save_dir, 'split{}'.format(split))))
+        print(f'=> Split {split + 1} of {num_splits}')
+        records.append(run_experiment(split_cfg, osp.join(save_dir, f'split{split}')))
     record = {
         'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
         'num_splits': num_splits,
@@ -154,5 +153,5 @@ def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None 
         'targets': summarize_splits(records),
     }
     if is_main_process():
-        print('Split summary written to "{}"'.format(write_results(record, save_dir)))
+        print(f'Split summary written to "{write_results(record, save_dir)}"')
     return record

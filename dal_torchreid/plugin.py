@@ -30,9 +30,9 @@ def register_plugin() -> list[str]:
         for name, obj in names.items():
             current = getattr(module, name, None)
             if current is not None and current is not obj:
-                warnings.warn('torchreid.{}.{} already exists; dal_torchreid leaves it in place'
-                              .format(namespace, name))
+                warnings.warn(f'torchreid.{namespace}.{name} already exists; dal_torchreid '
+                              'leaves it in place')
                 continue
             setattr(module, name, obj)
-            registered.append('torchreid.{}.{}'.format(namespace, name))
+            registered.append(f'torchreid.{namespace}.{name}')
     return registered

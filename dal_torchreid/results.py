@@ -80,7 +80,7 @@ def read_results(path: str) -> dict:
     if osp.isdir(path):
         path = osp.join(path, RESULTS_FILENAME)
     if not osp.isfile(path):
-        raise FileNotFoundError('results file "{}" does not exist'.format(path))
+        raise FileNotFoundError(f'results file "{path}" does not exist')
     with open(path) as f:
         return json.load(f)
 
@@ -93,17 +93,17 @@ def format_table(records: Mapping[str, Mapping], target: str | None = None) -> s
         target (str, optional): the target data set to show; default the first
             of each record.
     """
-    lines = ['{:<12} {:>8} {:>8} {:>8} {:>12} {:>8}'.format(
-        'method', 'rank-1', 'rank-5', 'mAP', 'frames seen', 'time s')]
+    lines = [f'{"method":<12} {"rank-1":>8} {"rank-5":>8} {"mAP":>8} {"frames seen":>12} '
+             f'{"time s":>8}']
     for label, record in records.items():
         targets = record['targets']
         if not targets:
-            lines.append('{:<12} {:>8}'.format(label, 'n/a'))
+            lines.append(f'{label:<12} {"n/a":>8}')
             continue
         m = targets[target] if target is not None else next(iter(targets.values()))
-        lines.append('{:<12} {:>7.1f}% {:>7.1f}% {:>7.1f}% {:>12d} {:>8.0f}'.format(
-            label, 100 * m['rank1'], 100 * m['rank5'], 100 * m['mAP'],
-            int(record.get('frames_seen', 0)), float(record.get('wall_time_s', 0.0))))
+        lines.append(f'{label:<12} {100 * m["rank1"]:>7.1f}% {100 * m["rank5"]:>7.1f}% '
+                     f'{100 * m["mAP"]:>7.1f}% {int(record.get("frames_seen", 0)):>12d} '
+                     f'{float(record.get("wall_time_s", 0.0)):>8.0f}')
     return '\n'.join(lines)
 
 
@@ -180,7 +180,7 @@ def summarize_splits(records: Sequence[Mapping]) -> dict:
     summary = {}
     for name in records[0]['targets']:
         summary[name] = {}
-        for metric in ['rank{}'.format(r) for r in REPORTED_RANKS] + ['mAP']:
+        for metric in [f'rank{r}' for r in REPORTED_RANKS] + ['mAP']:
             values = [float(rec['targets'][name][metric]) for rec in records]
             summary[name][metric] = {'mean': float(np.mean(values)),
                                      'std': float(np.std(values)), 'values': values}

@@ -146,7 +146,7 @@ def test_configs_are_shipped():
     names = {osp.basename(p) for p in CONFIGS}
     for backbone in ('resnet50', 'mobilenetv2'):
         for dataset in ('prid2011', 'ilidsvid', 'mars'):
-            assert 'dal_{}_{}.yaml'.format(backbone, dataset) in names
+            assert f'dal_{backbone}_{dataset}.yaml' in names
     assert 'synthetic_demo.yaml' in names
 
 

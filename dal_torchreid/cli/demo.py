@@ -74,7 +74,7 @@ def ensure_synthetic_prid2011(root: str, height: int, width: int) -> str:
     if not osp.isdir(folder):
         start = time.time()
         make_synthetic_dataset('prid2011', root, wanted)
-        print('=> Wrote the synthetic PRID2011 set to "{}" in {:.0f} s'.format(folder, time.time() - start))
+        print(f'=> Wrote the synthetic PRID2011 set to "{folder}" in {time.time() - start:.0f} s')
         return folder
     info = osp.join(folder, INFO_FILE)
     if not osp.isfile(info):
@@ -108,15 +108,14 @@ def main(argv=None) -> int:
     ensure_synthetic_prid2011(args.root, base.data.height, base.data.width)
 
     records = {}
-    print('\n=> [1/3] untrained {} (test only)'.format(base.model.name))
+    print(f'\n=> [1/3] untrained {base.model.name} (test only)')
     cfg = load_config(args.config_file, common + ['test.evaluate', True])
     records['untrained'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'untrained'))
 
     print('\n=> [2/3] DAL, no identity labels')
     records['dal'] = run_experiment(base, save_dir=osp.join(args.save_dir, 'dal'))
 
-    print('\n=> [3/3] torchreid {} engine with identity labels, same frame budget'
-          .format(args.supervised))
+    print(f'\n=> [3/3] torchreid {args.supervised} engine with identity labels, same frame budget')
     opts = common + supervised_options(base, args.supervised)
     probe = build_datamanager(load_config(args.config_file, opts))
     loader = probe.train_loader
@@ -126,11 +125,11 @@ def main(argv=None) -> int:
     records['supervised'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'supervised'))
 
     labels = {'untrained': 'untrained (test only)', 'dal': 'DAL (no labels)',
-              'supervised': '{} (identity labels)'.format(args.supervised)}
+              'supervised': f'{args.supervised} (identity labels)'}
     curves = {labels[key]: next(iter(rec['targets'].values()))['cmc']
               for key, rec in records.items()}
     plot = plot_cmc_curves(curves, osp.join(args.save_dir, 'cmc.png'),
-                           title='synthetic PRID2011, {}'.format(base.model.name))
+                           title=f'synthetic PRID2011, {base.model.name}')
     total = time.time() - start
     print('\n' + format_table(records))
     r1 = {label: next(iter(rec['targets'].values()))['rank1'] for label, rec in records.items()}

@@ -26,12 +26,12 @@ def main(argv=None) -> int:
         cfg = config_from_command_line(args)
         record = run_split_protocol(cfg, args.splits)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
-        print('error: {}'.format(err.args[0] if err.args else err), file=sys.stderr)
+        print(f'error: {err.args[0] if err.args else err}', file=sys.stderr)
         return 2
     for name, metrics in record['targets'].items():
-        print('{}: rank-1 {:.1%} +- {:.1%}, mAP {:.1%} +- {:.1%} over {} splits'.format(
-            name, metrics['rank1']['mean'], metrics['rank1']['std'],
-            metrics['mAP']['mean'], metrics['mAP']['std'], record['num_splits']))
+        rank1, mAP = metrics['rank1'], metrics['mAP']
+        print(f'{name}: rank-1 {rank1["mean"]:.1%} +- {rank1["std"]:.1%}, mAP {mAP["mean"]:.1%} '
+              f'+- {mAP["std"]:.1%} over {record["num_splits"]} splits')
     return 0
 
 

@@ -136,8 +136,7 @@ class TrackletFrameSampler(Sampler[int]):
         check_sampling(sampling)
         check_num_instances(num_instances)
         if num_replicas > 1 and not batch_size:
-            raise ValueError('batch_size is needed to shard batches over {} replicas'
-                             .format(num_replicas))
+            raise ValueError(f'batch_size is needed to shard batches over {num_replicas} replicas')
         self.sampling = sampling
         self.num_instances = int(num_instances)
         self.seed = seed
@@ -205,8 +204,8 @@ def build_tracklet_frame_loader(datamanager, batch_size: int = BATCH_SIZE,
     sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed,
                                    num_replicas=num_replicas, rank=rank, batch_size=batch_size)
     if len(sampler) < batch_size:
-        raise ValueError('batch_size ({} frames x {} processes) exceeds the {} training frames '
-                         'an epoch samples'.format(batch_size, num_replicas, sampler._global_length()))
+        raise ValueError(f'batch_size ({batch_size} frames x {num_replicas} processes) exceeds '
+                         f'the {sampler._global_length()} training frames an epoch samples')
     base = datamanager.train_loader
     return DataLoader(
         dataset, sampler=sampler, batch_size=batch_size,

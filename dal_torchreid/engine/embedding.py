@@ -43,12 +43,11 @@ class EmbeddingReader:
         classifier = getattr(net, 'classifier', None)
         if not isinstance(classifier, nn.Linear):
             raise TypeError(
-                'VideoDALEngine cannot read an embedding from {}: it trains on the input '
-                'of the model\'s `classifier` layer, which must be a single nn.Linear '
-                '(found {}). Use a torchreid backbone with a global feature and one '
-                'classifier (e.g. resnet50, mobilenetv2_x1_0, osnet_x1_0), or give the '
-                'model such a `classifier`.'.format(type(net).__name__, type(classifier).__name__)
-            )
+                f'VideoDALEngine cannot read an embedding from {type(net).__name__}: it trains '
+                'on the input of the model\'s `classifier` layer, which must be a single '
+                f'nn.Linear (found {type(classifier).__name__}). Use a torchreid backbone with '
+                'a global feature and one classifier (e.g. resnet50, mobilenetv2_x1_0, '
+                'osnet_x1_0), or give the model such a `classifier`.')
         self.model = model
         self.feature_dim = classifier.in_features
         self._captured: Tensor | None = None

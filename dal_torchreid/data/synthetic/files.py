@@ -11,7 +11,7 @@ import io
 import json
 import struct
 import zlib
-from pathlib import Path
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -49,27 +49,37 @@ def encode_jpeg(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def write_image(path: str, image: np.ndarray) -> None:
     """Write ``image`` as PNG or JPEG, chosen by the suffix of ``path``."""
-    suffix = path.suffix.lower()
+    suffix = osp.splitext(path)[1].lower()
     if suffix == '.png':
-        path.write_bytes(encode_png(image))
+        _write_bytes(path, encode_png(image))
     elif suffix in ('.jpg', '.jpeg'):
-        path.write_bytes(encode_jpeg(image))
+        _write_bytes(path, encode_jpeg(image))
     else:
         raise ValueError(f'cannot write image {path}: suffix {suffix!r} is not .png or .jpg')
 
 
-def write_mat(path: Path, variables: dict) -> None:
+def write_mat(path: str, variables: dict) -> None:
     """Write a MATLAB 5 file whose header carries no creation time."""
     buffer = io.BytesIO()
     savemat(buffer, variables, do_compression=False, oned_as='row')
     data = bytearray(buffer.getvalue())
     header = b'MATLAB 5.0 MAT-file, written by dal_torchreid synthetic data'
     data[:_MAT_HEADER_BYTES] = header.ljust(_MAT_HEADER_BYTES, b' ')
-    path.write_bytes(bytes(data))
+    _write_bytes(path, bytes(data))
 
 
-def write_json(path: Path, obj) -> None:
+def write_text(path: str, text: str) -> None:
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def write_json(path: str, obj) -> None:
     """Write JSON formatted as torchreid's ``write_json`` does."""
-    path.write_text(json.dumps(obj, indent=4, separators=(',', ': ')))
+    write_text(path, json.dumps(obj, indent=4, separators=(',', ': ')))

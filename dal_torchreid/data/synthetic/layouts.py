@@ -9,17 +9,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import os.path as osp
 import shutil
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from .cameras import sample_camera
-from .settings import SyntheticConfig, check_config_for_layout
-from .files import write_image, write_json, write_mat
-from .people import Person, sample_person
-from .render import render_junk, render_tracklet
+from dal_torchreid.data.synthetic.cameras import sample_camera
+from dal_torchreid.data.synthetic.settings import SyntheticConfig, check_config_for_layout
+from dal_torchreid.data.synthetic.files import write_image, write_json, write_mat, write_text
+from dal_torchreid.data.synthetic.people import Person, sample_person
+from dal_torchreid.data.synthetic.render import render_junk, render_tracklet
 
 DATASET_DIRS = {'prid2011': 'prid2011', 'ilidsvid': 'ilids-vid', 'mars': 'mars'}
 """Folder each layout is written to under the root, as torchreid's classes expect."""
@@ -58,10 +58,10 @@ class _World:
         return render_tracklet(self.person(index), self.cameras[camera], rng,
                                self.num_frames(rng), self.config.occlusion)
 
-    def write(self, folder: Path, names: list[str], frames: np.ndarray) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    def write(self, folder: str, names: list[str], frames: np.ndarray) -> None:
+        os.makedirs(folder, exist_ok=True)
         for name, frame in zip(names, frames):
-            write_image(folder / name, frame)
+            write_image(osp.join(folder, name), frame)
         self.frames_written += len(frames)
 
 
@@ -71,7 +71,7 @@ def _half_split(rng: np.random.Generator, n: int) -> tuple[list[int], list[int]]
     return sorted(order[:n // 2].tolist()), sorted(order[n // 2:].tolist())
 
 
-def write_prid2011(folder: Path, config: SyntheticConfig) -> dict:
+def write_prid2011(folder: str, config: SyntheticConfig) -> dict:
     """Write ``prid_2011/multi_shot/cam_{a,b}/person_XXXX/XXXX.png`` and ``splits_prid2011.json``."""
     world = _World(config)
     dirnames = [f'person_{i + 1:04d}' for i in range(config.ids)]
@@ -79,16 +79,16 @@ def write_prid2011(folder: Path, config: SyntheticConfig) -> dict:
         for camera, cam_dir in enumerate(('cam_a', 'cam_b')):
             frames = world.tracklet(i, camera)
             names = [f'{t + 1:04d}.png' for t in range(len(frames))]
-            world.write(folder / 'prid_2011' / 'multi_shot' / cam_dir / dirname, names, frames)
+            world.write(osp.join(folder, 'prid_2011', 'multi_shot', cam_dir, dirname), names, frames)
     splits = []
     for s in range(NUM_SPLITS):
         test, train = _half_split(world.rng(_SPLIT, s), config.ids)
         splits.append({'train': [dirnames[i] for i in train], 'test': [dirnames[i] for i in test]})
-    write_json(folder / 'splits_prid2011.json', splits)
+    write_json(osp.join(folder, 'splits_prid2011.json'), splits)
     return _two_camera_counts(config, world)
 
 
-def write_ilidsvid(folder: Path, config: SyntheticConfig) -> dict:
+def write_ilidsvid(folder: str, config: SyntheticConfig) -> dict:
     """Write ``i-LIDS-VID/sequences/cam{1,2}/personXXX/*.png`` and the split ``.mat``.
 
     The ``.mat`` holds ``ls_set``: 10 rows of 1-based person indices, first half
@@ -104,21 +104,21 @@ def write_ilidsvid(folder: Path, config: SyntheticConfig) -> dict:
             cam = f'cam{camera + 1}'
             frames = world.tracklet(i, camera)
             names = [f'{cam}_{dirname}_{t + 1:05d}.png' for t in range(len(frames))]
-            world.write(folder / 'i-LIDS-VID' / 'sequences' / cam / dirname, names, frames)
+            world.write(osp.join(folder, 'i-LIDS-VID', 'sequences', cam, dirname), names, frames)
     ls_set = np.zeros((NUM_SPLITS, config.ids))
     for s in range(NUM_SPLITS):
         test, train = _half_split(world.rng(_SPLIT, s), config.ids)
         ls_set[s] = np.array(test + train) + 1
-    split_dir = folder / 'train-test people splits'
-    split_dir.mkdir()
-    write_mat(split_dir / 'train_test_splits_ilidsvid.mat', {'ls_set': ls_set})
+    split_dir = osp.join(folder, 'train-test people splits')
+    os.mkdir(split_dir)
+    write_mat(osp.join(split_dir, 'train_test_splits_ilidsvid.mat'), {'ls_set': ls_set})
     if config.ids != 300:
         half = config.ids // 2
         splits = [{
             'train': [dirnames[int(i) - 1] for i in sorted(row[half:])],
             'test': [dirnames[int(i) - 1] for i in sorted(row[:half])],
         } for row in ls_set]
-        write_json(folder / 'splits.json', splits)
+        write_json(osp.join(folder, 'splits.json'), splits)
     return _two_camera_counts(config, world)
 
 
@@ -137,7 +137,7 @@ def _mars_folder(pid: int) -> str:
     return '00-1' if pid == -1 else f'{pid:04d}'
 
 
-def write_mars(folder: Path, config: SyntheticConfig) -> dict:
+def write_mars(folder: str, config: SyntheticConfig) -> dict:
     """Write ``bbox_train``/``bbox_test`` with MARS names and the ``info`` tables.
 
     Identity pids are 1..ids (split 50/50), distractors pid 0 (folder ``0000``,
@@ -170,7 +170,7 @@ def write_mars(folder: Path, config: SyntheticConfig) -> dict:
         for pid, camera, k, render in sorted(tracks, key=lambda tr: (_mars_folder(tr[0]), tr[1], tr[2])):
             frames = render()
             frame_names = [_mars_name(pid, camera, k, t) for t in range(len(frames))]
-            world.write(folder / home / _mars_folder(pid), frame_names, frames)
+            world.write(osp.join(folder, home, _mars_folder(pid)), frame_names, frames)
             table.append((len(names) + 1, len(names) + len(frames), pid, camera + 1))
             names += frame_names
         return names, np.array(table, dtype=np.int32)
@@ -191,13 +191,13 @@ def write_mars(folder: Path, config: SyntheticConfig) -> dict:
         query += [rows[(i + 1, c)][int(rng.integers(per_cam))] for c in range(cams) if c != held_out]
     query_idx = np.array(sorted(query), dtype=np.int32)[None, :] + 1
 
-    info = folder / 'info'
-    info.mkdir()
-    (info / 'train_name.txt').write_text(''.join(n + '\n' for n in train_names))
-    (info / 'test_name.txt').write_text(''.join(n + '\n' for n in test_names))
-    write_mat(info / 'tracks_train_info.mat', {'track_train_info': track_train})
-    write_mat(info / 'tracks_test_info.mat', {'track_test_info': track_test})
-    write_mat(info / 'query_IDX.mat', {'query_IDX': query_idx})
+    info = osp.join(folder, 'info')
+    os.mkdir(info)
+    write_text(osp.join(info, 'train_name.txt'), ''.join(n + '\n' for n in train_names))
+    write_text(osp.join(info, 'test_name.txt'), ''.join(n + '\n' for n in test_names))
+    write_mat(osp.join(info, 'tracks_train_info.mat'), {'track_train_info': track_train})
+    write_mat(osp.join(info, 'tracks_test_info.mat'), {'track_test_info': track_test})
+    write_mat(osp.join(info, 'query_IDX.mat'), {'query_IDX': query_idx})
     return {'train_ids': len(train_index), 'test_ids': len(test_index),
             'train_tracklets': len(train_tracks), 'query_tracklets': len(query),
             'gallery_tracklets': len(test_tracks) - len(query) - config.junk,
@@ -243,23 +243,23 @@ def make_synthetic_dataset(layout: str, root: str, config: SyntheticConfig | Non
     if config is None:
         config = SyntheticConfig.for_layout(layout)
     check_config_for_layout(config, layout)
-    root_path = Path(root).expanduser().absolute()
-    target = root_path / DATASET_DIRS[layout]
-    if target.exists() and not overwrite:
+    root_path = osp.abspath(osp.expanduser(root))
+    target = osp.join(root_path, DATASET_DIRS[layout])
+    if osp.exists(target) and not overwrite:
         raise FileExistsError(
             f'{target} already exists; pass overwrite=True (--overwrite) to replace it'
         )
-    root_path.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f'.{target.name}.partial-', dir=root_path))
+    os.makedirs(root_path, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(target)}.partial-', dir=root_path)
     try:
         counts = WRITERS[layout](staging, config)
         info = {'layout': layout, 'config': dataclasses.asdict(config), 'counts': counts}
-        (staging / INFO_FILE).write_text(json.dumps(info, indent=2))
+        write_text(osp.join(staging, INFO_FILE), json.dumps(info, indent=2))
         os.chmod(staging, 0o755)  # mkdtemp makes it private
-        if target.exists():
+        if osp.exists(target):
             shutil.rmtree(target)
-        staging.rename(target)
+        os.rename(staging, target)
     finally:
-        if staging.exists():
+        if osp.exists(staging):
             shutil.rmtree(staging)
-    return str(target)
+    return target

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .cameras import CameraStyle, apply_camera
-from .people import Person
+from dal_torchreid.data.synthetic.cameras import CameraStyle, apply_camera
+from dal_torchreid.data.synthetic.people import Person
 
 _SHIFT = 4  # OpenCV fixed-point bits: coordinates in 1/16 pixel
 _ONE = 1 << _SHIFT
