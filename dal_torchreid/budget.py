@@ -38,6 +38,29 @@ def batch_tracklets(cfg: CfgNode) -> int:
     return cfg.train.batch_size // cfg.video.seq_len
 
 
+def budget_rules(cfg: CfgNode) -> list[tuple[str, bool, str]]:
+    """(key, holds, what it must be) of the supervised engines' batches, for
+    :func:`dal_torchreid.config.validate_config`."""
+    if cfg.loss.name == 'dal':
+        return []
+    tracklets = batch_tracklets(cfg)
+    identity_sampler = train_sampler(cfg) == 'RandomIdentitySampler'
+    instances = cfg.sampler.num_instances
+    clip = cfg.video.train_sample_method or cfg.video.sample_method
+    return [
+        ('train.batch_size', tracklets >= 1, 'must hold at least one tracklet of video.seq_len '
+         f'{cfg.video.seq_len} frames for the supervised engines'),
+        ('sampler.num_instances', not identity_sampler or 1 <= instances <= tracklets,
+         f'must be in [1, {tracklets}] (tracklets per batch: train.batch_size / video.seq_len)'),
+        ('train.batch_size', cfg.loss.name != 'triplet' or not identity_sampler or
+         tracklets >= 2 * instances, 'must hold two identities of sampler.num_instances '
+         'tracklets for the triplet engine (its loss needs negatives): at least '
+         f'{2 * instances * cfg.video.seq_len} frames'),
+        ('video.train_sample_method', clip != 'all' or tracklets == 1, 'must not be "all" with '
+         'several tracklets per batch (set it to "evenly" or "random" for the supervised engines)'),
+    ]
+
+
 def dal_frames_per_epoch(cfg: CfgNode, datamanager) -> int:
     """Frames one DAL epoch trains on ``datamanager``'s training set (whole batches only)."""
     sampler = TrackletFrameSampler(TrackletFrameDataset.from_datamanager(datamanager),

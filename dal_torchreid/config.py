@@ -14,9 +14,6 @@ Examples::
 """
 from __future__ import annotations
 
-import ast
-import contextlib
-import io
 import math
 import os.path as osp
 import re
@@ -25,9 +22,7 @@ from typing import Any, Callable, Sequence
 import yaml
 from yacs.config import CfgNode as CN
 
-import torchreid
-
-from dal_torchreid.budget import batch_tracklets, train_sampler
+from dal_torchreid.budget import budget_rules
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
@@ -41,6 +36,7 @@ from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
 from dal_torchreid.metrics import (
     POOLING_METHOD, PROTOCOL, RELEASE_EVALUATIONS, check_pooling_method, check_protocol
 )
+from dal_torchreid.models import available_models
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
@@ -133,11 +129,10 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 
 
 # The settings torchreid interprets: allowed values, lower bounds, further rules.
-CHOICES = {'loss.name': ENGINES, 'data.type': ('video',),
-           'video.sample_method': VIDEO_SAMPLE_METHODS,
+CHOICES = {'loss.name': ENGINES, 'data.type': ('video',), 'test.dist_metric': DIST_METRICS,
+           'video.sample_method': VIDEO_SAMPLE_METHODS, 'train.lr_scheduler': LR_SCHEDULERS,
            'video.train_sample_method': ('',) + VIDEO_SAMPLE_METHODS,
-           'test.dist_metric': DIST_METRICS,
-           'train.lr_scheduler': LR_SCHEDULERS, 'sampler.train_sampler': ('',) + TRAIN_SAMPLERS}
+           'sampler.train_sampler': ('',) + TRAIN_SAMPLERS}
 AT_LEAST = {'data.height': 1, 'data.width': 1, 'data.workers': 0, 'video.seq_len': 1,
             'test.batch_size': 1, 'train.max_epoch': 0, 'train.print_freq': 1, 'train.seed': 0,
             'train.weight_decay': 0, 'sgd.momentum': 0, 'train.batch_size': 1,
@@ -151,8 +146,6 @@ def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
              for key, allowed in CHOICES.items()]
     rules += [(key, _value(cfg, key) >= low, f'must be >= {low}') for key, low in AT_LEAST.items()]
     rules += [(key, _value(cfg, key) > 0, 'must be > 0') for key in POSITIVE]
-    train_method = cfg.video.train_sample_method or cfg.video.sample_method
-    tracklets = batch_tracklets(cfg)
     return rules + [
         ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
         ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
@@ -183,27 +176,7 @@ def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
         ('sgd.nesterov', not (cfg.sgd.nesterov and cfg.train.optim == 'sgd') or
          (cfg.sgd.momentum > 0 and cfg.sgd.dampening == 0),
          'needs sgd.momentum > 0 and sgd.dampening 0'),
-        ('train.batch_size', cfg.loss.name == 'dal' or tracklets >= 1, 'must hold at least one '
-         f'tracklet of video.seq_len {cfg.video.seq_len} frames for the supervised engines'),
-        ('sampler.num_instances', cfg.loss.name == 'dal' or train_sampler(cfg) !=
-         'RandomIdentitySampler' or 1 <= cfg.sampler.num_instances <= tracklets,
-         f'must be in [1, {tracklets}] (tracklets per batch: train.batch_size / video.seq_len)'),
-        ('train.batch_size', cfg.loss.name != 'triplet' or train_sampler(cfg) !=
-         'RandomIdentitySampler' or tracklets >= 2 * cfg.sampler.num_instances,
-         'must hold two identities of sampler.num_instances tracklets for the triplet engine '
-         f'(its loss needs negatives): at least {2 * cfg.sampler.num_instances * cfg.video.seq_len} '
-         'frames'),
-        ('video.train_sample_method', cfg.loss.name == 'dal' or train_method != 'all' or
-         tracklets == 1, 'must not be "all" with several tracklets per batch (set it to '
-         '"evenly" or "random" for the supervised engines)'),
-    ]
-
-
-def available_models() -> list[str]:
-    """The names ``torchreid.models.build_model`` accepts."""
-    with contextlib.redirect_stdout(io.StringIO()) as listing:
-        torchreid.models.show_avai_models()
-    return ast.literal_eval(listing.getvalue().strip())
+    ] + budget_rules(cfg)
 
 
 def _leaves(node: CN, prefix: str = ''):

@@ -1,10 +1,27 @@
-"""Model weights torchreid cannot obtain on its own (see :mod:`.imagenet`)."""
+"""torchreid's models as the plugin uses them: the names it accepts, and weights torchreid
+cannot obtain on its own (see :mod:`dal_torchreid.models.imagenet`)."""
+import ast
+import contextlib
+import io
+
+import torchreid
+
 from dal_torchreid.models.imagenet import (
     IMAGENET_BACKBONES, ImageNetWeightsError, convert_mobilenetv2_weights,
     fetch_mobilenetv2_imagenet, imagenet_weights_file, load_imagenet_weights
 )
 
+
+
+def available_models() -> list[str]:
+    """The names ``torchreid.models.build_model`` accepts (its public listing, parsed)."""
+    with contextlib.redirect_stdout(io.StringIO()) as listing:
+        torchreid.models.show_avai_models()
+    return ast.literal_eval(listing.getvalue().strip())
+
+
 __all__ = [
+    'available_models',
     'IMAGENET_BACKBONES', 'ImageNetWeightsError', 'convert_mobilenetv2_weights',
     'fetch_mobilenetv2_imagenet', 'imagenet_weights_file', 'load_imagenet_weights',
 ]
