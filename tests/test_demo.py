@@ -16,14 +16,13 @@ def demo():
     return demo
 
 
-def test_supervised_baseline_sees_dal_frames_per_step(demo):
+def test_demo_config_is_the_papers_setting(demo):
     cfg = load_config(demo.DEFAULT_CONFIG)
-    opts = demo.supervised_options(cfg, 'softmax')
-    sup = load_config(demo.DEFAULT_CONFIG, opts)
-    assert sup.loss.name == 'softmax'
-    assert sup.train.batch_size * sup.video.seq_len == cfg.train.batch_size
-    trip = load_config(demo.DEFAULT_CONFIG, demo.supervised_options(cfg, 'triplet'))
-    assert trip.sampler.train_sampler == 'RandomIdentitySampler'
+    assert cfg.model.name == 'mobilenetv2_x1_0' and cfg.model.pretrained
+    assert cfg.loss.name == 'dal' and cfg.video.pooling_method == 'release'
+    assert cfg.data.norm_mean == [0.485, 0.456, 0.406]  # the ImageNet weights' normalisation
+    triplet = load_config(demo.DEFAULT_CONFIG, ['loss.name', 'triplet'])
+    assert triplet.train.batch_size // triplet.video.seq_len == 8  # DAL's 64 frames a step
 
 
 def test_demo_refuses_a_real_data_set_folder(demo, tmp_path):

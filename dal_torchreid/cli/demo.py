@@ -1,18 +1,18 @@
-"""Demo: DAL against an untrained backbone and torchreid's supervised engine, on CPU.
+"""Demo: an ImageNet backbone, DAL from it without labels, and a supervised engine, on CPU.
 
 Usage (``make demo``)::
 
     dal-demo --root reid-data --save-dir log/demo
 
 Writes a synthetic PRID2011-layout data set under ``--root`` if there is none,
-then, with the backbone and settings of ``configs/synthetic_demo.yaml``:
+then, with the backbone and settings of ``configs/synthetic_pretrained.yaml``
+(an ImageNet-pretrained MobileNet-v2, the paper's setting):
 
-1. evaluates the untrained backbone (test only);
-2. trains and evaluates DAL, without identity labels;
-3. trains and evaluates torchreid's supervised video engine WITH identity
-   labels, on the same data and backbone, for the same number of training
-   frames (``train.batch_size / video.seq_len`` tracklets of ``video.seq_len``
-   frames per step, as many epochs as matches DAL's frames).
+1. evaluates the pretrained backbone untrained (test only);
+2. trains and evaluates DAL from it, without identity labels;
+3. trains and evaluates torchreid's supervised engine (triplet by default) WITH
+   identity labels, from the same weights, on DAL's frames per step and total
+   training frames (:mod:`dal_torchreid.budget`, as ``dal-train --engine`` does).
 
 Prints a table of rank-1, rank-5 and mAP, and writes
 ``<save-dir>/{untrained,dal,supervised}/results.json`` and ``<save-dir>/cmc.png``.
@@ -30,7 +30,6 @@ import warnings
 import torch
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
-from dal_torchreid.builder import build_datamanager
 from dal_torchreid.config import load_config
 from dal_torchreid.data.synthetic import (
     DATASET_DIRS, INFO_FILE, SyntheticConfig, make_synthetic_dataset
@@ -39,18 +38,12 @@ from dal_torchreid.results import format_table, plot_cmc_curves
 from dal_torchreid.experiment import run_experiment
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'synthetic_demo.yaml')
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'synthetic_pretrained.yaml')
 
 # The demo's synthetic set: 100 people (50 train, 50 test), 8-16 frames per
 # tracklet, written at the config's input size. Everything else is the
 # generator's default.
 DEMO_DATA = {'ids': 100, 'min_frames': 8, 'max_frames': 16}
-
-# The supervised baseline's own learning rate: the best of 3e-4, 1e-3 and 3e-3 for
-# torchreid's softmax engine on this set (DAL's best is the config's 1e-3), so the
-# baseline is not handicapped by DAL's setting.
-SUPERVISED_LR = 0.003
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -58,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--root', default='reid-data', help='data root')
     parser.add_argument('--save-dir', default='log/demo', help='where results go')
     parser.add_argument('--config-file', default=DEFAULT_CONFIG, help='the demo config')
-    parser.add_argument('--supervised', default='softmax', choices=('softmax', 'triplet'),
+    parser.add_argument('--supervised', default='triplet', choices=('softmax', 'triplet'),
                         help='torchreid engine of the supervised baseline')
     parser.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1),
                         help='torch CPU threads')
@@ -79,24 +72,15 @@ def ensure_synthetic_prid2011(root: str, height: int, width: int) -> str:
     info = osp.join(folder, INFO_FILE)
     if not osp.isfile(info):
         raise FileExistsError(
-            '"{}" exists but is not a synthetic set (no {}); the demo is sized for its own '
-            'synthetic data: pass another --root'.format(folder, INFO_FILE))
+            f'"{folder}" exists but is not a synthetic set (no {INFO_FILE}); the demo is sized '
+            'for its own synthetic data: pass another --root')
     with open(info) as f:
         found = json.load(f).get('config', {})
     differs = {k: v for k, v in vars(wanted).items() if found.get(k, v) != v}
     if differs:
-        warnings.warn('using the synthetic set in "{}", written with other settings than the '
-                      'demo\'s ({}); numbers will differ from the README'.format(folder, differs))
+        warnings.warn(f'using the synthetic set in "{folder}", written with other settings than '
+                      f'the demo\'s ({differs}); numbers will differ from the README')
     return folder
-
-
-def supervised_options(cfg, engine: str) -> list:
-    """Overrides making torchreid's supervised engine see DAL's frames per step."""
-    tracklets = max(1, cfg.train.batch_size // cfg.video.seq_len)
-    opts = ['loss.name', engine, 'train.batch_size', tracklets, 'train.lr', SUPERVISED_LR]
-    if engine == 'triplet':
-        opts += ['sampler.train_sampler', 'RandomIdentitySampler', 'sampler.num_instances', 2]
-    return opts
 
 
 def main(argv=None) -> int:
@@ -116,12 +100,7 @@ def main(argv=None) -> int:
     records['dal'] = run_experiment(base, save_dir=osp.join(args.save_dir, 'dal'))
 
     print(f'\n=> [3/3] torchreid {args.supervised} engine with identity labels, same frame budget')
-    opts = common + supervised_options(base, args.supervised)
-    probe = build_datamanager(load_config(args.config_file, opts))
-    loader = probe.train_loader
-    frames_per_epoch = len(loader) * loader.batch_size * base.video.seq_len
-    epochs = max(1, round(records['dal']['frames_seen'] / frames_per_epoch))
-    cfg = load_config(args.config_file, opts + ['train.max_epoch', epochs])
+    cfg = load_config(args.config_file, common + ['loss.name', args.supervised])
     records['supervised'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'supervised'))
 
     labels = {'untrained': 'untrained (test only)', 'dal': 'DAL (no labels)',
@@ -133,11 +112,11 @@ def main(argv=None) -> int:
     total = time.time() - start
     print('\n' + format_table(records))
     r1 = {label: next(iter(rec['targets'].values()))['rank1'] for label, rec in records.items()}
-    print('\nDAL rank-1 / untrained: {}; DAL rank-1 / supervised: {:.2f}'.format(
-        '{:.1f}x'.format(r1['dal'] / r1['untrained']) if r1['untrained'] > 0 else 'inf',
-        r1['dal'] / r1['supervised'] if r1['supervised'] > 0 else float('inf')))
-    print('CMC curves: "{}"; results: "{}/*/results.json"; total {:.0f} s ({} threads)'.format(
-        plot, args.save_dir, total, args.threads))
+    over_untrained = f'{r1["dal"] / r1["untrained"]:.1f}x' if r1['untrained'] > 0 else 'inf'
+    over_supervised = f'{r1["dal"] / r1["supervised"]:.2f}x' if r1['supervised'] > 0 else 'inf'
+    print(f'\nDAL rank-1 / untrained: {over_untrained}; DAL rank-1 / supervised: {over_supervised}')
+    print(f'CMC curves: "{plot}"; results: "{args.save_dir}/*/results.json"; '
+          f'total {total:.0f} s ({args.threads} threads)')
     return 0
 
 

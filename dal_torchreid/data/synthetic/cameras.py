@@ -14,7 +14,23 @@ import numpy as np
 
 @dataclass(frozen=True)
 class CameraStyle:
-    """How one camera sees every person."""
+    """How one camera sees every person, drawn once per camera by :func:`sample_camera`.
+
+    Args:
+        height, width (int): frame size in pixels.
+        gains (tuple): per-channel colour balance; ``brightness``, ``gamma`` and
+            ``saturation`` the exposure and colour response.
+        blur, noise (float): Gaussian blur sigma and pixel noise level.
+        scale (float): person height relative to the frame.
+        front_prob (float): probability that a tracklet shows the person's front.
+        direction (int): walking direction across the view (-1 or 1).
+        background (np.ndarray): the scene, ``(H + H // 4, 3 * W, 3)`` uint8 RGB.
+
+    Examples::
+
+        camera = sample_camera(np.random.default_rng(0), height=128, width=64)
+        frames = render_tracklet(person, camera, rng, num_frames=12)  # (12, H, W, 3) uint8
+    """
 
     height: int
     width: int

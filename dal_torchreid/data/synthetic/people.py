@@ -67,7 +67,22 @@ _BAG_KIND_P = (0.45, 0.25, 0.15, 0.15)
 
 @dataclass(frozen=True)
 class Person:
-    """Appearance of one identity; every camera renders the same attributes."""
+    """Appearance of one identity; every camera renders the same attributes.
+
+    Args:
+        height, build (float): body height and width factors.
+        skin, hair, top, top_alt, bottom, shoes, bag_colour (Colour): RGB colours in [0, 1].
+        hair_long, long_sleeves (bool): hair and sleeve length.
+        top_pattern (str): the top's pattern; ``stripe_period`` its stripe width.
+        bottom_kind (str): trousers, shorts or skirt.
+        bag (str): carried object (or none); ``bag_side`` which side (-1 or 1).
+        stride, gait_period (float): the walk's step length and period in frames.
+
+    Examples::
+
+        person = sample_person(np.random.default_rng(7))
+        frames = render_tracklet(person, camera, rng, num_frames=12)  # (12, H, W, 3) uint8
+    """
 
     height: float
     build: float
