@@ -182,11 +182,13 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
     """``torchreid.data.VideoDataManager`` of ``cfg``.
 
     For the supervised engines, ``video.train_sample_method`` (when set)
-    replaces ``video.sample_method`` for the training clips only. A data root
-    without the expected layout raises :class:`~dal_torchreid.data.layouts.DataLayoutError`
-    describing it.
+    replaces ``video.sample_method`` for the training clips only. Every loader
+    reads each frame once (``data.skip_bad_frames``: skip unreadable ones). A data
+    root without the expected layout raises
+    :class:`~dal_torchreid.data.datamanager.DataLayoutError` describing it.
     """
-    datamanager = build_video_datamanager(**videodata_kwargs(cfg))
+    datamanager = build_video_datamanager(skip_bad_frames=cfg.data.skip_bad_frames,
+                                          **videodata_kwargs(cfg))
     if cfg.loss.name != 'dal' and cfg.video.train_sample_method:
         datamanager.train_loader.dataset.sample_method = cfg.video.train_sample_method
     return datamanager

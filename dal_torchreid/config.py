@@ -30,6 +30,8 @@ import torchreid
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
+from dal_torchreid.data.datamanager import check_sources, check_targets
+from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
@@ -75,7 +77,7 @@ def get_default_config() -> CN:
         type='video', root='reid-data', sources=['prid2011'], targets=['prid2011'], workers=4,
         split_id=0, height=256, width=128, combineall=False, transforms=['random_flip'],
         norm_mean=[0.485, 0.456, 0.406], norm_std=[0.229, 0.224, 0.225], save_dir='log',
-        skip_bad_frames=False))  # skip unreadable frames, one warning per file
+        skip_bad_frames=SKIP_BAD_FRAMES))  # skip unreadable frames, one warning per file
     cfg.sampler = CN(dict(
         train_sampler='RandomSampler',  # the supervised engines' sampler
         num_instances=4, num_cams=1, num_datasets=1))
@@ -120,6 +122,7 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'test.frame_batch_size': check_eval_frame_batch_size, 'test.protocol': check_protocol,
     'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
     'model.bn_momentum': check_bn_momentum,
+    'data.sources': check_sources, 'data.targets': check_targets,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,

@@ -1,30 +1,15 @@
 """Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
 import hashlib
 import shutil
-import signal
 import warnings
-from contextlib import contextmanager
 
 import pytest
 import torch
 
 from dal_torchreid.data.frame_reading import BadFrameError
 
+from cli_helpers import deadline
 from engine_helpers import PlainNet, run_epochs, tiny_datamanager, tiny_engine
-
-
-@contextmanager
-def deadline(seconds):
-    """Fails the test instead of hanging (torchreid's read_image retries forever)."""
-    def fail(*_):
-        raise TimeoutError('no answer within {} s'.format(seconds))
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

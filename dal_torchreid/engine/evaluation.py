@@ -134,7 +134,9 @@ class RecordingMixin:
         """The fast path: (features, pids, camids, model seconds) of a test loader."""
         tracklets = data_loader.dataset.data
         frames = AllFramesDataset([item[0] for item in tracklets], data_loader.dataset.transform,
-                                  name='test tracklet')
+                                  name='test tracklet',  # the loader's bad-frame policy
+                                  skip_bad_frames=getattr(data_loader.dataset,
+                                                          'skip_bad_frames', False))
         feats, elapsed = extract_tracklet_features(
             self.model, frames, self.eval_frame_batch_size,
             pooling_method=getattr(self, 'pooling_method', 'avg'), use_gpu=self.use_gpu,
