@@ -32,6 +32,7 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
+from dal_torchreid.models import load_weights
 from dal_torchreid import optim as dal_optim
 
 # Backbones whose ImageNet weights torchreid only asks the user to download.
@@ -229,7 +230,9 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     uses the number of identities. Raises :class:`PretrainedWeightsError`
     when ImageNet weights cannot be downloaded or torchreid does not download
     them for this backbone, saying how to proceed offline; ``FileNotFoundError``
-    names a missing ``model.load_weights`` file.
+    names a missing ``model.load_weights`` file, and
+    :class:`~dal_torchreid.models.WeightsError` one that does not fit the model
+    (unless ``model.allow_partial_weights``).
     """
     name = cfg.model.name
     if cfg.model.load_weights and not osp.isfile(cfg.model.load_weights):
@@ -250,7 +253,7 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
             f'model.pretrained: could not download the ImageNet weights of "{name}" ({err}). '
             f'{_offline_advice(name)}') from err
     if cfg.model.load_weights:
-        torchreid.utils.load_pretrained_weights(model, cfg.model.load_weights)
+        load_weights(model, cfg.model.load_weights, cfg.model.allow_partial_weights)
     if cfg.model.bn_momentum > 0:
         dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
     return model

@@ -39,6 +39,7 @@ from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS
 from dal_torchreid.metrics import (
     POOLING_METHOD, PROTOCOL, RELEASE_EVALUATIONS, check_pooling_method, check_protocol
 )
@@ -72,6 +73,7 @@ def get_default_config() -> CN:
         name='resnet50', pretrained=True,  # ImageNet weights
         bn_momentum=BN_MOMENTUM,  # BatchNorm momentum; 0 keeps the model's own (0.1)
         load_weights='',  # a weights file (replaces model.pretrained)
+        allow_partial_weights=ALLOW_PARTIAL_WEIGHTS,  # accept load_weights missing backbone tensors
         resume=''))  # a checkpoint to resume training from
     cfg.data = CN(dict(
         type='video', root='reid-data', sources=['prid2011'], targets=['prid2011'], workers=4,

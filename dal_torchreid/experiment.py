@@ -28,6 +28,7 @@ from dal_torchreid.builder import (
     engine_run_kwargs, uses_gpu
 )
 from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.engine.checkpoint import resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
 
@@ -77,7 +78,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         if isinstance(engine, VideoDALEngine):
             run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
         else:
-            run_kwargs['start_epoch'] = torchreid.utils.resume_from_checkpoint(
+            run_kwargs['start_epoch'] = resume_checkpoint(
                 cfg.model.resume, model, optimizer, scheduler)
     if not cfg.test.evaluate:
         print('=> {} training frames per epoch'.format(training_frames_per_epoch(engine)))

@@ -33,11 +33,12 @@ from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.engine.checkpoint import CheckpointError
 from dal_torchreid.engine.distributed import init_from_environment, is_main_process
 from dal_torchreid.experiment import run_experiment
+from dal_torchreid.models import WeightsError
 
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
-                CheckpointError, FileNotFoundError)
+                CheckpointError, WeightsError, FileNotFoundError)
 
 
 def main(argv=None) -> int:
