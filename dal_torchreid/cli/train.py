@@ -39,6 +39,9 @@ from dal_torchreid.models import WeightsError
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, WeightsError, FileNotFoundError)
+# A run that diverged (NaN or infinite loss, weights or features): one line naming the
+# epoch, exit code 2; nothing of it is saved or scored.
+DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
 def main(argv=None) -> int:
@@ -54,7 +57,7 @@ def main(argv=None) -> int:
             try:
                 print(f'Show configuration\n{cfg}\n')
                 run_experiment(cfg)
-            except INPUT_ERRORS as err:
+            except INPUT_ERRORS + DIVERGENCE_ERRORS as err:
                 print(f'error: {err}', file=sys.stderr)
                 return 2
             except BaseException:
