@@ -32,6 +32,7 @@ from dal_torchreid.data.tracklet_frames import (
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
+from dal_torchreid.engine.distributed import DIST_TIMEOUT, check_dist_timeout
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
@@ -95,7 +96,8 @@ def get_default_config() -> CN:
         new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
         stepsize=[20], gamma=0.1, print_freq=20, seed=1,
         amp='',  # DAL: '' (float32), 'bf16' or 'fp16' (CUDA) autocast of the backbone
-        ema=False, ema_decay=EMA_DECAY))  # DAL: evaluate a moving average of the weights
+        ema=False, ema_decay=EMA_DECAY,  # DAL: evaluate a moving average of the weights
+        dist_timeout=DIST_TIMEOUT))  # torchrun: seconds a rank waits for the others; 0: torch's
     cfg.sgd = CN(dict(momentum=0.9, dampening=0., nesterov=False))  # momentum: rmsprop's too
     cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # rmsprop and rmsprop_tf (torchreid: no eps)
     cfg.adam = CN(dict(beta1=0.9, beta2=0.999))
@@ -123,7 +125,7 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'video.pooling_method': check_pooling_method,
     'test.frame_batch_size': check_eval_frame_batch_size, 'test.protocol': check_protocol,
     'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
-    'model.bn_momentum': check_bn_momentum,
+    'model.bn_momentum': check_bn_momentum, 'train.dist_timeout': check_dist_timeout,
     'data.sources': check_sources, 'data.targets': check_targets,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {

@@ -29,17 +29,18 @@ from dal_torchreid.builder import (
 )
 from dal_torchreid.engine import VideoDALEngine
 from dal_torchreid.engine.checkpoint import resume_checkpoint
-from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.engine.distributed import is_main_process, world
 from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
 
 
 def training_frames_per_epoch(engine) -> int:
-    """Frames one training epoch of ``engine`` processes (drop_last loaders).
+    """Frames one training epoch of ``engine`` processes (drop_last loaders), over all
+    processes of a distributed run.
 
     For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
     """
     loader = engine.train_loader
-    frames = len(loader) * loader.batch_size
+    frames = len(loader) * loader.batch_size * world()[1]
     if not isinstance(engine, VideoDALEngine):
         dataset = loader.dataset
         frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    distributed = init_from_environment(uses_gpu(cfg))
+    distributed = init_from_environment(uses_gpu(cfg), cfg.train.dist_timeout)
     try:
         with _console_log(cfg) as log_file:
             try:
