@@ -35,9 +35,13 @@ def _numpy_scalar_globals() -> list:
 
 
 def torch_load(fpath: str) -> Any:
-    """``torch.load(fpath)`` on the CPU with ``weights_only=True`` (numpy scalars allowed);
-    never falls back to unrestricted unpickling. Raises what ``torch.load`` raises."""
-    with torch.serialization.safe_globals(_numpy_scalar_globals()):
+    """``torch.load(fpath)`` on the CPU with ``weights_only=True`` (numpy scalars allowed
+    where torch can allow them, 2.5 on); never falls back to unrestricted unpickling.
+    Raises what ``torch.load`` raises."""
+    safe_globals = getattr(torch.serialization, 'safe_globals', None)
+    if safe_globals is None:
+        return torch.load(fpath, map_location='cpu', weights_only=True)
+    with safe_globals(_numpy_scalar_globals()):
         return torch.load(fpath, map_location='cpu', weights_only=True)
 
 
