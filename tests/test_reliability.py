@@ -105,9 +105,9 @@ def test_non_finite_weights_stop_the_epoch_before_its_checkpoint(tiny_prid2011_r
     optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3e-4)
     engine = RunningStatsPoisoningEngine(dm, model, optimizer, use_gpu=False, batch_size=16,
                                          warmup_epochs=1, seed=0)
-    with pytest.raises(FloatingPointError, match=r'1 of \d+ weight tensors hold NaN or '
-                                                 r'infinite values after epoch 1 \(first '
-                                                 r'"bn1.running_var"\)'):
+    with pytest.raises(FloatingPointError, match=r'1 of its \d+ weight and buffer tensors hold '
+                                                 r'NaN or infinite values after epoch 1 '
+                                                 r'\(first "bn1.running_var"\)'):
         run_epochs(engine, 1, save_dir=str(tmp_path))
     assert engine.steps and all(torch.isfinite(torch.tensor(s[0])) for s in engine.steps)
     assert not (tmp_path / 'model').exists()  # nothing of the diverged epoch is saved

@@ -1,5 +1,4 @@
 """Weights and checkpoints are read with weights_only=True and refused when they do not fit."""
-import os
 import os.path as osp
 
 import numpy as np

@@ -135,9 +135,9 @@ class RecordingMixin:
         bad, total = non_finite_tensors(self.model)
         if bad:
             raise FloatingPointError(
-                f'the model diverged: {len(bad)} of {total} weight tensors hold NaN or '
-                f'infinite values {when} (first "{bad[0]}"); nothing of it is saved or '
-                'evaluated (a smaller learning rate may help)')
+                f'the model diverged: {len(bad)} of its {total} weight and buffer tensors '
+                f'hold NaN or infinite values {when} (first "{bad[0]}"); nothing of it is '
+                'saved or evaluated (a smaller learning rate may help)')
 
     def train(self, *args, **kwargs):
         """torchreid's epoch of training, then :meth:`check_finite_weights` (so before
