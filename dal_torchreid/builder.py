@@ -34,7 +34,9 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
-from dal_torchreid.models import IMAGENET_BACKBONES, ImageNetWeightsError, load_imagenet_weights
+from dal_torchreid.models import (
+    IMAGENET_BACKBONES, ImageNetWeightsError, load_imagenet_weights, load_weights
+)
 from dal_torchreid import optim as dal_optim
 
 # Backbones whose ImageNet weights torchreid only asks the user to download (the plugin
@@ -186,12 +188,14 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
     """``torchreid.data.VideoDataManager`` of ``cfg``.
 
     For the supervised engines, ``video.train_sample_method`` (when set)
-    replaces ``video.sample_method`` for the training clips only. A data root
-    without the expected layout raises :class:`~dal_torchreid.data.layouts.DataLayoutError`
-    describing it.
+    replaces ``video.sample_method`` for the training clips only. Every loader
+    reads each frame once (``data.skip_bad_frames``: skip unreadable ones). A data
+    root without the expected layout raises
+    :class:`~dal_torchreid.data.datamanager.DataLayoutError` describing it.
     """
     try:
-        datamanager = build_video_datamanager(**videodata_kwargs(cfg))
+        datamanager = build_video_datamanager(skip_bad_frames=cfg.data.skip_bad_frames,
+                                              **videodata_kwargs(cfg))
     except DataLayoutError as err:
         cause = err.__cause__
         if isinstance(cause, AssertionError) and traceback.extract_tb(
@@ -245,7 +249,9 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     uses the number of identities. Raises :class:`PretrainedWeightsError`
     when ImageNet weights cannot be downloaded or torchreid does not download
     them for this backbone, saying how to proceed offline; ``FileNotFoundError``
-    names a missing ``model.load_weights`` file.
+    names a missing ``model.load_weights`` file, and
+    :class:`~dal_torchreid.models.WeightsError` one that does not fit the model
+    (unless ``model.allow_partial_weights``).
     """
     name = cfg.model.name
     if cfg.model.load_weights and not osp.isfile(cfg.model.load_weights):
@@ -273,7 +279,7 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
         except ImageNetWeightsError as err:
             raise PretrainedWeightsError(f'model.pretrained: {err}') from err
     if cfg.model.load_weights:
-        torchreid.utils.load_pretrained_weights(model, cfg.model.load_weights)
+        load_weights(model, cfg.model.load_weights, cfg.model.allow_partial_weights)
     if cfg.model.bn_momentum > 0:
         dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
     return model

@@ -26,6 +26,9 @@ from dal_torchreid.budget import budget_rules
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
+from dal_torchreid.data.datamanager import check_sources, check_targets
+from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
+from dal_torchreid.engine.distributed import DIST_TIMEOUT, check_dist_timeout
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
@@ -33,6 +36,7 @@ from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS
 from dal_torchreid.metrics import (
     POOLING_METHOD, PROTOCOL, RELEASE_EVALUATIONS, check_pooling_method, check_protocol
 )
@@ -67,12 +71,13 @@ def get_default_config() -> CN:
         name='resnet50', pretrained=True,  # ImageNet weights
         bn_momentum=BN_MOMENTUM,  # BatchNorm momentum; 0 keeps the model's own (0.1)
         load_weights='',  # a weights file (replaces model.pretrained)
+        allow_partial_weights=ALLOW_PARTIAL_WEIGHTS,  # accept load_weights missing backbone tensors
         resume=''))  # a checkpoint to resume training from
     cfg.data = CN(dict(
         type='video', root='reid-data', sources=['prid2011'], targets=['prid2011'], workers=4,
         split_id=0, height=256, width=128, combineall=False, transforms=['random_flip'],
         norm_mean=[0.485, 0.456, 0.406], norm_std=[0.229, 0.224, 0.225], save_dir='log',
-        skip_bad_frames=False))  # skip unreadable frames, one warning per file
+        skip_bad_frames=SKIP_BAD_FRAMES))  # skip unreadable frames, one warning per file
     cfg.sampler = CN(dict(
         train_sampler='',  # supervised engines; '': RandomIdentitySampler (triplet), RandomSampler
         num_instances=4, num_cams=1, num_datasets=1))
@@ -89,7 +94,8 @@ def get_default_config() -> CN:
         new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
         stepsize=[20], gamma=0.1, print_freq=20, seed=1,
         amp='',  # DAL: '' (float32), 'bf16' or 'fp16' (CUDA) autocast of the backbone
-        ema=False, ema_decay=EMA_DECAY))  # DAL: evaluate a moving average of the weights
+        ema=False, ema_decay=EMA_DECAY,  # DAL: evaluate a moving average of the weights
+        dist_timeout=DIST_TIMEOUT))  # torchrun: seconds a rank waits for the others; 0: torch's
     cfg.sgd = CN(dict(momentum=0.9, dampening=0., nesterov=False))  # momentum: rmsprop's too
     cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # rmsprop and rmsprop_tf (torchreid: no eps)
     cfg.adam = CN(dict(beta1=0.9, beta2=0.999))
@@ -117,7 +123,8 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'video.pooling_method': check_pooling_method,
     'test.frame_batch_size': check_eval_frame_batch_size, 'test.protocol': check_protocol,
     'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
-    'model.bn_momentum': check_bn_momentum,
+    'model.bn_momentum': check_bn_momentum, 'train.dist_timeout': check_dist_timeout,
+    'data.sources': check_sources, 'data.targets': check_targets,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,

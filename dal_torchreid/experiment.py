@@ -29,6 +29,7 @@ from dal_torchreid.builder import (
 )
 from dal_torchreid.budget import check_epoch_trains, frames_per_epoch, with_supervised_budget
 from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.engine.checkpoint import resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
 
@@ -65,7 +66,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         if isinstance(engine, VideoDALEngine):
             run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
         else:
-            run_kwargs['start_epoch'] = torchreid.utils.resume_from_checkpoint(
+            run_kwargs['start_epoch'] = resume_checkpoint(
                 cfg.model.resume, model, optimizer, scheduler)
     if not cfg.test.evaluate:
         check_epoch_trains(engine, cfg)

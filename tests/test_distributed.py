@@ -1,10 +1,19 @@
-"""Two gloo processes on the CPU hold the anchors of one process with the global batch."""
+"""Two gloo processes on the CPU hold the anchors of one process with the global batch;
+a frozen rank ends the run within train.dist_timeout."""
+import json
 import os
+import signal
 import socket
+import time
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+from dal_torchreid.engine.distributed import (
+    check_dist_timeout, gather_global_batch, init_from_environment
+)
 
 from engine_helpers import PlainNet, anchors_of, tiny_datamanager, tiny_engine
 
@@ -53,3 +62,53 @@ def test_two_ranks_match_one_process_with_the_global_batch(tiny_prid2011_root, t
         assert torch.allclose(a, s, atol=1e-5)
     # the anchors moved: the comparison is not between untouched zeros
     assert any(a.abs().sum() > 0 for a in single)
+
+
+TIMEOUT_S = 5
+
+
+def frozen_rank_worker(rank, port, out_dir):
+    """Joins as dal-train does; rank 1 freezes (SIGSTOP) after one collective, rank 0
+    records how its next collective ends."""
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE='2',
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    assert init_from_environment(use_gpu=False, dist_timeout=TIMEOUT_S)
+    batch = (torch.randn(4, 8), torch.arange(4), torch.zeros(4, dtype=torch.long))
+    gather_global_batch(*batch)
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    start = time.time()
+    try:
+        gather_global_batch(*batch)
+        outcome = 'completed'
+    except Exception as err:  # what the training loop would raise
+        outcome = f'{type(err).__name__}: {err}'
+    with open(os.path.join(out_dir, 'rank0.json'), 'w') as f:
+        json.dump({'seconds': time.time() - start, 'outcome': outcome}, f)
+
+
+def test_a_frozen_rank_ends_the_run_within_dist_timeout(tmp_path):
+    context = mp.get_context('spawn')
+    port = free_port()
+    procs = [context.Process(target=frozen_rank_worker, args=(rank, port, str(tmp_path)))
+             for rank in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        procs[0].join(timeout=60 + TIMEOUT_S)  # startup, then at most the timeout
+        assert procs[0].exitcode == 0, 'rank 0 did not end within the deadline'
+        with open(tmp_path / 'rank0.json') as f:
+            rank0 = json.load(f)
+        assert rank0['outcome'] != 'completed'
+        assert TIMEOUT_S * 0.8 <= rank0['seconds'] <= TIMEOUT_S + 10, rank0
+        assert 'timed out' in rank0['outcome'].lower() or 'timeout' in rank0['outcome'].lower()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()  # SIGKILL ends the stopped rank too
+            p.join(timeout=30)
+
+
+def test_dist_timeout_is_checked():
+    with pytest.raises(ValueError, match=r'^dist_timeout must be >= 0'):
+        check_dist_timeout(-1)

@@ -168,8 +168,8 @@ def test_release_protocol_on_mars_ranks_all_tracklets(tiny_mars_root):
 
 def test_non_finite_test_features_are_an_error_not_a_score(engine):
     broken = build_engine(engine.datamanager, copy.deepcopy(engine.model), eval_frame_batch_size=8)
-    with torch.no_grad():
-        broken.model.conv1.weight.fill_(float('nan'))
+    # finite weights (NaN weights are refused before evaluation), NaN features
+    broken.model.register_forward_hook(lambda module, args, out: out * float('nan'))
     with pytest.raises(FloatingPointError, match='prid2011: the query features hold NaN'):
         broken.test()
     assert 'prid2011' not in broken.test_results

@@ -1,30 +1,19 @@
 """Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
 import hashlib
 import shutil
-import signal
 import warnings
-from contextlib import contextmanager
 
 import pytest
 import torch
 
+import torchreid
+
 from dal_torchreid.data.frame_reading import BadFrameError
 
-from engine_helpers import PlainNet, run_epochs, tiny_datamanager, tiny_engine
-
-
-@contextmanager
-def deadline(seconds):
-    """Fails the test instead of hanging (torchreid's read_image retries forever)."""
-    def fail(*_):
-        raise TimeoutError('no answer within {} s'.format(seconds))
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+from cli_helpers import deadline
+from engine_helpers import (
+    PlainNet, StepRecordingEngine, run_epochs, tiny_datamanager, tiny_engine, tiny_model
+)
 
 
 @pytest.fixture
@@ -99,6 +88,31 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_checkpoint(tiny_prid2011
         run_epochs(engine, 2, save_dir=str(tmp_path), start_epoch=1)
     assert hashlib.sha256(latest.read_bytes()).hexdigest() == digest
     assert torch.load(latest, weights_only=True)['epoch'] == 1
+
+
+class RunningStatsPoisoningEngine(StepRecordingEngine):
+    """Each step ends with NaN BatchNorm statistics, which the training loss never reads."""
+
+    def forward_backward(self, data):
+        out = super().forward_backward(data)
+        self.model.bn1.running_var.fill_(float('nan'))
+        return out
+
+
+def test_non_finite_weights_stop_the_epoch_before_its_checkpoint(tiny_prid2011_root, tmp_path):
+    dm = tiny_datamanager(tiny_prid2011_root)
+    model = tiny_model()
+    optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3e-4)
+    engine = RunningStatsPoisoningEngine(dm, model, optimizer, use_gpu=False, batch_size=16,
+                                         warmup_epochs=1, seed=0)
+    with pytest.raises(FloatingPointError, match=r'1 of its \d+ weight and buffer tensors hold '
+                                                 r'NaN or infinite values after epoch 1 '
+                                                 r'\(first "bn1.running_var"\)'):
+        run_epochs(engine, 1, save_dir=str(tmp_path))
+    assert engine.steps and all(torch.isfinite(torch.tensor(s[0])) for s in engine.steps)
+    assert not (tmp_path / 'model').exists()  # nothing of the diverged epoch is saved
+    with pytest.raises(FloatingPointError, match='values before evaluation'):
+        engine.test(ranks=[1])
 
 
 def test_single_camera_warns_and_trains_intra_camera(tiny_prid2011_root):

@@ -34,11 +34,15 @@ from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.engine.checkpoint import CheckpointError
 from dal_torchreid.engine.distributed import init_from_environment, is_main_process
 from dal_torchreid.experiment import run_experiment
+from dal_torchreid.models import WeightsError
 
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
-                CheckpointError, EmptyEpochError, FileNotFoundError)
+                CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError)
+# A run that diverged (NaN or infinite loss, weights or features): one line naming the
+# epoch, exit code 2; nothing of it is saved or scored.
+DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
 def main(argv=None) -> int:
@@ -48,13 +52,13 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    distributed = init_from_environment(uses_gpu(cfg))
+    distributed = init_from_environment(uses_gpu(cfg), cfg.train.dist_timeout)
     try:
         with _console_log(cfg) as log_file:
             try:
                 print(f'Show configuration\n{cfg}\n')
                 run_experiment(cfg)
-            except INPUT_ERRORS as err:
+            except INPUT_ERRORS + DIVERGENCE_ERRORS as err:
                 print(f'error: {err}', file=sys.stderr)
                 return 2
             except BaseException:

@@ -1,22 +1,36 @@
-"""The on-disk layouts torchreid's video data sets read, for error messages.
+"""torchreid's video data manager, with frames read once and data errors that show the layout.
 
-torchreid's own errors for a wrong data root name one missing path (or, for a
-folder with no frames, nothing at all). :func:`build_video_datamanager` adds
-the layout that was expected, and refuses a missing data set folder before
-torchreid tries to download it.
+:func:`build_video_datamanager` builds ``torchreid.data.VideoDataManager`` and
+then has every loader read its frames through
+:class:`~dal_torchreid.data.frame_reading.FrameReader`: torchreid's
+``VideoDataset`` reads through ``read_image``, which retries an undecodable
+file forever, so one corrupt frame would hang the supervised engines' training
+and torchreid's own test path. Data set names are checked against torchreid's
+registry before anything is read; a missing data set folder is refused before
+torchreid tries to download it, and torchreid's other data errors get the
+layout that was expected (and, for an empty tracklet folder, its name).
 """
 from __future__ import annotations
 
+import glob
 import os.path as osp
+import traceback
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
 import torchreid
+
+from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES, FrameReader
 
 EXPECTED_LAYOUTS = {
     'prid2011': (
         'prid2011', '\n'.join([
             '  ROOT/prid2011/prid_2011/multi_shot/cam_a/person_0001/0001.png ...',
             '  ROOT/prid2011/prid_2011/multi_shot/cam_b/person_0001/0001.png ...',
-            '  ROOT/prid2011/splits_prid2011.json   (tools/prepare_prid2011_splits.py writes it)',
+            '  ROOT/prid2011/splits_prid2011.json   (`dal-prepare-splits --dataset prid2011` writes it)',
         ])),
     'ilidsvid': (
         'ilids-vid', '\n'.join([
@@ -32,37 +46,179 @@ EXPECTED_LAYOUTS = {
             '                 tracks_test_info.mat, query_IDX.mat',
         ])),
 }
+# Tracklet folders torchreid lists with a glob, and the frames it looks for in each.
+TRACKLET_FOLDERS = {
+    'prid2011': ('prid2011/prid_2011/multi_shot/cam_*/person_*', '*.png'),
+    'ilidsvid': ('ilids-vid/i-LIDS-VID/sequences/cam*/person*', '*.png'),
+}
 
 
 class DataLayoutError(RuntimeError):
     """A data root that does not hold the layout torchreid's loader reads."""
 
 
+def registered_video_datasets() -> list[str]:
+    """The data set names ``torchreid.data.VideoDataManager`` accepts: torchreid's video
+    data sets and those added with ``torchreid.data.register_video_dataset``.
+
+    torchreid lists them only in the error of an unknown name; this reads the registry
+    that error is made from (and that ``register_video_dataset`` extends).
+    """
+    return list(vars(torchreid.data.datasets)['__video_datasets'])
+
+
+def check_sources(sources: Sequence[str]) -> None:
+    _check_dataset_names('sources', sources)
+
+
+def check_targets(targets: Sequence[str]) -> None:
+    _check_dataset_names('targets', targets)
+
+
+def _check_dataset_names(name: str, values: Sequence[str]) -> None:
+    values = [values] if isinstance(values, str) else list(values)
+    known = registered_video_datasets()
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f'{name} must be among torchreid\'s video data sets {known}, got '
+                         f'{unknown if len(unknown) > 1 else repr(unknown[0])}')
+
+
 def describe_layout(name: str, root: str) -> str:
     """The expected files of data set ``name`` under ``root``."""
     folder, files = EXPECTED_LAYOUTS[name]
-    return 'torchreid\'s "{}" loader expects, under data.root "{}":\n{}\n(`python ' \
-           'tools/make_synthetic_data.py --layout {} --root {}` writes a synthetic one)' \
-           .format(name, root, files.replace('ROOT', root), name, root)
+    return (f'torchreid\'s "{name}" loader expects, under data.root "{root}":\n'
+            f'{files.replace("ROOT", root)}\n(`python tools/make_synthetic_data.py --layout '
+            f'{name} --root {root}` writes a synthetic one)')
 
 
-def build_video_datamanager(**kwargs) -> 'torchreid.data.VideoDataManager':
-    """``torchreid.data.VideoDataManager(**kwargs)``, whose data errors show the layout."""
+def empty_tracklet_folders(name: str, root: str) -> list[str]:
+    """Tracklet folders of data set ``name`` under ``root`` that hold no frame torchreid reads."""
+    if name not in TRACKLET_FOLDERS:
+        return []
+    folders, frames = TRACKLET_FOLDERS[name]
+    return [d for d in sorted(glob.glob(osp.join(root, folders)))
+            if osp.isdir(d) and not glob.glob(osp.join(d, frames))]
+
+
+def clip_indices(num_frames: int, seq_len: int, sample_method: str) -> np.ndarray:
+    """The frames of a ``num_frames`` tracklet that torchreid's ``VideoDataset`` samples:
+    ``'random'`` (``seq_len`` sorted, with replacement when too few; numpy's global
+    generator), ``'evenly'`` (``seq_len`` evenly spaced, the last repeated when too few)
+    or ``'all'``."""
+    if sample_method == 'random':
+        indices = np.random.choice(np.arange(num_frames), size=seq_len,
+                                   replace=num_frames < seq_len)
+        return np.sort(indices)
+    if sample_method == 'evenly':
+        if num_frames >= seq_len:
+            num_frames -= num_frames % seq_len
+            return np.arange(0, num_frames, num_frames / seq_len)
+        pads = np.full(seq_len - num_frames, num_frames - 1)
+        return np.concatenate([np.arange(num_frames), pads])
+    if sample_method == 'all':
+        return np.arange(num_frames)
+    raise ValueError(f'sample_method must be one of random, evenly, all, got {sample_method!r}')
+
+
+class FrameReadingVideoDataset(torchreid.data.VideoDataset):
+    """A torchreid video data set that reads each frame once, under a bad-frame policy.
+
+    It takes over a data set torchreid built (its tracklets, transform, mode,
+    ``seq_len`` and ``sample_method``) and returns the same items, sampled as
+    torchreid samples them, but reads frames with :class:`FrameReader`: an
+    unreadable frame is a :class:`~dal_torchreid.data.frame_reading.BadFrameError`
+    naming the file (or, with ``skip_bad_frames``, replaced by the next readable
+    frame of its tracklet), never an endless retry.
+
+    Args:
+        dataset (VideoDataset): a video data set built by torchreid.
+        skip_bad_frames (bool, optional): skip unreadable frames with one warning
+            per file instead of stopping with an error naming it.
+
+    Examples::
+
+        queryset = FrameReadingVideoDataset(datamanager.test_loader['prid2011']['query'].dataset)
+        item = queryset[0]  # {'img': (seq_len, C, H, W), 'pid', 'camid', 'dsetid'}
+    """
+
+    def __init__(self, dataset: torchreid.data.VideoDataset,
+                 skip_bad_frames: bool = SKIP_BAD_FRAMES) -> None:
+        # the built data set's state as it is: its lists are not read or summarised again
+        self.__dict__.update(vars(dataset))
+        self.reader = FrameReader(skip_bad_frames)
+
+    @property
+    def skip_bad_frames(self) -> bool:
+        return self.reader.skip_bad_frames
+
+    def __getitem__(self, index: int) -> dict:
+        img_paths, pid, camid, dsetid = self.data[index]
+        frames = [self.transform(self.reader.read(img_paths, int(i),
+                                                  tracklet=f'{self.mode} tracklet {index}'))
+                  for i in clip_indices(len(img_paths), self.seq_len, self.sample_method)]
+        return {'img': torch.stack(frames), 'pid': pid, 'camid': camid, 'dsetid': dsetid}
+
+
+def read_frames_once(datamanager: torchreid.data.VideoDataManager,
+                     skip_bad_frames: bool = SKIP_BAD_FRAMES) -> None:
+    """Rebuilds every loader of ``datamanager`` (same sampler, batch size, workers) over
+    a :class:`FrameReadingVideoDataset` of its data set."""
+    def reload(loader: DataLoader) -> DataLoader:
+        return DataLoader(FrameReadingVideoDataset(loader.dataset, skip_bad_frames),
+                          sampler=loader.sampler, batch_size=loader.batch_size, shuffle=False,
+                          num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+                          drop_last=loader.drop_last)
+
+    datamanager.train_loader = reload(datamanager.train_loader)
+    for loaders in datamanager.test_loader.values():
+        for split in loaders:
+            loaders[split] = reload(loaders[split])
+
+
+def build_video_datamanager(skip_bad_frames: bool = SKIP_BAD_FRAMES,
+                            **kwargs) -> torchreid.data.VideoDataManager:
+    """``torchreid.data.VideoDataManager(**kwargs)`` whose loaders read each frame once
+    (:func:`read_frames_once`) and whose data errors show the expected layout.
+
+    Raises ``ValueError`` for a data set name torchreid does not know and
+    :class:`DataLayoutError` for a data root without the expected layout, before
+    torchreid reads (or downloads) anything.
+    """
     root = osp.abspath(osp.expanduser(kwargs.get('root', '')))
     names = kwargs.get('sources') or []
     names = [names] if isinstance(names, str) else list(names)
     targets = kwargs.get('targets') or []
     names += [targets] if isinstance(targets, str) else list(targets)
-    known = [n for n in dict.fromkeys(names) if n in EXPECTED_LAYOUTS]
+    names = list(dict.fromkeys(names))
+    _check_dataset_names('sources/targets', names)
+    known = [n for n in names if n in EXPECTED_LAYOUTS]
     for name in known:
         if not osp.isdir(osp.join(root, EXPECTED_LAYOUTS[name][0])):
-            raise DataLayoutError('no {} data set: folder "{}" does not exist.\n{}'.format(
-                name, osp.join(root, EXPECTED_LAYOUTS[name][0]), describe_layout(name, root)))
+            raise DataLayoutError(f'no {name} data set: folder '
+                                  f'"{osp.join(root, EXPECTED_LAYOUTS[name][0])}" does not '
+                                  f'exist.\n{describe_layout(name, root)}')
     try:
-        return torchreid.data.VideoDataManager(**kwargs)
+        datamanager = torchreid.data.VideoDataManager(**kwargs)
     except (RuntimeError, AssertionError, KeyError, FileNotFoundError) as err:
         if not known:
             raise
-        what = str(err) or 'a tracklet folder holds no frames ({})'.format(type(err).__name__)
         layouts = '\n'.join(describe_layout(name, root) for name in known)
-        raise DataLayoutError('{}\n{}'.format(what, layouts)) from err
+        raise DataLayoutError(f'{_what_failed(err, known, root)}\n{layouts}') from err
+    read_frames_once(datamanager, skip_bad_frames)
+    return datamanager
+
+
+def _what_failed(err: Exception, names: Sequence[str], root: str) -> str:
+    """torchreid's message, or for its bare assertions the empty tracklet folders (or the
+    check that failed)."""
+    if str(err):
+        return str(err)
+    empty = [d for name in names for d in empty_tracklet_folders(name, root)]
+    if empty:
+        more = f' (and {len(empty) - 3} more)' if len(empty) > 3 else ''
+        listed = ', '.join(f'"{d}"' for d in empty[:3])
+        return f'tracklet folder {listed}{more} holds no frames'
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    return (f'torchreid\'s loader failed its check "{where.line}" '
+            f'({osp.basename(where.filename)}:{where.lineno}, {type(err).__name__})')

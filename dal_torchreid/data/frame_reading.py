@@ -13,6 +13,8 @@ from typing import Sequence
 
 from PIL import Image
 
+SKIP_BAD_FRAMES = False  # a bad frame is an error naming the file
+
 
 class BadFrameError(OSError):
     """A frame file that is missing, truncated or not a decodable image."""
@@ -24,13 +26,13 @@ def read_frame(path: str) -> Image.Image:
         with Image.open(path) as img:
             return img.convert('RGB')
     except FileNotFoundError as err:
-        raise BadFrameError('frame "{}" does not exist'.format(path)) from err
+        raise BadFrameError(f'frame "{path}" does not exist') from err
     except (OSError, ValueError, SyntaxError) as err:
-        raise BadFrameError('frame "{}" cannot be read: {}'.format(path, err)) from err
+        raise BadFrameError(f'frame "{path}" cannot be read: {err}') from err
 
 
 class FrameReader:
-    """Reads frames of a tracklet under a bad-frame policy.
+    """Reads frames of a tracklet under a bad-frame policy, each file once per request.
 
     Args:
         skip_bad_frames (bool): False (default): a bad frame is an error naming
@@ -44,7 +46,7 @@ class FrameReader:
         img = reader.read(tracklet_paths, 3, tracklet='training tracklet 7')
     """
 
-    def __init__(self, skip_bad_frames: bool = False) -> None:
+    def __init__(self, skip_bad_frames: bool = SKIP_BAD_FRAMES) -> None:
         self.skip_bad_frames = bool(skip_bad_frames)
         self._warned: set[str] = set()
 
@@ -59,6 +61,6 @@ class FrameReader:
             except BadFrameError as err:
                 if path not in self._warned:
                     self._warned.add(path)
-                    warnings.warn('skipping bad frame: {}'.format(err))
-        raise BadFrameError('tracklet {} has no readable frame (first frame "{}")'.format(
-            tracklet, paths[0] if paths else '?'))
+                    warnings.warn(f'skipping bad frame: {err}')
+        first = paths[0] if len(paths) else '?'
+        raise BadFrameError(f'tracklet {tracklet} has no readable frame (first frame "{first}")')

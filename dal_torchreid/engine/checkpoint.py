@@ -3,17 +3,25 @@
 torchreid's own checkpoints store rank-1 as a numpy float, which torch's default
 ``weights_only=True`` refuses to load; these hold only tensors and Python
 scalars, and are written to a temporary file that is renamed into place, so a
-run killed mid-write never leaves a truncated checkpoint behind.
+run killed mid-write never leaves a truncated checkpoint behind (the temporary
+files such a run leaves are removed when the next run starts). Every file is
+read with ``weights_only=True`` only, torchreid's supervised checkpoints
+included (:func:`resume_checkpoint`); a file that cannot be used is one
+:class:`CheckpointError` line naming it.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import random
-import tempfile
 
 import numpy as np
 import torch
+
+from dal_torchreid.models.weights import (
+    load_error, remove_stale_temporaries, save_checkpoint_atomic, torch_load
+)
+
 
 
 class CheckpointError(ValueError):
@@ -44,32 +52,55 @@ def restore_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states['cuda'])
 
 
-def save_checkpoint_atomic(state: dict, fpath: str) -> str:
-    """Writes ``state`` to ``fpath`` through a temporary file and a rename."""
-    dirname = os.path.dirname(os.path.abspath(fpath))
-    os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=dirname)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, fpath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return fpath
-
-
 def load_checkpoint(fpath: str) -> dict:
-    """Loads a DAL checkpoint on the CPU with ``weights_only=True``."""
+    """Loads a checkpoint on the CPU with ``weights_only=True`` (never without): a dict,
+    or :class:`CheckpointError` in one line naming the file."""
     if not os.path.isfile(fpath):
-        raise FileNotFoundError('checkpoint "{}" does not exist'.format(fpath))
+        raise FileNotFoundError(f'checkpoint "{fpath}" does not exist')
     try:
-        return torch.load(fpath, map_location='cpu', weights_only=True)
+        state = torch_load(fpath)
     except Exception as err:
-        raise CheckpointError(f'cannot load checkpoint "{fpath}": {err}') from err
+        raise CheckpointError(f'cannot load checkpoint "{fpath}": {load_error(err)}') from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f'checkpoint "{fpath}" holds a {type(state).__name__}, '
+                              'not a checkpoint dict')
+    return state
+
+
+def _fit_error(fpath: str, what: str, err: Exception) -> CheckpointError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return CheckpointError(f'checkpoint "{fpath}" does not fit this {what}: {first}')
+
+
+def resume_checkpoint(fpath: str, model, optimizer=None, scheduler=None) -> int:
+    """Restores a torchreid checkpoint (``state_dict``, ``epoch``, optionally
+    ``optimizer`` and ``scheduler``, as torchreid's engines save them) into the given
+    parts and returns its epoch: torchreid's ``resume_from_checkpoint``, but loading
+    with ``weights_only=True`` only and failing in one line naming the file.
+
+    Examples::
+
+        start_epoch = resume_checkpoint('log/softmax/model/model.pth.tar-10', model,
+                                        optimizer, scheduler)
+    """
+    state = load_checkpoint(fpath)
+    missing = [k for k in ('state_dict', 'epoch') if k not in state]
+    if missing:
+        raise CheckpointError(f'checkpoint "{fpath}" is not a torchreid checkpoint: '
+                              f'missing {missing}')
+    try:
+        model.load_state_dict(state['state_dict'])
+    except RuntimeError as err:
+        raise _fit_error(fpath, f'model ({type(model).__name__})', err) from err
+    try:
+        if optimizer is not None and state.get('optimizer') is not None:
+            optimizer.load_state_dict(state['optimizer'])
+        if scheduler is not None and state.get('scheduler') is not None:
+            scheduler.load_state_dict(state['scheduler'])
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise _fit_error(fpath, 'optimizer or scheduler', err) from err
+    print(f'Resumed from "{fpath}" (epoch {state["epoch"]})')
+    return int(state['epoch'])
 
 
 def training_set_fingerprint(tracklet_paths, tracklet_camera) -> str:
@@ -83,10 +114,12 @@ def training_set_fingerprint(tracklet_paths, tracklet_camera) -> str:
     return digest.hexdigest()[:16]
 
 
-def checkpoint_meta(trainset, model, feature_dim: int) -> dict:
-    """What a DAL checkpoint's anchors belong to: the training set (and split), its
-    tracklets per camera, the backbone and the feature dimension."""
+def checkpoint_meta(trainset, model, feature_dim: int, sources=()) -> dict:
+    """What a DAL checkpoint's anchors belong to: the source data sets, the training set
+    (data set and split), its tracklets per camera, the backbone and the feature
+    dimension."""
     return {
+        'sources': list(sources),
         'training_set': training_set_fingerprint(trainset.tracklet_paths, trainset.tracklet_camera),
         'tracklets_per_camera': list(trainset.tracklets_per_camera),
         'backbone': type(model).__name__,
@@ -116,9 +149,9 @@ def unpack_dal_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion,
                           meta: dict) -> int:
     """Restores what :func:`pack_dal_checkpoint` saved into the given parts; returns the epoch.
 
-    Refuses a file that is not a DAL checkpoint, or whose ``meta`` (training set,
-    tracklets per camera, backbone, feature dimension) differs from ``meta``,
-    naming both sides.
+    Refuses a file that is not a DAL checkpoint, or whose ``meta`` (sources,
+    training set, tracklets per camera, backbone, feature dimension) differs from
+    ``meta``, naming both sides.
     """
     state = load_checkpoint(fpath)
     missing = [k for k in ('state_dict', 'epoch', 'optimizer', 'dal') if k not in state]
@@ -127,17 +160,20 @@ def unpack_dal_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion,
     saved = state.get('meta') or {}
     for key, value in meta.items():
         if key in saved and saved[key] != value:
-            raise CheckpointError(f'checkpoint "{fpath}" was written for {key} {saved[key]!r}, '
-                                  f'this run has {key} {value!r}')
+            what = ' (another data set or split)' if key == 'training_set' else ''
+            raise CheckpointError(f'checkpoint "{fpath}" was written for {key} {saved[key]!r}'
+                                  f'{what}, this run has {key} {value!r}')
     try:
         model.load_state_dict(state['state_dict'])
         criterion.load_state_dict(state['dal'])
     except RuntimeError as err:
-        raise CheckpointError(f'checkpoint "{fpath}" does not fit this model or its anchors: '
-                              f'{str(err).splitlines()[0]}') from err
-    optimizer.load_state_dict(state['optimizer'])
-    if scheduler is not None and state.get('scheduler') is not None:
-        scheduler.load_state_dict(state['scheduler'])
+        raise _fit_error(fpath, 'model or its anchors', err) from err
+    try:
+        optimizer.load_state_dict(state['optimizer'])
+        if scheduler is not None and state.get('scheduler') is not None:
+            scheduler.load_state_dict(state['scheduler'])
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise _fit_error(fpath, 'optimizer or scheduler', err) from err
     if ema is not None:
         if state.get('ema') is None:
             raise CheckpointError(f'checkpoint "{fpath}" holds no EMA weights, but this engine '
@@ -167,6 +203,12 @@ class DALCheckpointer:
 
     def __init__(self, parts: dict) -> None:
         self.parts = parts
+
+    def start(self, save_dir: str, is_main: bool = True) -> None:
+        """Before a run writes to ``save_dir``: rank 0 removes the unfinished checkpoint
+        files a killed run left in ``save_dir/model``."""
+        if is_main:
+            remove_stale_temporaries(os.path.join(save_dir, 'model'))
 
     def write(self, save_dir: str, name: str, epoch: int, rank1: float | None,
               is_main: bool = True) -> str | None:

@@ -7,12 +7,21 @@ global batch; the others are constants.
 """
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
+
+DIST_TIMEOUT = 0  # seconds a collective may wait for the other ranks; 0: torch's default
+
+
+def check_dist_timeout(dist_timeout: int) -> None:
+    if dist_timeout < 0:
+        raise ValueError(f'dist_timeout must be >= 0 seconds (0: torch\'s default), '
+                         f'got {dist_timeout}')
 
 
 def world() -> tuple[int, int]:
@@ -78,22 +87,26 @@ class NullWriter:
         pass
 
 
-def init_from_environment(use_gpu: bool) -> bool:
+def init_from_environment(use_gpu: bool, dist_timeout: int = DIST_TIMEOUT) -> bool:
     """Joins the process group that ``torchrun`` describes in the environment.
 
     With ``WORLD_SIZE`` > 1 (set by ``torchrun --nproc_per_node=N``, also across
     nodes), initialises torch.distributed from ``MASTER_ADDR``/``MASTER_PORT``,
     ``RANK`` and ``WORLD_SIZE``: NCCL with one GPU per process (``LOCAL_RANK``)
-    when ``use_gpu`` and CUDA is there, gloo on the CPU. Returns whether the
-    process runs distributed.
+    when ``use_gpu`` and CUDA is there, gloo on the CPU. A collective that waits
+    longer than ``dist_timeout`` seconds for another rank (a crashed or frozen
+    process) fails instead of waiting; 0 keeps torch's default (30 minutes for
+    gloo, 10 for NCCL). Returns whether the process runs distributed.
     """
+    check_dist_timeout(dist_timeout)
     if dist.is_available() and dist.is_initialized():
         return True
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
         return False
+    timeout = {'timeout': datetime.timedelta(seconds=dist_timeout)} if dist_timeout else {}
     if use_gpu and torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
-        dist.init_process_group('nccl')
+        dist.init_process_group('nccl', **timeout)
     else:
-        dist.init_process_group('gloo')
+        dist.init_process_group('gloo', **timeout)
     return True

@@ -17,6 +17,7 @@ result is the ``(num_tracklets, D)`` matrix of torchreid's ``sample_method='all'
 """
 from __future__ import annotations
 
+import itertools
 import os.path as osp
 import time
 
@@ -54,6 +55,18 @@ def cmc_at(cmc, rank: int) -> float:
     return float(cmc[min(rank, len(cmc)) - 1])
 
 
+def non_finite_tensors(model: torch.nn.Module) -> tuple[list[str], int]:
+    """(names of the parameters and floating-point buffers of ``model`` that hold NaN or
+    infinite values, how many there are in all); one host synchronisation."""
+    named = [(name, t) for name, t in itertools.chain(model.named_parameters(),
+                                                      model.named_buffers())
+             if t.is_floating_point()]
+    if not named:
+        return [], 0
+    finite = torch.stack([torch.isfinite(t).all() for _, t in named]).cpu().tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok], len(named)
+
+
 def frames_in(imgs: Tensor) -> int:
     """Frames in a training batch: ``B * S`` for tracklets ``(B, S, C, H, W)``, else ``B``."""
     return imgs.shape[0] * (imgs.shape[1] if imgs.dim() == 5 else 1)
@@ -86,7 +99,9 @@ class RecordingMixin:
     rank of a distributed run); ``engine.test_results`` holds the last
     evaluation of each target (``cmc``, ``mAP``, ``evaluation``, and each
     direction's or the step-wise mAP where they apply). NaN or infinite test
-    features are an error, never a score.
+    features are an error, never a score; so are NaN or infinite weights after
+    a training epoch (before its checkpoints are written) or before an evaluation
+    (:meth:`check_finite_weights`).
 
     Examples::
 
@@ -114,6 +129,27 @@ class RecordingMixin:
         self.count_frames(data['img'])
         return super().forward_backward(data)
 
+    def check_finite_weights(self, when: str) -> None:
+        """Raises ``FloatingPointError`` naming ``when`` if a weight or buffer of the
+        model is NaN or infinite: a diverged model is never saved or scored."""
+        bad, total = non_finite_tensors(self.model)
+        if bad:
+            raise FloatingPointError(
+                f'the model diverged: {len(bad)} of its {total} weight and buffer tensors '
+                f'hold NaN or infinite values {when} (first "{bad[0]}"); nothing of it is '
+                'saved or evaluated (a smaller learning rate may help)')
+
+    def train(self, *args, **kwargs):
+        """torchreid's epoch of training, then :meth:`check_finite_weights` (so before
+        anything saves the epoch's weights)."""
+        super().train(*args, **kwargs)
+        self.check_finite_weights(f'after epoch {self.epoch + 1}')
+
+    def test(self, *args, **kwargs):
+        """:meth:`check_finite_weights`, then torchreid's test."""
+        self.check_finite_weights('before evaluation')
+        return super().test(*args, **kwargs)
+
     def _extract(self, data_loader):
         if self.eval_frame_batch_size > 0:
             return self._extract_all_frames(data_loader)
@@ -134,7 +170,9 @@ class RecordingMixin:
         """The fast path: (features, pids, camids, model seconds) of a test loader."""
         tracklets = data_loader.dataset.data
         frames = AllFramesDataset([item[0] for item in tracklets], data_loader.dataset.transform,
-                                  name='test tracklet')
+                                  name='test tracklet',  # the loader's bad-frame policy
+                                  skip_bad_frames=getattr(data_loader.dataset,
+                                                          'skip_bad_frames', False))
         feats, elapsed = extract_tracklet_features(
             self.model, frames, self.eval_frame_batch_size,
             pooling_method=getattr(self, 'pooling_method', 'avg'), use_gpu=self.use_gpu,

@@ -161,14 +161,17 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         self.checkpointer = DALCheckpointer(dict(
             model=unwrap_model(model), optimizer=optimizer, scheduler=scheduler,
             criterion=self.criterion, ema=self.step.ema, scaler=self.step.scaler,
-            meta=checkpoint_meta(trainset, unwrap_model(model), self.embedding.feature_dim)))
+            meta=checkpoint_meta(trainset, unwrap_model(model), self.embedding.feature_dim,
+                                 sources=datamanager.sources)))
 
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
 
     def run(self, save_dir='log', *args, **kwargs):
-        """torchreid's ``Engine.run``; records ``save_dir`` for per-epoch checkpoints."""
+        """torchreid's ``Engine.run``; records ``save_dir`` for per-epoch checkpoints and
+        removes the unfinished checkpoint files a killed run left there."""
         self._save_dir = save_dir
+        self.checkpointer.start(save_dir, is_main_process())
         return super().run(save_dir, *args, **kwargs)
 
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):

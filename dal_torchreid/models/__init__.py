@@ -1,5 +1,6 @@
-"""torchreid's models as the plugin uses them: the names it accepts, and weights torchreid
-cannot obtain on its own (see :mod:`dal_torchreid.models.imagenet`)."""
+"""torchreid's models as the plugin uses them: the names torchreid accepts, weights files
+loaded only where they fit (:mod:`~dal_torchreid.models.weights`), and ImageNet weights
+torchreid cannot obtain on its own (:mod:`~dal_torchreid.models.imagenet`)."""
 import ast
 import contextlib
 import io
@@ -10,7 +11,9 @@ from dal_torchreid.models.imagenet import (
     IMAGENET_BACKBONES, ImageNetWeightsError, convert_mobilenetv2_weights,
     fetch_mobilenetv2_imagenet, imagenet_weights_file, load_imagenet_weights
 )
-
+from dal_torchreid.models.weights import (
+    ALLOW_PARTIAL_WEIGHTS, WeightsError, WeightsReport, load_weights, read_state_dict
+)
 
 
 def available_models() -> list[str]:
@@ -24,4 +27,5 @@ __all__ = [
     'available_models',
     'IMAGENET_BACKBONES', 'ImageNetWeightsError', 'convert_mobilenetv2_weights',
     'fetch_mobilenetv2_imagenet', 'imagenet_weights_file', 'load_imagenet_weights',
+    'ALLOW_PARTIAL_WEIGHTS', 'WeightsError', 'WeightsReport', 'load_weights', 'read_state_dict',
 ]

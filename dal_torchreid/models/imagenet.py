@@ -43,7 +43,7 @@ import zipfile
 
 import torch
 
-from dal_torchreid.engine.checkpoint import save_checkpoint_atomic
+from dal_torchreid.models.weights import save_checkpoint_atomic
 
 # Backbones whose ImageNet weights this module provides.
 IMAGENET_BACKBONES = ('mobilenetv2_x1_0',)

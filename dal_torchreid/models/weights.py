@@ -1,0 +1,206 @@
+"""Loading a weights file into a torchreid backbone, refusing weights that do not fit.
+
+torchreid's ``load_pretrained_weights`` silently drops every tensor whose name
+or shape differs, so an OSNet checkpoint "loads" into a ResNet and a random
+network is evaluated; its ``load_checkpoint`` also retries a file it cannot
+decode with plain ``pickle``, turning ``weights_only`` off. :func:`load_weights`
+reads with ``weights_only=True`` only, reports how many tensors matched, and
+refuses the file unless every backbone tensor (all but the classifier, which
+depends on the number of identities) matched, or ``allow_partial`` says a
+partial load is intended.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.tmp-', '.pth'  # a weights file being written
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def save_checkpoint_atomic(state: dict, fpath: str) -> str:
+    """Writes ``state`` to ``fpath`` through a temporary file and a rename; the file
+    gets the permissions of any new file (``0o666`` less the umask)."""
+    dirname = os.path.dirname(os.path.abspath(fpath))
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dirname)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from the group
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, fpath)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return fpath
+
+
+def remove_stale_temporaries(dirname: str) -> list[str]:
+    """Removes the temporary files that checkpoint writes killed mid-way left in
+    ``dirname`` (never a checkpoint); returns their paths."""
+    stale = sorted(glob.glob(os.path.join(glob.escape(dirname),
+                                          f'{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}')))
+    for path in stale:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+    if stale:
+        print(f'Removed {len(stale)} unfinished checkpoint file(s) of an interrupted run '
+              f'from "{dirname}"')
+    return stale
+
+
+ALLOW_PARTIAL_WEIGHTS = False  # every backbone tensor must come from the file
+CLASSIFIER_PREFIX = 'classifier'  # torchreid's name for the identity classifier(s)
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read, or does not fit the model (named in the message)."""
+
+
+def _numpy_scalar_globals() -> list:
+    """What a numpy scalar in a checkpoint unpickles with (torchreid stores rank-1 so):
+    plain data, allowed alongside tensors."""
+    core = getattr(np, '_core', None) or np.core
+    dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32)]
+    return [core.multiarray.scalar, np.dtype, *dtypes]
+
+
+def torch_load(fpath: str) -> Any:
+    """``torch.load(fpath)`` on the CPU with ``weights_only=True`` (numpy scalars allowed
+    where torch can allow them, 2.5 on); never falls back to unrestricted unpickling.
+    Raises what ``torch.load`` raises."""
+    safe_globals = getattr(torch.serialization, 'safe_globals', None)
+    if safe_globals is None:
+        return torch.load(fpath, map_location='cpu', weights_only=True)
+    with safe_globals(_numpy_scalar_globals()):
+        return torch.load(fpath, map_location='cpu', weights_only=True)
+
+
+def load_error(err: BaseException) -> str:
+    """One line of what went wrong in :func:`torch_load` (torch's messages run to pages)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith('WeightsUnpickler error:'):
+            return line[len('WeightsUnpickler error:'):].strip().split('. ')[0] + \
+                ' (not a weights-only file)'
+    return f'{type(err).__name__}: {lines[0] if lines else "unreadable"}'
+
+
+def read_state_dict(fpath: str) -> dict[str, Tensor]:
+    """The tensors of a weights file: a state dict, or a checkpoint holding one under
+    ``'state_dict'``; a ``'module.'`` prefix (``DataParallel``) is dropped."""
+    try:
+        state = torch_load(fpath)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'weights file "{fpath}" does not exist') from err
+    except Exception as err:
+        raise WeightsError(f'weights file "{fpath}" cannot be loaded: {load_error(err)}') from err
+    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+        state = state['state_dict']
+    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)} \
+        if isinstance(state, dict) else {}
+    if not tensors:
+        raise WeightsError(f'weights file "{fpath}" holds no state dict of tensors '
+                           f'(found a {type(state).__name__})')
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in tensors.items()}
+
+
+def is_classifier_key(key: str) -> bool:
+    """Whether ``key`` belongs to the identity classifier (``classifier``, ``classifier_global``, ...)."""
+    return key.split('.', 1)[0].startswith(CLASSIFIER_PREFIX)
+
+
+@dataclass
+class WeightsReport:
+    """What :func:`load_weights` took from a file.
+
+    Args:
+        backbone (list): the model's backbone tensors (all but the classifier and
+            BatchNorm's ``num_batches_tracked`` counters).
+        loaded (list): the model's tensors set from the file.
+        missing (list): backbone tensors the file does not hold.
+        mismatched (dict): backbone tensors the file holds with another shape:
+            name -> (shape in the file, shape in the model).
+
+    Examples::
+
+        report = load_weights(model, 'log/dal/model/model.pth.tar-20')
+        print(report.summary())
+    """
+
+    backbone: list[str]
+    loaded: list[str]
+    missing: list[str] = field(default_factory=list)
+    mismatched: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    @property
+    def backbone_loaded(self) -> int:
+        return len(self.backbone) - len(self.missing) - len(self.mismatched)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.mismatched
+
+    def summary(self) -> str:
+        classifier = len(self.loaded) - self.backbone_loaded
+        return (f'{self.backbone_loaded} of {len(self.backbone)} backbone tensors matched'
+                f'{f", and {classifier} classifier tensors" if classifier else ""}')
+
+    def examples(self) -> str:
+        parts = [f'"{k}" missing' for k in self.missing[:2]]
+        parts += [f'"{k}" is {list(a)} in the file, {list(b)} in the model'
+                  for k, (a, b) in list(self.mismatched.items())[:2]]
+        return '; '.join(parts)
+
+
+def load_weights(model: nn.Module, fpath: str,
+                 allow_partial: bool = ALLOW_PARTIAL_WEIGHTS) -> WeightsReport:
+    """Loads the tensors of ``fpath`` whose name and shape fit ``model``.
+
+    Unless ``allow_partial``, raises :class:`WeightsError` naming the file when a
+    backbone tensor is missing from it or has another shape there (the model is
+    then left as it was); the classifier is loaded when it fits and kept as
+    initialised otherwise. Prints how many tensors matched.
+
+    Examples::
+
+        model = torchreid.models.build_model('resnet50', num_classes=1, pretrained=False)
+        load_weights(model, 'log/dal-resnet50-prid2011/model/model.pth.tar-20')
+    """
+    state = read_state_dict(fpath)
+    own = model.state_dict()
+    backbone = [k for k in own if not is_classifier_key(k)
+                and not k.endswith('num_batches_tracked')]
+    fits = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    report = WeightsReport(
+        backbone=backbone, loaded=list(fits),
+        missing=[k for k in backbone if k not in state],
+        mismatched={k: (list(state[k].shape), list(own[k].shape)) for k in backbone
+                    if k in state and k not in fits})
+    if not report.complete and not allow_partial:
+        raise WeightsError(
+            f'weights file "{fpath}" does not fit {type(model).__name__}: {report.summary()} '
+            f'({report.examples()}); set model.allow_partial_weights True to accept a '
+            'partial load')
+    model.load_state_dict(fits, strict=False)
+    print(f'Loaded weights from "{fpath}": {report.summary()}')
+    if not report.complete:
+        print(f'** partial load: {report.examples()} (kept as initialised)')
+    return report
