@@ -169,3 +169,13 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
         assert cfg.model.bn_momentum == (0.0003 if 'mobilenet' in path else 0.003)
         assert cfg.dal.warmup_epochs == (1 if 'mars' in path else 2)
         assert cfg.train.optim == ('sgd' if 'mars' in path else 'rmsprop_tf')
+
+
+def test_options_may_follow_key_value_pairs():
+    from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
+    args = parse_args(build_parser('dal-train'), [
+        '--root', 'r', 'dal.margin', '0.3', '--engine', 'softmax', 'test.eval_freq', '-1',
+        '--targets', 'prid2011'])
+    cfg = config_from_command_line(args)
+    assert cfg.loss.name == 'softmax' and cfg.dal.margin == 0.3 and cfg.test.eval_freq == -1
+    assert cfg.data.root == 'r' and cfg.data.targets == ['prid2011']

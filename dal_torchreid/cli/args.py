@@ -17,9 +17,14 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument('-t', '--targets', type=str, nargs='+', help='target data sets (data.targets)')
     parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
                         help='dal, or torchreid\'s supervised softmax / triplet (loss.name)')
-    parser.add_argument('opts', default=None, nargs=argparse.REMAINDER,
-                        help='KEY VALUE pairs overriding the config')
+    parser.add_argument('opts', default=None, nargs='*', metavar='KEY VALUE',
+                        help='pairs overriding the config (options may come before or after)')
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """``parser``'s arguments, options and ``KEY VALUE`` pairs in any order."""
+    return parser.parse_intermixed_args(argv)
 
 
 def config_from_command_line(args: argparse.Namespace) -> CfgNode:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import sys
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
-from dal_torchreid.cli.args import build_parser, config_from_command_line
+from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.experiment import run_split_protocol
 
 
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[0])
     parser.add_argument('--splits', type=int, default=10, help='number of splits to run')
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     try:
         cfg = config_from_command_line(args)
         record = run_split_protocol(cfg, args.splits)

@@ -27,7 +27,7 @@ import torch
 import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.budget import EmptyEpochError
 from dal_torchreid.builder import PretrainedWeightsError, uses_gpu
-from dal_torchreid.cli.args import build_parser, config_from_command_line
+from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
@@ -46,7 +46,7 @@ DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
 def main(argv=None) -> int:
-    args = build_parser(__doc__.splitlines()[0]).parse_args(argv)
+    args = parse_args(build_parser(__doc__.splitlines()[0]), argv)
     try:
         cfg = config_from_command_line(args)
     except INPUT_ERRORS as err:
