@@ -3,8 +3,8 @@
 ``train.batch_size`` counts frames per step for every engine: the supervised
 engines train ``batch_size // video.seq_len`` tracklets of ``video.seq_len``
 frames. ``train.max_epoch`` counts DAL epochs: a supervised engine trains as
-many of its own epochs as see the same number of frames, unless
-``train.supervised_epochs`` says how many. The triplet engine samples with
+many of its own epochs as see the same number of frames (its learning-rate
+steps scaled alike), unless ``train.supervised_epochs`` says how many. The triplet engine samples with
 torchreid's ``RandomIdentitySampler`` unless ``sampler.train_sampler`` names
 another. An epoch that forms no batch is refused before training starts.
 
@@ -101,7 +101,9 @@ def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
 
     ``train.supervised_epochs`` when set; otherwise as many epochs of
     ``batch_tracklets(cfg)`` tracklets per batch as cover DAL's training frames
-    (``train.max_epoch`` DAL epochs), at least one. A DAL config is returned as is.
+    (``train.max_epoch`` DAL epochs), at least one, with ``train.stepsize`` scaled
+    alike so the learning rate changes after the same number of frames. A DAL
+    config is returned as is.
     """
     if cfg.loss.name == 'dal':
         return cfg
@@ -114,6 +116,10 @@ def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
         epochs = max(1, round(budget / per_epoch)) if per_epoch else cfg.train.max_epoch
     cfg = cfg.clone()
     cfg.defrost()
+    if cfg.train.supervised_epochs == 0 and cfg.train.max_epoch > 0:
+        # the learning-rate steps fall at the same fraction of the frames as DAL's
+        scale = epochs / cfg.train.max_epoch
+        cfg.train.stepsize = [max(1, round(step * scale)) for step in cfg.train.stepsize]
     cfg.train.max_epoch = epochs
     cfg.freeze()
     return cfg
