@@ -151,3 +151,21 @@ def test_pretrained_weights_torchreid_does_not_download_are_an_error():
     cfg = load_config(None, ['model.name', 'mobilenetv2_x1_4', 'model.pretrained', True])
     with pytest.raises(PretrainedWeightsError, match='model.load_weights'):
         build_model(cfg, num_classes=1)
+
+
+def test_supervised_learning_rate_steps_scale_with_its_epochs(root, tmp_path):
+    from dal_torchreid.budget import with_supervised_budget
+    from dal_torchreid.builder import build_datamanager
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', 'softmax', 'train.max_epoch', 4,
+                                      'train.stepsize', [2]))
+    budget = with_supervised_budget(cfg, build_datamanager(cfg))
+    # DAL: 40 frames an epoch (5 batches of 8); softmax: 4 batches of 2 x 4 frames = 32
+    assert budget.train.max_epoch == 5 and budget.train.stepsize == [2]
+    cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', 'softmax', 'train.max_epoch', 8,
+                                      'train.stepsize', [4]))
+    budget = with_supervised_budget(cfg, build_datamanager(cfg))
+    assert budget.train.max_epoch == 10 and budget.train.stepsize == [5]
+    fixed = load_config(None, tiny_opts(root, tmp_path, 'loss.name', 'softmax',
+                                        'train.supervised_epochs', 3, 'train.stepsize', [4]))
+    budget = with_supervised_budget(fixed, build_datamanager(fixed))
+    assert budget.train.max_epoch == 3 and budget.train.stepsize == [4]
