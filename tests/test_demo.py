@@ -35,3 +35,15 @@ def test_cmc_plot_is_written(tmp_path):
     path = plot_cmc_curves({'a': [0.2, 0.5, 1.0], 'b': [0.1] * 25}, str(tmp_path / 'cmc.png'))
     with open(path, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_demo_sweep_table_gives_dals_ratios(tmp_path):
+    from dal_torchreid.benchmarks.demo_sweep import collect, format_sweep
+    from dal_torchreid.results import make_record, write_results
+    for name, rank1 in (('untrained', 0.2), ('dal-decay6', 0.5), ('triplet', 0.8)):
+        record = make_record({'prid2011': {'cmc': [rank1, 1.0], 'mAP': rank1}}, epochs=10,
+                             frames_seen=1000, wall_time_s=5.0)
+        write_results(record, str(tmp_path / name))
+    table = format_sweep(collect(str(tmp_path)))
+    row = next(line for line in table.splitlines() if line.startswith('dal-decay6'))
+    assert row.split()[-2:] == ['2.50x', '0.62x'] and '50.0%' in row
