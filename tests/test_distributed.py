@@ -41,7 +41,7 @@ def worker(rank, world_size, port, root, out_dir):
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
     try:
         anchors = train_steps(root, PER_RANK)
-        torch.save(anchors, os.path.join(out_dir, 'rank{}.pt'.format(rank)))
+        torch.save(anchors, os.path.join(out_dir, f'rank{rank}.pt'))
     finally:
         dist.destroy_process_group()
 

@@ -78,7 +78,16 @@ def broadcast_seed(seed: int | None) -> int | None:
 
 
 class NullWriter:
-    """A SummaryWriter stand-in for ranks other than 0: writes nothing."""
+    """A SummaryWriter stand-in for ranks other than 0: writes nothing.
+
+    Args:
+        None: it takes no arguments; every ``add_scalar`` is dropped.
+
+    Examples::
+
+        writer = SummaryWriter(log_dir=save_dir) if is_main_process() else NullWriter()
+        writer.add_scalar('Train/loss', 0.5, 1)  # logged by rank 0 only
+    """
 
     def add_scalar(self, *args, **kwargs) -> None:
         pass
