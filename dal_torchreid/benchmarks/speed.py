@@ -75,7 +75,7 @@ TARGETS = {  # per device: (comparison, target) of each ratio's median
     'cuda': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
              'eval_speedup': ('>=', 3.0)},
 }
-PARTS = ('ratios', 'scale', 'amp')
+PARTS = ('train', 'loss', 'eval', 'scale', 'amp')  # the three ratios, then the rest
 AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
 # largest |fast - torchreid| tracklet feature difference, relative to the largest
 # |feature|, before the benchmark refuses its figures (CUDA convolutions use TF32)
@@ -407,6 +407,8 @@ def amp_step_times(datamanager, settings: Settings, device: str) -> dict:
     for amp in AMP_TIMED:
         if amp == 'fp16' and device != 'cuda':
             skipped[amp] = 'fp16 autocast needs CUDA (the engine refuses it on the CPU)'
+        elif amp == 'bf16' and device == 'cuda' and not torch.cuda.is_bf16_supported():
+            skipped[amp] = f'{torch.cuda.get_device_name()} does not support bfloat16'
         else:
             modes.append(amp)
     engines = [_dal_engine(datamanager, settings, device, amp) for amp in modes]
@@ -476,17 +478,17 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
         with contextlib.redirect_stdout(io.StringIO()):
             make_synthetic_dataset('mars', root, settings.data)
         datamanager = build_datamanager(root, settings, device, workers)
-        measures = []
-        if 'ratios' in parts:
-            measures += [('train_throughput_ratio', train_throughput_ratio,
-                          (datamanager, settings, device)),
-                         ('loss_overhead_fraction', loss_overhead_fraction, (settings, device)),
-                         ('eval_speedup', eval_speedup, (datamanager, settings, device, workers))]
-        if 'scale' in parts:
-            measures.append(('loss_scale', scale_curve, (settings, device)))
-        if 'amp' in parts:
-            measures.append(('amp', amp_step_times, (datamanager, settings, device)))
-        for name, measure, args in measures:
+        measures = [
+            ('train', 'train_throughput_ratio', train_throughput_ratio,
+             (datamanager, settings, device)),
+            ('loss', 'loss_overhead_fraction', loss_overhead_fraction, (settings, device)),
+            ('eval', 'eval_speedup', eval_speedup, (datamanager, settings, device, workers)),
+            ('scale', 'loss_scale', scale_curve, (settings, device)),
+            ('amp', 'amp', amp_step_times, (datamanager, settings, device)),
+        ]
+        for part, name, measure, args in measures:
+            if part not in parts:
+                continue
             load = load_average()
             print(f'=> {name} ... (load {load})', flush=True)
             part_start = time.perf_counter()
@@ -512,6 +514,8 @@ def format_report(report: dict) -> str:
         lines.append(f'{"ratio":<24} {"median":>8} {"q1":>8} {"q3":>8} {"IQR":>7} {"pairs":>5}'
                      f' {"target":>7}  met')
         for key in RATIOS:
+            if key not in report['spread']:
+                continue
             op, target = report['targets'][key]
             s = report['spread'][key]
             met = s['median'] >= target if op == '>=' else s['median'] <= target
@@ -519,17 +523,20 @@ def format_report(report: dict) -> str:
                          f'{s["iqr"]:>7.4f} {len(s["pairs"]):>5} {op + str(target):>7}  '
                          f'{"yes" if met else "no"}')
         t = report['timings']
-        lines.append(f'train: DAL {t["dal_frames_per_s"]:.2f} frames/s, softmax '
-                     f'{t["softmax_frames_per_s"]:.2f} frames/s (median steps '
-                     f'{statistics.median(t["dal_step_s"]):.3f} s, '
-                     f'{statistics.median(t["softmax_step_s"]):.3f} s)')
-        lines.append(f'loss: step {statistics.median(t["loss_step_s"]) * 1e3:.2f} ms, backbone '
-                     f'step {statistics.median(t["backbone_step_s"]):.3f} s (medians)')
-        lines.append(f'eval: torchreid {sum(t["eval_torchreid_s"]):.2f} s, fast '
-                     f'{sum(t["eval_fast_s"]):.2f} s over {len(t["eval_fast_s"])} pairs '
-                     f'({t["eval_frames"]} frames per pass; total ratio '
-                     f'{t["eval_total_speedup"]:.3f}); features agree within '
-                     f'{t["eval_feature_difference"]:.1e} of their largest value')
+        if 'dal_step_s' in t:
+            lines.append(f'train: DAL {t["dal_frames_per_s"]:.2f} frames/s, softmax '
+                         f'{t["softmax_frames_per_s"]:.2f} frames/s (median steps '
+                         f'{statistics.median(t["dal_step_s"]):.3f} s, '
+                         f'{statistics.median(t["softmax_step_s"]):.3f} s)')
+        if 'loss_step_s' in t:
+            lines.append(f'loss: step {statistics.median(t["loss_step_s"]) * 1e3:.2f} ms, backbone '
+                         f'step {statistics.median(t["backbone_step_s"]):.3f} s (medians)')
+        if 'eval_fast_s' in t:
+            lines.append(f'eval: torchreid {sum(t["eval_torchreid_s"]):.2f} s, fast '
+                         f'{sum(t["eval_fast_s"]):.2f} s over {len(t["eval_fast_s"])} pairs '
+                         f'({t["eval_frames"]} frames per pass; total ratio '
+                         f'{t["eval_total_speedup"]:.3f}); features agree within '
+                         f'{t["eval_feature_difference"]:.1e} of their largest value')
     if 'loss_scale' in report:
         s = report['loss_scale']
         peak = any(r['peak_mib'] is not None for r in s['rows'])
@@ -606,7 +613,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.parts = [p.strip() for p in args.parts.split(',') if p.strip()]
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown or not args.parts:
-        parser.error(f'--parts: choose from {",".join(PARTS)}, got {",".join(args.parts) or "none"}')
+        chosen = ','.join(args.parts) or 'none'
+        parser.error(f'--parts: choose from {",".join(PARTS)}, got {chosen}')
     if args.workers < 0 or (args.threads is not None and args.threads < 1):
         parser.error('--workers must be >= 0 and --threads >= 1')
     if args.device == 'cuda' and not torch.cuda.is_available():

@@ -44,7 +44,7 @@ def frame_to_uint8(img):
 
 
 class BatchToFloat:
-    """The tail of a frame transform, ``ToTensor`` then ``Normalize``\ s, applied to a
+    """The tail of a frame transform, ``ToTensor`` then ``Normalize`` steps, applied to a
     stacked batch ``(B, C, H, W)``: uint8 is converted to the default float type and
     divided by 255, then each normalisation subtracts its mean and divides by its std.
     The same element-wise operations as the per-frame transforms, so the same values.
@@ -94,7 +94,7 @@ def split_transform(transform: Callable | None) -> tuple[Callable | None, BatchT
     """Splits a frame transform into a per-frame part and a per-batch part.
 
     A ``torchvision.transforms.Compose`` of image transforms, then ``ToTensor``,
-    then only ``Normalize``\ s becomes ``(image transforms + frame_to_uint8,
+    then only ``Normalize`` steps becomes ``(image transforms + frame_to_uint8,
     BatchToFloat(normalizations))``: applying the second to a stack of the first's
     results gives the stack of the whole transform's results. Any other
     transform is returned whole, with ``None`` for the batch part.
