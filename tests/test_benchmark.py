@@ -1,23 +1,128 @@
-"""tools/benchmark.py in its small mode: three positive finite ratios, printed and written."""
+"""dal-benchmark: interleaved timing, robust ratios, and the GPU script run on the CPU."""
 import json
 import math
+import os
+import subprocess
+import sys
 
+import pytest
 import torch
 
+from dal_torchreid.benchmarks import loss_scale
 from dal_torchreid.benchmarks import speed as benchmark
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def test_small_benchmark_writes_the_three_ratios(tmp_path, capsys):
-    threads = torch.get_num_threads()
-    path = tmp_path / 'out' / 'benchmark.json'
-    assert benchmark.main(['--small', '--threads', '1', '--json', str(path)]) == 0
-    assert torch.get_num_threads() == threads
-    with open(path) as f:
-        report = json.load(f)
+
+def test_interleaved_sides_take_turns_after_warmup():
+    calls = []
+
+    def side(name, seconds):
+        def run():
+            calls.append(name)
+            return seconds[len([c for c in calls if c == name]) - 1]
+        return run
+
+    a, b = benchmark.interleaved([side('A', [9, 1, 2, 3]), side('B', [9, 4, 5, 6])], rounds=3,
+                                 warmup=1)
+    assert calls == ['A', 'B', 'B', 'A', 'A', 'B', 'B', 'A']
+    assert (a, b) == ([1, 2, 3], [4, 5, 6])  # the warm-up round is not kept
+    calls.clear()
+    benchmark.interleaved([side('A', [0] * 3), side('B', [0] * 3), side('C', [0] * 3)], rounds=3)
+    assert calls == ['A', 'B', 'C', 'B', 'C', 'A', 'C', 'A', 'B']
+    with pytest.raises(ValueError, match='rounds must be >= 1'):
+        benchmark.interleaved([side('A', [0])], rounds=0)
+
+
+def test_ratio_summary_is_the_median_and_quartiles_of_per_pair_ratios():
+    s = benchmark.ratio_summary([1.0, 2.0, 3.0, 4.0, 50.0], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert s['pairs'] == [1.0, 2.0, 3.0, 4.0, 50.0]
+    # the outlier moves neither the median nor the quartiles
+    assert (s['median'], s['q1'], s['q3'], s['iqr']) == (3.0, 2.0, 4.0, 2.0)
+    s = benchmark.ratio_summary([2.0, 6.0], [4.0, 3.0])  # pairs, not sums: 0.5 and 2
+    assert s['pairs'] == [0.5, 2.0] and s['median'] == pytest.approx(1.25)
+    assert benchmark.ratio_summary([3.0], [2.0])['iqr'] == 0
+    with pytest.raises(ValueError, match='as many numerators'):
+        benchmark.ratio_summary([1.0], [1.0, 2.0])
+
+
+def test_tracklet_chunks_cover_every_tracklet_once():
+    chunks = benchmark.tracklet_chunks([4, 5, 3, 9, 2, 20, 1], 10)
+    assert chunks == [[0, 1], [2], [3], [4], [5], [6]]
+    assert benchmark.tracklet_chunks([4, 5, 1], 10) == [[0, 1, 2]]
+    assert benchmark.tracklet_chunks([4, 5, 3], 0) == [[0, 1, 2]]
+
+
+def _report(medians_and_quartiles):
+    return {'spread': {key: {'median': m, 'q1': q1, 'q3': q3, 'iqr': q3 - q1, 'pairs': [m]}
+                       for key, (m, q1, q3) in medians_and_quartiles.items()}}
+
+
+def test_compare_says_whether_two_runs_agree_within_their_spread(tmp_path, capsys):
+    first = _report({'train_throughput_ratio': (0.97, 0.96, 0.98),
+                     'eval_speedup': (1.5, 1.4, 1.6)})
+    second = _report({'train_throughput_ratio': (0.985, 0.975, 0.99),
+                      'eval_speedup': (1.9, 1.7, 2.0)})
+    rows = benchmark.compare_reports(first, second)
+    assert [(r['ratio'], r['agree']) for r in rows] == [('train_throughput_ratio', True),
+                                                        ('eval_speedup', False)]
+    paths = []
+    for i, report in enumerate((first, second)):
+        paths.append(str(tmp_path / f'run{i}.json'))
+        with open(paths[-1], 'w') as f:
+            json.dump(report, f)
+    assert benchmark.main(['--compare'] + paths) == 0
     out = capsys.readouterr().out
-    for key in ('train_throughput_ratio', 'loss_overhead_fraction', 'eval_speedup'):
-        assert math.isfinite(report[key]) and report[key] > 0, (key, report[key])
-        assert key in out
-    assert report['mode'] == 'small' and report['machine']['threads'] == 1
-    assert report['machine']['torch'] == torch.__version__
-    assert 'machine:' in out and '>=0.95' in out and '<=0.02' in out and '>=3.0' in out
+    assert 'train_throughput_ratio' in out and out.rstrip().endswith('no')
+    with pytest.raises(SystemExit, match='cannot read benchmark report'):
+        benchmark.main(['--compare', paths[0], str(tmp_path / 'missing.json')])
+
+
+def test_parts_are_checked_and_threads_restored():
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--parts', 'train,speed'])
+    with pytest.raises(ValueError, match='parts must be'):
+        benchmark.run_benchmark(small=True, parts=['speed'])
+    threads = torch.get_num_threads()
+    report = benchmark.run_benchmark(small=True, threads=1, parts=['scale'])
+    assert torch.get_num_threads() == threads
+    assert report['machine']['threads'] == 1 and 'spread' not in report
+    rows = report['loss_scale']['rows']
+    assert [r['tracklets'] for r in rows] == list(loss_scale.SMALL_TRACKLETS)
+
+
+def test_gpu_script_runs_every_part_on_the_cpu_in_small_mode(tmp_path):
+    """tools/benchmark_gpu.sh with BENCHMARK_DEVICE=cpu --small: the three ratios with their
+    spread, the scale curve and the autocast step times, fp16 skipped with its reason."""
+    out_dir = tmp_path / 'bench'
+    env = dict(os.environ, PYTHON=sys.executable, BENCHMARK_DEVICE='cpu', OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', os.path.join(REPO, 'tools', 'benchmark_gpu.sh'), str(out_dir),
+                           '--small', '--threads', '1'], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out_dir / 'benchmark.json') as f:
+        report = json.load(f)
+    with open(out_dir / 'benchmark.txt') as f:
+        printed = f.read()
+    assert report['mode'] == 'small' and report['device'] == 'cpu'
+    assert report['machine']['threads'] == 1 and report['machine']['torch'] == torch.__version__
+    frames = report['timings']['eval_pair_frames']
+    assert len(frames) >= 2 and sum(frames) == report['timings']['eval_frames']
+    assert max(frames) <= benchmark.SMALL.eval_chunk
+    for key in benchmark.RATIOS:
+        s = report['spread'][key]
+        assert len(s['pairs']) == (len(frames) if key == 'eval_speedup' else benchmark.SMALL.pairs)
+        assert all(math.isfinite(r) and r > 0 for r in s['pairs'])
+        assert s['q1'] <= s['median'] <= s['q3'] and report[key] == s['median']
+        assert key in printed
+    assert report['timings']['eval_feature_difference'] <= 1e-4
+    assert '>=0.95' in printed and '<=0.02' in printed and '>=1.0' in printed
+    rows = report['loss_scale']['rows']
+    assert [r['tracklets'] for r in rows] == list(loss_scale.SMALL_TRACKLETS)
+    assert rows[0]['anchor_mib'] == pytest.approx(
+        loss_scale.anchor_bytes(loss_scale.SMALL_TRACKLETS[0], 128) / 2 ** 20)
+    assert set(report['amp']['modes']) == {'fp32', 'bf16'}
+    assert report['amp']['modes']['fp32']['speedup']['median'] == 1.0
+    assert 'fp16 skipped: fp16 autocast needs CUDA' in printed
+    assert 'machine:' in printed and 'load (1/5/15 min)' in printed
+    assert 'benchmark_gpu.sh: done in' in proc.stdout

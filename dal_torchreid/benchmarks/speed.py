@@ -1,86 +1,136 @@
-"""Speed of DAL relative to torchreid, as three ratios measured in one run.
+"""Speed of DAL relative to torchreid: three ratios, robust to a busy machine.
 
 Usage::
 
-    dal-benchmark --json log/benchmark.json            # resnet50, 224x112
-    dal-benchmark --small --device cpu                 # tiny backbone, < 1 min
+    dal-benchmark --threads 2 --json log/benchmark.json    # CPU: resnet50, 224x112
+    dal-benchmark --device cuda --workers 8 --json log/benchmark_gpu.json
+    dal-benchmark --small --threads 1                      # tiny backbone, < 1 min
+    dal-benchmark --compare log/run1.json log/run2.json    # do two runs agree?
 
 - ``train_throughput_ratio``: frames/s of ``VideoDALEngine.forward_backward``
   over frames/s of torchreid's ``VideoSoftmaxEngine.forward_backward``: same
   backbone, optimizer, frames per batch and input size, random tensors in each
-  engine's batch format. The DAL engine carries MARS-scale anchors
-  (8,298 tracklets in 6 cameras) and associates (warm-up over).
-- ``loss_overhead_fraction``: seconds of ``DeepAssociationLoss`` (forward with
-  its anchor update, and backward to the features) at MARS scale, 2048-d, 64
-  frames, over seconds of one backbone training step (forward, backward and
-  optimizer step on the same frames at the benchmark's input size).
-- ``eval_speedup``: wall time of torchreid's ``sample_method='all'``,
-  ``batch_size_test=1`` evaluation over the all-frame fast path
-  (``eval_frame_batch_size``), on a synthetic MARS-layout set.
+  engine's batch format. The DAL engine carries MARS-scale anchors (8,298
+  tracklets in 6 cameras, :class:`ScaledAnchorsDALEngine`) and associates.
+- ``loss_overhead_fraction``: seconds of one ``DeepAssociationLoss`` step
+  (forward with its anchor update, backward to the features; input checks off
+  after the first, as a trainer runs it) at MARS scale, 2048-d, 64 frames,
+  over seconds of one backbone training step (forward, backward and optimizer
+  step on the same number of frames at the benchmark's input size).
+- ``eval_speedup``: seconds of torchreid's ``sample_method='all'``,
+  ``batch_size_test=1`` feature extraction over the all-frame fast path
+  (``eval_frame_batch_size``) on the same tracklets of a synthetic MARS-layout
+  set; both paths' tracklet features are checked to agree.
 
-``--small`` swaps resnet50 at 224x112 with 64-frame batches for resnet18 at
-32x16 with 8 frames, a 1/16-scale 256-d loss and a smaller data set; its
-figures only show that the benchmark runs and are not held against the targets.
+The two sides of each ratio are timed interleaved, in pairs whose order
+alternates (A B, B A, A B, ...), so that a change of the machine's load hits
+both sides of a pair alike and a drift cancels over pairs. Each ratio is the
+median of its per-pair ratios, reported with their quartiles (the spread is
+the interquartile range). On the CPU the evaluation pairs are chunks of whole
+tracklets of about ``eval_batch`` frames (every test frame once per path); on
+CUDA they are passes over the whole test set.
+
+The full mode also prints the DAL loss step time and anchor memory against
+the number of training tracklets (:mod:`dal_torchreid.benchmarks.loss_scale`)
+and the DAL training step time without and with autocast (``amp`` ``'bf16'``
+and, on CUDA, ``'fp16'``). ``--small`` swaps resnet50 at 224x112 with 64-frame
+batches for resnet18 at 32x16 with 8 frames, a 1/16-scale 256-d loss and a
+smaller data set: its figures only show that every part runs.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import dataclasses
 import io
 import json
 import math
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
+from torch.utils.data import DataLoader
 
 import torchreid
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
+from dal_torchreid.benchmarks import loss_scale
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
 from dal_torchreid.losses import DeepAssociationLoss
 
 MARS_TRACKLETS = (1816, 1957, 1321, 750, 1880, 574)
 LOSS_DIM = 2048
-TARGETS = {
-    'train_throughput_ratio': ('>=', 0.95),
-    'loss_overhead_fraction': ('<=', 0.02),
-    'eval_speedup': ('>=', 3.0),
+RATIOS = ('train_throughput_ratio', 'loss_overhead_fraction', 'eval_speedup')
+TARGETS = {  # per device: (comparison, target) of each ratio's median
+    'cpu': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
+            'eval_speedup': ('>=', 1.0)},
+    'cuda': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
+             'eval_speedup': ('>=', 3.0)},
 }
+PARTS = ('train', 'loss', 'eval', 'scale', 'amp')  # the three ratios, then the rest
+AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
+# largest |fast - torchreid| tracklet feature difference, relative to the largest
+# |feature|, before the benchmark refuses its figures (CUDA convolutions use TF32)
+FEATURE_TOLERANCE = {'cpu': 1e-4, 'cuda': 5e-2}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What one benchmark mode measures."""
+    """What one benchmark mode measures, and how many times."""
 
     backbone: str
     height: int
     width: int
-    frames: int           # frames per training batch
-    seq_len: int          # frames per tracklet in the softmax batch
-    steps: int            # timed training steps per engine
-    warmup: int           # untimed steps first
-    eval_batch: int       # frames per model call on the fast path
+    frames: int            # frames per training batch
+    seq_len: int           # frames per tracklet in the softmax batch
+    pairs: int             # timed (A, B) pairs of each training ratio
+    calls: int             # calls per timed side of a pair (their mean is one sample)
+    warmup: int            # untimed calls of each side first
+    loss_calls: int        # loss steps per pair of the overhead ratio (their mean)
+    eval_batch: int        # frames per model call on the fast path
+    eval_chunk: int        # frames (whole tracklets) per evaluation pair; 0: the whole set
+    eval_passes: int       # passes over the test set
+    amp_rounds: int        # timed rounds of the autocast comparison
     data: SyntheticConfig  # the MARS-layout set
     loss_tracklets: tuple = MARS_TRACKLETS  # anchors per camera of the DAL loss
     loss_dim: int = LOSS_DIM                # feature dimension of the loss benchmark
+    scale_tracklets: tuple = loss_scale.TRACKLETS  # sizes of the loss scale curve
+    scale_dim: int = LOSS_DIM
+    scale_frames: int = 64
+    scale_steps: int = 3   # timed loss steps per size (median)
 
 
-FULL = Settings('resnet50', 224, 112, frames=64, seq_len=8, steps=3, warmup=1, eval_batch=128,
+FULL = Settings('resnet50', 224, 112, frames=64, seq_len=8, pairs=5, calls=1, warmup=1,
+                loss_calls=3, eval_batch=128, eval_chunk=128, eval_passes=1, amp_rounds=3,
                 data=SyntheticConfig.for_layout('mars', ids=24, cameras=6, tracklets_per_camera=1,
                                                 distractors=12, junk=0, min_frames=4,
                                                 max_frames=16, height=128, width=64))
-SMALL = Settings('resnet18', 32, 16, frames=8, seq_len=4, steps=2, warmup=1, eval_batch=64,
+# a GPU step takes milliseconds: more, longer samples, and whole passes at evaluation
+FULL_CUDA = dataclasses.replace(FULL, pairs=15, calls=5, warmup=3, loss_calls=20, eval_chunk=0,
+                                eval_passes=7, amp_rounds=10, scale_steps=9)
+SMALL = Settings('resnet18', 32, 16, frames=8, seq_len=4, pairs=5, calls=1, warmup=1,
+                 loss_calls=2, eval_batch=16, eval_chunk=16, eval_passes=1, amp_rounds=2,
                  data=SyntheticConfig.for_layout('mars', ids=6, cameras=3, tracklets_per_camera=1,
                                                  distractors=2, junk=0, min_frames=2,
                                                  max_frames=5, height=32, width=16),
-                 loss_tracklets=tuple(n // 16 for n in MARS_TRACKLETS), loss_dim=256)
+                 loss_tracklets=tuple(n // 16 for n in MARS_TRACKLETS), loss_dim=256,
+                 scale_tracklets=loss_scale.SMALL_TRACKLETS, scale_dim=128, scale_frames=16,
+                 scale_steps=2)
+
+
+def settings_for(small: bool, device: str) -> Settings:
+    """The settings of a mode on a device (``--small`` is the same everywhere)."""
+    if small:
+        return SMALL
+    return FULL_CUDA if device == 'cuda' else FULL
 
 
 def _sync(device: str) -> None:
@@ -88,16 +138,68 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def seconds_per_call(fn: Callable[[], object], calls: int, warmup: int, device: str) -> float:
-    """Mean wall seconds of ``fn()`` over ``calls`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
+def timed(fn: Callable[[], object], calls: int, device: str) -> float:
+    """Mean wall seconds of ``calls`` calls of ``fn()``, the device synchronised around."""
     _sync(device)
     start = time.perf_counter()
     for _ in range(calls):
         fn()
     _sync(device)
     return (time.perf_counter() - start) / calls
+
+
+def interleaved(sides: Sequence[Callable[[], float]], rounds: int,
+                warmup: int = 0) -> list[list[float]]:
+    """Seconds of each side over ``rounds`` rounds, the sides taking turns.
+
+    Each side is a callable that runs and times itself (see :func:`timed`).
+    Every round runs every side once, the order rotating by one each round
+    (two sides: A B, B A, A B, ...), so a side is not always first or last.
+    ``warmup`` untimed rounds come first. Returns one list of seconds per side.
+    """
+    if rounds < 1:
+        raise ValueError(f'rounds must be >= 1, got {rounds}')
+    k = len(sides)
+    seconds = [[] for _ in sides]
+    for r in range(warmup + rounds):
+        for i in [(r + j) % k for j in range(k)]:
+            t = sides[i]()
+            if r >= warmup:
+                seconds[i].append(t)
+    return seconds
+
+
+def ratio_summary(numerators: Sequence[float], denominators: Sequence[float]) -> dict:
+    """Median and quartiles of the per-pair ratios ``numerators[i] / denominators[i]``.
+
+    Returns ``{'median', 'q1', 'q3', 'iqr', 'pairs'}``, ``pairs`` being the
+    ratios themselves in the order measured. Quartiles interpolate linearly
+    between the sorted ratios (``statistics.quantiles``, inclusive method).
+    """
+    if len(numerators) != len(denominators) or not numerators:
+        raise ValueError(f'need as many numerators as denominators, at least one: got '
+                         f'{len(numerators)} and {len(denominators)}')
+    ratios = [n / d for n, d in zip(numerators, denominators)]
+    if len(ratios) == 1:
+        q1 = med = q3 = ratios[0]
+    else:
+        q1, med, q3 = statistics.quantiles(ratios, n=4, method='inclusive')
+    return {'median': med, 'q1': q1, 'q3': q3, 'iqr': q3 - q1, 'pairs': ratios}
+
+
+def tracklet_chunks(lengths: Sequence[int], max_frames: int) -> list[list[int]]:
+    """Consecutive tracklets grouped into chunks of at most ``max_frames`` frames (a
+    longer tracklet is a chunk of its own); ``max_frames`` 0 puts all in one chunk."""
+    if max_frames <= 0:
+        return [list(range(len(lengths)))]
+    chunks, frames = [[]], 0
+    for t, n in enumerate(lengths):
+        if chunks[-1] and frames + n > max_frames:
+            chunks.append([])
+            frames = 0
+        chunks[-1].append(t)
+        frames += n
+    return chunks
 
 
 def build_datamanager(root: str, settings: Settings, device: str, workers: int):
@@ -124,49 +226,69 @@ def _optimizer(model: torch.nn.Module):
 
 class ScaledAnchorsDALEngine(VideoDALEngine):
     """The DAL engine with anchors for ``tracklets_per_camera`` tracklets, whatever its
-    data: a training step at MARS scale on a small synthetic set."""
+    data: a training step at MARS scale on a small synthetic set.
 
-    def __init__(self, *args, tracklets_per_camera=MARS_TRACKLETS, **kwargs):
+    Args:
+        tracklets_per_camera (sequence of int): anchors per camera (MARS's by default);
+            every other argument is :class:`~dal_torchreid.engine.VideoDALEngine`'s.
+
+    Examples::
+
+        engine = ScaledAnchorsDALEngine(datamanager, model, optimizer, use_gpu=False)
+        engine.forward_backward({'img': imgs, 'tracklet': tracklets, 'camid': camids})
+    """
+
+    def __init__(self, *args, tracklets_per_camera: Sequence[int] = MARS_TRACKLETS, **kwargs):
         super().__init__(*args, **kwargs)
         self.criterion = DeepAssociationLoss(tracklets_per_camera, self.embedding.feature_dim)
         self.criterion.to('cuda' if self.use_gpu else 'cpu')
 
 
+def _dal_engine(datamanager, settings: Settings, device: str, amp: str | None = None):
+    model = _model(settings, 1, device)
+    engine = ScaledAnchorsDALEngine(datamanager, model, _optimizer(model), use_gpu=device == 'cuda',
+                                    warmup_epochs=0, batch_size=2, amp=amp or None,
+                                    tracklets_per_camera=settings.loss_tracklets)
+    engine.model.train()
+    return engine
+
+
+def _dal_batch(settings: Settings, imgs: torch.Tensor) -> dict:
+    counts = settings.loss_tracklets
+    camids = torch.randint(len(counts), (imgs.size(0),))
+    tracklets = (torch.rand(imgs.size(0)) * torch.tensor(counts)[camids]).long()
+    return {'img': imgs, 'tracklet': tracklets, 'camid': camids}
+
+
 def train_throughput_ratio(datamanager, settings: Settings, device: str) -> dict:
-    """DAL and softmax ``forward_backward`` frames/s on the same random batches."""
-    use_gpu = device == 'cuda'
+    """DAL and softmax ``forward_backward`` on the same random frames, interleaved."""
     n, s = settings.frames, settings.seq_len
     if n % s:
-        raise ValueError('frames ({}) must be a multiple of seq_len ({})'.format(n, s))
+        raise ValueError(f'frames ({n}) must be a multiple of seq_len ({s})')
+    torch.manual_seed(0)
     imgs = torch.randn(n, 3, settings.height, settings.width)
-
-    model = _model(settings, 1, device)
-    counts = settings.loss_tracklets
-    dal = ScaledAnchorsDALEngine(datamanager, model, _optimizer(model), use_gpu=use_gpu,
-                                 warmup_epochs=0, batch_size=2, tracklets_per_camera=counts)
-    camids = torch.randint(len(counts), (n,))
-    tracklets = (torch.rand(n) * torch.tensor(counts)[camids]).long()
-    dal_batch = {'img': imgs, 'tracklet': tracklets, 'camid': camids}
-    dal.model.train()
-    t_dal = seconds_per_call(lambda: dal.forward_backward(dal_batch), settings.steps,
-                             settings.warmup, device)
-    dal = model = None  # free them before the softmax engine
-
+    dal = _dal_engine(datamanager, settings, device)
+    dal_batch = _dal_batch(settings, imgs)
     num_pids = datamanager.num_train_pids
     model = _model(settings, num_pids, device)
     softmax = torchreid.engine.VideoSoftmaxEngine(datamanager, model, _optimizer(model),
-                                                  use_gpu=use_gpu)
+                                                  use_gpu=device == 'cuda')
+    softmax.model.train()
     softmax_batch = {'img': imgs.view(n // s, s, *imgs.shape[1:]),
                      'pid': torch.randint(num_pids, (n // s,))}
-    softmax.model.train()
-    t_softmax = seconds_per_call(lambda: softmax.forward_backward(softmax_batch), settings.steps,
-                                 settings.warmup, device)
-    return {'train_throughput_ratio': t_softmax / t_dal,
-            'dal_frames_per_s': n / t_dal, 'softmax_frames_per_s': n / t_softmax}
+    t_dal, t_softmax = interleaved(
+        [lambda: timed(lambda: dal.forward_backward(dal_batch), settings.calls, device),
+         lambda: timed(lambda: softmax.forward_backward(softmax_batch), settings.calls, device)],
+        settings.pairs, settings.warmup)
+    return {'train_throughput_ratio': ratio_summary(t_softmax, t_dal),
+            'dal_step_s': t_dal, 'softmax_step_s': t_softmax,
+            'dal_frames_per_s': n / statistics.median(t_dal),
+            'softmax_frames_per_s': n / statistics.median(t_softmax)}
 
 
 def loss_overhead_fraction(settings: Settings, device: str) -> dict:
-    """DAL loss step (MARS scale unless ``--small``) over one backbone training step."""
+    """DAL loss step (MARS scale unless ``--small``) over one backbone training step,
+    interleaved: each pair is ``loss_calls`` loss steps (mean) and one backbone step."""
     torch.manual_seed(0)
     counts = settings.loss_tracklets
     criterion = DeepAssociationLoss(counts, settings.loss_dim).to(device)
@@ -179,9 +301,9 @@ def loss_overhead_fraction(settings: Settings, device: str) -> dict:
     feats = torch.randn(settings.frames, settings.loss_dim, device=device, requires_grad=True)
 
     def loss_step():
+        feats.grad = None
         criterion(feats, tracklets, camids, associate=True).backward()
-
-    t_loss = seconds_per_call(loss_step, settings.steps + 1, settings.warmup, device)
+        criterion.validate_inputs = False  # the first batch was checked, as a trainer does
 
     model = _model(settings, 1, device).train()
     optimizer = _optimizer(model)
@@ -193,36 +315,112 @@ def loss_overhead_fraction(settings: Settings, device: str) -> dict:
         torch.nn.functional.cross_entropy(model(imgs), targets).backward()
         optimizer.step()
 
-    t_step = seconds_per_call(backbone_step, settings.steps, settings.warmup, device)
-    return {'loss_overhead_fraction': t_loss / t_step,
+    t_loss, t_step = interleaved(
+        [lambda: timed(loss_step, settings.loss_calls, device),
+         lambda: timed(backbone_step, settings.calls, device)],
+        settings.pairs, settings.warmup)
+    return {'loss_overhead_fraction': ratio_summary(t_loss, t_step),
             'loss_step_s': t_loss, 'backbone_step_s': t_step}
 
 
-def eval_speedup(datamanager, settings: Settings, device: str) -> dict:
-    """torchreid's one-tracklet-per-batch evaluation over the all-frame fast path."""
-    times, results = {}, {}
-    for name, batch in (('torchreid', 0), ('fast', settings.eval_batch)):
-        model = _model(settings, 1, device)  # the same seeded weights for both
-        engine = VideoDALEngine(datamanager, model, _optimizer(model), use_gpu=device == 'cuda',
-                                batch_size=2, eval_frame_batch_size=batch)
-        engine.model.eval()
-        with torch.no_grad():  # first-call costs (allocator, kernels) out of both timings
-            engine.model(torch.randn(settings.eval_batch, 3, settings.height, settings.width,
-                                     device=device))
-        with contextlib.redirect_stdout(io.StringIO()):
+def eval_speedup(datamanager, settings: Settings, device: str, workers: int) -> dict:
+    """torchreid's one-tracklet-per-call feature extraction over the all-frame fast
+    path, interleaved over chunks of the test set's tracklets (or whole passes)."""
+    loaders = datamanager.test_loader['mars']
+    testset = loaders['query'].dataset
+    items = list(testset.data) + list(loaders['gallery'].dataset.data)
+    lengths = [len(item[0]) for item in items]
+    chunks = tracklet_chunks(lengths, settings.eval_chunk) * settings.eval_passes
+    model = _model(settings, 1, device).eval()
+    engines = {name: VideoDALEngine(datamanager, model, _optimizer(model),
+                                    use_gpu=device == 'cuda', batch_size=2,
+                                    eval_frame_batch_size=batch)
+               for name, batch in (('torchreid', 0), ('fast', settings.eval_batch))}
+    features = {}
+
+    def extract(name: str, chunk: Sequence[int]) -> float:
+        dataset = copy.copy(testset)  # torchreid's VideoDataset over these tracklets
+        dataset.data = [items[t] for t in chunk]
+        loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=workers,
+                            pin_memory=device == 'cuda')
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             _sync(device)
             start = time.perf_counter()
-            engine.test()
+            feats = engines[name]._extract(loader)[0]
             _sync(device)
-        times[name] = time.perf_counter() - start
-        results[name] = engine.test_results['mars']
-    if abs(results['fast']['mAP'] - results['torchreid']['mAP']) > 1e-6:
-        raise RuntimeError(f'fast evaluation mAP {results["fast"]["mAP"]} differs from '
-                           f'torchreid\'s {results["torchreid"]["mAP"]}')
-    frames = sum(len(item[0]) for name in ('query', 'gallery')
-                 for item in datamanager.test_loader['mars'][name].dataset.data)
-    return {'eval_speedup': times['torchreid'] / times['fast'], 'eval_torchreid_s': times['torchreid'],
-            'eval_fast_s': times['fast'], 'eval_frames': frames}
+            seconds = time.perf_counter() - start
+        features[name] = feats
+        return seconds
+
+    with torch.no_grad():  # first-call costs (allocator, kernels, loaders) out of the timings
+        model(torch.randn(settings.eval_batch, 3, settings.height, settings.width, device=device))
+    for name in engines:
+        extract(name, [0])
+    t_torchreid, t_fast, difference = [], [], 0.0
+    for i, chunk in enumerate(chunks):
+        order = ('torchreid', 'fast') if i % 2 == 0 else ('fast', 'torchreid')
+        seconds = {name: extract(name, chunk) for name in order}
+        t_torchreid.append(seconds['torchreid'])
+        t_fast.append(seconds['fast'])
+        ref, fast = features['torchreid'], features['fast']
+        difference = max(difference, float((fast - ref).abs().max() / ref.abs().max()))
+    if not difference <= FEATURE_TOLERANCE[device]:
+        raise RuntimeError(f'fast evaluation features differ from torchreid\'s by {difference:.2e} '
+                           f'of their largest value (tolerance {FEATURE_TOLERANCE[device]:.0e})')
+    return {'eval_speedup': ratio_summary(t_torchreid, t_fast),
+            'eval_torchreid_s': t_torchreid, 'eval_fast_s': t_fast,
+            'eval_total_speedup': sum(t_torchreid) / sum(t_fast),
+            'eval_pair_frames': [sum(lengths[t] for t in chunk) for chunk in chunks],
+            'eval_frames': sum(lengths), 'eval_feature_difference': difference}
+
+
+def scale_curve(settings: Settings, device: str) -> dict:
+    """DAL loss step time and anchor memory against the number of training tracklets
+    (:func:`dal_torchreid.benchmarks.loss_scale.step_seconds`), with a line fitted."""
+    cameras, dim, frames = len(MARS_TRACKLETS), settings.scale_dim, settings.scale_frames
+    rows = []
+    for n in settings.scale_tracklets:
+        seconds, peak = loss_scale.step_seconds(n, cameras, dim, frames, settings.scale_steps,
+                                                settings.warmup, torch.device(device))
+        rows.append({'tracklets': n, 'step_s': seconds,
+                     'anchor_mib': loss_scale.anchor_bytes(n, dim) / loss_scale.MIB,
+                     'peak_mib': None if peak is None else peak / loss_scale.MIB})
+    sizes = [float(r['tracklets']) for r in rows]
+    seconds = [r['step_s'] for r in rows]
+    a, b = loss_scale.fit_line(sizes, seconds)
+    big = loss_scale.EXTRAPOLATE_TO
+    return {'dim': dim, 'frames': frames, 'cameras': cameras, 'rows': rows,
+            'fit_ms': a * 1e3, 'fit_ms_per_1k': b * 1e6,
+            'fit_worst_deviation': max(abs(a + b * n - t) / t for n, t in zip(sizes, seconds)),
+            'exponent': math.log(seconds[-1] / seconds[-2]) / math.log(sizes[-1] / sizes[-2]),
+            'extrapolated': {'tracklets': big, 'step_s': a + b * big,
+                             'anchor_mib': loss_scale.anchor_bytes(big, dim) / loss_scale.MIB}}
+
+
+def amp_step_times(datamanager, settings: Settings, device: str) -> dict:
+    """DAL training step seconds in float32 and under each autocast mode, the modes
+    taking turns; speed-ups are medians of per-round float32 / mode ratios."""
+    torch.manual_seed(0)
+    imgs = torch.randn(settings.frames, 3, settings.height, settings.width)
+    batch = _dal_batch(settings, imgs)
+    modes, skipped = [], {}
+    for amp in AMP_TIMED:
+        if amp == 'fp16' and device != 'cuda':
+            skipped[amp] = 'fp16 autocast needs CUDA (the engine refuses it on the CPU)'
+        elif amp == 'bf16' and device == 'cuda' and not torch.cuda.is_bf16_supported():
+            skipped[amp] = f'{torch.cuda.get_device_name()} does not support bfloat16'
+        else:
+            modes.append(amp)
+    engines = [_dal_engine(datamanager, settings, device, amp) for amp in modes]
+    seconds = interleaved(
+        [lambda e=e: timed(lambda: e.forward_backward(batch), settings.calls, device)
+         for e in engines], settings.amp_rounds, settings.warmup)
+    result = {'skipped': skipped, 'modes': {}}
+    for amp, t in zip(modes, seconds):
+        result['modes'][amp or 'fp32'] = {
+            'step_s': statistics.median(t), 'frames_per_s': settings.frames / statistics.median(t),
+            'speedup': ratio_summary(seconds[0], t), 'seconds': t}
+    return result
 
 
 def machine_info(device: str) -> dict:
@@ -237,84 +435,217 @@ def machine_info(device: str) -> dict:
             'gpu': torch.cuda.get_device_name() if device == 'cuda' else None}
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, where the system reports them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def run_benchmark(small: bool = False, device: str = 'cpu', workers: int = 0,
-                  threads: int | None = None, workdir: str | None = None) -> dict:
-    """Measures the three ratios; returns them with their raw timings and the machine.
+                  threads: int | None = None, workdir: str | None = None,
+                  parts: Sequence[str] = PARTS) -> dict:
+    """Measures the chosen ``parts`` (:data:`PARTS`); returns the report.
 
     ``threads`` sets torch's intra-op CPU threads for the run (restored after).
     """
     if device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda was asked for, but torch sees no CUDA device')
     if threads is not None and threads < 1:
-        raise ValueError('threads must be >= 1, got {}'.format(threads))
+        raise ValueError(f'threads must be >= 1, got {threads}')
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f'parts must be a non-empty selection of {list(PARTS)}, got {list(parts)}')
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run(SMALL if small else FULL, small, device, workers, workdir)
+        return _run(settings_for(small, device), small, device, workers, workdir, parts)
     finally:
         torch.set_num_threads(previous)
 
 
-def _run(settings: Settings, small: bool, device: str, workers: int, workdir: str | None) -> dict:
+def _run(settings: Settings, small: bool, device: str, workers: int, workdir: str | None,
+         parts: Sequence[str]) -> dict:
+    start = time.perf_counter()
+    report = {'mode': 'small' if small else 'full', 'device': device,
+              'backbone': settings.backbone, 'input': [settings.height, settings.width],
+              'frames_per_batch': settings.frames, 'parts': list(parts),
+              'settings': {k: v for k, v in dataclasses.asdict(settings).items() if k != 'data'},
+              'targets': TARGETS[device], 'load': {}}
     with tempfile.TemporaryDirectory(dir=workdir) as root:
         with contextlib.redirect_stdout(io.StringIO()):
             make_synthetic_dataset('mars', root, settings.data)
         datamanager = build_datamanager(root, settings, device, workers)
-        report = {'mode': 'small' if small else 'full', 'backbone': settings.backbone,
-                  'input': [settings.height, settings.width], 'frames_per_batch': settings.frames}
-        for measure, args in ((train_throughput_ratio, (datamanager, settings, device)),
-                              (loss_overhead_fraction, (settings, device)),
-                              (eval_speedup, (datamanager, settings, device))):
-            print('=> {} ...'.format(measure.__name__), flush=True)
-            report.update(measure(*args))
+        measures = [
+            ('train', 'train_throughput_ratio', train_throughput_ratio,
+             (datamanager, settings, device)),
+            ('loss', 'loss_overhead_fraction', loss_overhead_fraction, (settings, device)),
+            ('eval', 'eval_speedup', eval_speedup, (datamanager, settings, device, workers)),
+            ('scale', 'loss_scale', scale_curve, (settings, device)),
+            ('amp', 'amp', amp_step_times, (datamanager, settings, device)),
+        ]
+        for part, name, measure, args in measures:
+            if part not in parts:
+                continue
+            load = load_average()
+            print(f'=> {name} ... (load {load})', flush=True)
+            part_start = time.perf_counter()
+            result = measure(*args)
+            report['load'][name] = {'start': load, 'end': load_average(),
+                                    'seconds': time.perf_counter() - part_start}
+            if name in RATIOS:
+                report.setdefault('spread', {})[name] = result[name]
+                report[name] = result.pop(name)['median']
+                report.setdefault('timings', {}).update(result)
+            else:
+                report[name] = result
     report['machine'] = machine_info(device)
+    report['seconds'] = time.perf_counter() - start
     return report
 
 
-def format_table(report: dict) -> str:
-    """The three ratios against their targets, and the machine."""
-    lines = ['{:<24} {:>10} {:>8}  {}'.format('metric', 'value', 'target', 'met')]
-    for key, (op, target) in TARGETS.items():
-        value = report[key]
-        met = value >= target if op == '>=' else value <= target
-        lines.append('{:<24} {:>10.4f} {:>8}  {}'.format(key, value, op + str(target),
-                                                         'yes' if met else 'no'))
+def format_report(report: dict) -> str:
+    """The ratios (median, quartiles, target), the scale curve, the autocast step
+    times and the machine, as printed by :func:`main`."""
+    lines = []
+    if 'spread' in report:
+        lines.append(f'{"ratio":<24} {"median":>8} {"q1":>8} {"q3":>8} {"IQR":>7} {"pairs":>5}'
+                     f' {"target":>7}  met')
+        for key in RATIOS:
+            if key not in report['spread']:
+                continue
+            op, target = report['targets'][key]
+            s = report['spread'][key]
+            met = s['median'] >= target if op == '>=' else s['median'] <= target
+            lines.append(f'{key:<24} {s["median"]:>8.4f} {s["q1"]:>8.4f} {s["q3"]:>8.4f} '
+                         f'{s["iqr"]:>7.4f} {len(s["pairs"]):>5} {op + str(target):>7}  '
+                         f'{"yes" if met else "no"}')
+        t = report['timings']
+        if 'dal_step_s' in t:
+            lines.append(f'train: DAL {t["dal_frames_per_s"]:.2f} frames/s, softmax '
+                         f'{t["softmax_frames_per_s"]:.2f} frames/s (median steps '
+                         f'{statistics.median(t["dal_step_s"]):.3f} s, '
+                         f'{statistics.median(t["softmax_step_s"]):.3f} s)')
+        if 'loss_step_s' in t:
+            lines.append(f'loss: step {statistics.median(t["loss_step_s"]) * 1e3:.2f} ms, backbone '
+                         f'step {statistics.median(t["backbone_step_s"]):.3f} s (medians)')
+        if 'eval_fast_s' in t:
+            lines.append(f'eval: torchreid {sum(t["eval_torchreid_s"]):.2f} s, fast '
+                         f'{sum(t["eval_fast_s"]):.2f} s over {len(t["eval_fast_s"])} pairs '
+                         f'({t["eval_frames"]} frames per pass; total ratio '
+                         f'{t["eval_total_speedup"]:.3f}); features agree within '
+                         f'{t["eval_feature_difference"]:.1e} of their largest value')
+    if 'loss_scale' in report:
+        s = report['loss_scale']
+        peak = any(r['peak_mib'] is not None for r in s['rows'])
+        lines.append(f'DAL loss step (forward + anchor update + backward), {s["cameras"]} '
+                     f'cameras, D = {s["dim"]}, {s["frames"]} frames:')
+        lines.append(f'{"tracklets":>10} {"step ms":>9} {"anchors MiB":>12}'
+                     + (f' {"peak MiB":>9}' if peak else ''))
+        for r in s['rows']:
+            lines.append(f'{r["tracklets"]:>10} {r["step_s"] * 1e3:>9.2f} {r["anchor_mib"]:>12.1f}'
+                         + (f' {r["peak_mib"]:>9.1f}' if peak else ''))
+        e = s['extrapolated']
+        lines.append(f'fit: {s["fit_ms"]:.2f} ms + {s["fit_ms_per_1k"]:.3f} ms per 1k tracklets '
+                     f'(largest deviation {s["fit_worst_deviation"]:.0%}); between the two '
+                     f'largest sizes time grows as tracklets^{s["exponent"]:.2f} (1.00 is linear)')
+        lines.append(f'{e["tracklets"]:,} tracklets: {e["anchor_mib"]:,.0f} MiB of anchors, '
+                     f'about {e["step_s"] * 1e3:,.0f} ms per step')
+    if 'amp' in report:
+        a = report['amp']
+        lines.append(f'DAL training step, {report["frames_per_batch"]} frames '
+                     f'({report["backbone"]} {report["input"][0]}x{report["input"][1]}):')
+        lines.append(f'{"amp":>6} {"step s":>8} {"frames/s":>9} {"speed-up":>9} {"IQR":>7}')
+        for name, m in a['modes'].items():
+            lines.append(f'{name:>6} {m["step_s"]:>8.3f} {m["frames_per_s"]:>9.2f} '
+                         f'{m["speedup"]["median"]:>9.3f} {m["speedup"]["iqr"]:>7.3f}')
+        for name, reason in a['skipped'].items():
+            lines.append(f'{name:>6} skipped: {reason}')
     m = report['machine']
-    lines.append('mode {}: {} at {}x{}, {} frames/batch'.format(
-        report['mode'], report['backbone'], *report['input'], report['frames_per_batch']))
-    lines.append('machine: {} ({} cpus){}, torch {}, {} threads, device {}'.format(
-        m['cpu'], m['cpu_count'], ', ' + m['gpu'] if m['gpu'] else '', m['torch'],
-        m['threads'], m['device']))
+    lines.append(f'mode {report["mode"]}: {report["backbone"]} at {report["input"][0]}x'
+                 f'{report["input"][1]}, {report["frames_per_batch"]} frames/batch, '
+                 f'{report["seconds"]:.0f} s')
+    lines.append(f'machine: {m["cpu"]} ({m["cpu_count"]} cpus){", " + m["gpu"] if m["gpu"] else ""}'
+                 f', torch {m["torch"]}, {m["threads"]} threads, device {m["device"]}')
+    lines.append('load (1/5/15 min) at each part\'s start: ' + '; '.join(
+        f'{name} {v["start"]}' for name, v in report['load'].items()))
     return '\n'.join(lines)
+
+
+def compare_reports(first: dict, second: dict) -> list[dict]:
+    """Whether two runs agree: per ratio measured by both, their medians and
+    quartiles, and ``agree`` when the two interquartile ranges overlap."""
+    rows = []
+    for key in RATIOS:
+        if key not in first.get('spread', {}) or key not in second.get('spread', {}):
+            continue
+        a, b = first['spread'][key], second['spread'][key]
+        rows.append({'ratio': key, 'first': a['median'], 'second': b['median'],
+                     'first_iqr': [a['q1'], a['q3']], 'second_iqr': [b['q1'], b['q3']],
+                     'agree': a['q1'] <= b['q3'] and b['q1'] <= a['q3']})
+    return rows
+
+
+def _read_report(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f'--compare: cannot read benchmark report "{path}": {err}')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--small', action='store_true',
                         help='tiny backbone, input and data set (under a minute on a CPU)')
-    parser.add_argument('--json', default=None, help='also write the results to this file')
+    parser.add_argument('--json', default=None, help='also write the report to this file')
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument('--workers', type=int, default=0, help='data loader workers at evaluation')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s own choice)')
-    return parser.parse_args(argv)
+    parser.add_argument('--parts', default=','.join(PARTS),
+                        help=f'comma-separated parts to run, of {",".join(PARTS)} (default: all)')
+    parser.add_argument('--compare', nargs=2, metavar=('FIRST', 'SECOND'), default=None,
+                        help='measure nothing: say whether two reports\' ratios agree')
+    args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(',') if p.strip()]
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown or not args.parts:
+        chosen = ','.join(args.parts) or 'none'
+        parser.error(f'--parts: choose from {",".join(PARTS)}, got {chosen}')
+    if args.workers < 0 or (args.threads is not None and args.threads < 1):
+        parser.error('--workers must be >= 0 and --threads >= 1')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: torch sees no CUDA device')
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        rows = compare_reports(*(_read_report(p) for p in args.compare))
+        if not rows:
+            raise SystemExit('--compare: the two reports share no measured ratio')
+        print(f'{"ratio":<24} {"first (q1-q3)":>26} {"second (q1-q3)":>26}  agree')
+        for r in rows:
+            cells = [f'{r[k]:.4f} ({r[k + "_iqr"][0]:.4f}-{r[k + "_iqr"][1]:.4f})'
+                     for k in ('first', 'second')]
+            print(f'{r["ratio"]:<24} {cells[0]:>26} {cells[1]:>26}  '
+                  f'{"yes" if r["agree"] else "no"}')
+        return 0
     report = run_benchmark(small=args.small, device=args.device, workers=args.workers,
-                           threads=args.threads)
-    for key in TARGETS:
-        if not (math.isfinite(report[key]) and report[key] > 0):
-            raise RuntimeError('benchmark measured {} = {}'.format(key, report[key]))
-    print(format_table(report))
+                           threads=args.threads, parts=args.parts)
+    for key in RATIOS:
+        if key in report and not (math.isfinite(report[key]) and report[key] > 0):
+            raise RuntimeError(f'benchmark measured {key} = {report[key]}')
+    print(format_report(report))
     if args.json:
-        dirname = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(dirname, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=2)
-        print('results written to "{}"'.format(args.json))
+        print(f'report written to "{args.json}"')
     return 0
 
 
