@@ -62,6 +62,7 @@ import torchreid
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.benchmarks import loss_scale
+from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
 from dal_torchreid.losses import DeepAssociationLoss
@@ -205,7 +206,7 @@ def tracklet_chunks(lengths: Sequence[int], max_frames: int) -> list[list[int]]:
 def build_datamanager(root: str, settings: Settings, device: str, workers: int):
     """A MARS-layout data manager with torchreid's all-frame test protocol."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return torchreid.data.VideoDataManager(
+        return build_video_datamanager(
             root=root, sources='mars', height=settings.height, width=settings.width,
             transforms=[], norm_mean=[0.5] * 3, norm_std=[0.5] * 3, use_gpu=device == 'cuda',
             batch_size_train=2, batch_size_test=1, workers=workers,

@@ -19,6 +19,7 @@ import time
 import torch
 import torchreid
 
+from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import DATASET_DIRS, SyntheticConfig, make_synthetic_dataset
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
     generated = time.perf_counter() - start
 
     torchreid.utils.set_random_seed(args.seed)
-    datamanager = torchreid.data.VideoDataManager(
+    datamanager = build_video_datamanager(
         root=root, sources='prid2011', height=args.height, width=args.width,
         transforms=args.transforms, batch_size_train=args.batch_size, batch_size_test=16,
         seq_len=args.seq_len, workers=0, use_gpu=False,
