@@ -4,7 +4,8 @@
 and adds ``dal.*``, ``loss.name`` (which engine trains), ``rmsprop.eps``,
 ``video.train_sample_method``, ``test.frame_batch_size`` and ``train.amp`` /
 ``train.ema``. A plugin setting's default and check live beside the code that
-interprets it and are imported here. :func:`load_config` merges a YAML file and
+interprets it and are imported here; what torchreid accepts for its own
+settings is in :mod:`dal_torchreid.torchreid_settings`. :func:`load_config` merges a YAML file and
 ``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
 :class:`ConfigError` naming the key and where its value came from.
 
@@ -22,12 +23,11 @@ from typing import Any, Callable, Sequence
 import yaml
 from yacs.config import CfgNode as CN
 
-from dal_torchreid.budget import budget_rules
+from dal_torchreid.data.datamanager import check_sources, check_targets
+from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
-from dal_torchreid.data.datamanager import check_sources, check_targets
-from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.engine.distributed import DIST_TIMEOUT, check_dist_timeout
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
@@ -36,22 +36,12 @@ from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
 from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS
-from dal_torchreid.metrics import (
-    POOLING_METHOD, PROTOCOL, RELEASE_EVALUATIONS, check_pooling_method, check_protocol
-)
-from dal_torchreid.models import available_models
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
-
-ENGINES = ('dal', 'softmax', 'triplet')
-VIDEO_SAMPLE_METHODS = ('evenly', 'random', 'all')
-LR_SCHEDULERS = ('single_step', 'multi_step', 'cosine')
-TRAIN_SAMPLERS = ('RandomSampler', 'SequentialSampler', 'RandomIdentitySampler',
-                  'RandomDomainSampler', 'RandomDatasetSampler')
-DIST_METRICS = ('euclidean', 'cosine')
-
+from dal_torchreid.torchreid_settings import torchreid_rules, value_of
 
 class ConfigError(ValueError):
     """A config value no engine can run with; the message names the key and its source."""
@@ -135,69 +125,12 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 }
 
 
-# The settings torchreid interprets: allowed values, lower bounds, further rules.
-CHOICES = {'loss.name': ENGINES, 'data.type': ('video',), 'test.dist_metric': DIST_METRICS,
-           'video.sample_method': VIDEO_SAMPLE_METHODS, 'train.lr_scheduler': LR_SCHEDULERS,
-           'video.train_sample_method': ('',) + VIDEO_SAMPLE_METHODS,
-           'sampler.train_sampler': ('',) + TRAIN_SAMPLERS}
-AT_LEAST = {'data.height': 1, 'data.width': 1, 'data.workers': 0, 'video.seq_len': 1,
-            'test.batch_size': 1, 'train.max_epoch': 0, 'train.print_freq': 1, 'train.seed': 0,
-            'train.weight_decay': 0, 'sgd.momentum': 0, 'train.batch_size': 1,
-            'train.supervised_epochs': 0}
-POSITIVE = ('train.lr', 'train.gamma', 'rmsprop.eps', 'loss.triplet.margin')
-
-
-def _torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
-    """(key, holds, what it must be) for the settings torchreid interprets."""
-    rules = [(key, _value(cfg, key) in allowed, f'must be one of {list(allowed)}')
-             for key, allowed in CHOICES.items()]
-    rules += [(key, _value(cfg, key) >= low, f'must be >= {low}') for key, low in AT_LEAST.items()]
-    rules += [(key, _value(cfg, key) > 0, 'must be > 0') for key in POSITIVE]
-    return rules + [
-        ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
-        ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
-        ('data.norm_std', len(cfg.data.norm_std) == 3 and min(cfg.data.norm_std) > 0,
-         'must hold 3 positive values'),
-        ('model.name', cfg.model.name in available_models(),
-         'must be a torchreid model (torchreid.models.show_avai_models())'),
-        ('test.batch_size', cfg.test.batch_size == 1 or cfg.video.sample_method != 'all'
-         or cfg.test.frame_batch_size > 0, 'must be 1 with video.sample_method "all" and '
-         'test.frame_batch_size 0 (tracklets differ in length)'),
-        ('test.ranks', min(cfg.test.ranks, default=1) >= 1, 'must be ranks >= 1'),
-        ('test.protocol', cfg.test.protocol != 'release' or set(cfg.data.targets or
-         cfg.data.sources) <= set(RELEASE_EVALUATIONS), 'release needs targets among '
-         f'{list(RELEASE_EVALUATIONS)}'),
-        ('test.protocol', cfg.test.protocol != 'release' or 'mars' not in cfg.data.targets or
-         not (cfg.test.rerank or cfg.test.visrank), 'release on mars ranks all test tracklets: '
-         'it takes neither test.rerank nor test.visrank'),
-        ('test.both_directions', not cfg.test.both_directions or 'mars' not in
-         cfg.data.targets, 'needs two-camera targets (PRID2011, iLIDS-VID), not mars'),
-        ('test.visrank', cfg.test.evaluate or not cfg.test.visrank,
-         'needs test.evaluate True (torchreid visualises ranked results in test-only mode)'),
-        ('train.start_epoch', 0 <= cfg.train.start_epoch <= cfg.train.max_epoch
-         or cfg.test.evaluate, 'must be in [0, train.max_epoch]'),
-        ('train.stepsize', cfg.train.lr_scheduler == 'cosine' or
-         (len(cfg.train.stepsize) > 0 and min(cfg.train.stepsize) >= 1),
-         'must be a non-empty list of epochs >= 1'),
-        ('rmsprop.alpha', 0 <= cfg.rmsprop.alpha < 1, 'must be in [0, 1)'),
-        ('sgd.nesterov', not (cfg.sgd.nesterov and cfg.train.optim == 'sgd') or
-         (cfg.sgd.momentum > 0 and cfg.sgd.dampening == 0),
-         'needs sgd.momentum > 0 and sgd.dampening 0'),
-    ] + budget_rules(cfg)
-
-
 def _leaves(node: CN, prefix: str = ''):
     for name, value in node.items():
         if isinstance(value, CN):
             yield from _leaves(value, f'{prefix}{name}.')
         else:
             yield prefix + name, value
-
-
-def _value(cfg: CN, key: str) -> Any:
-    for part in key.split('.'):
-        cfg = cfg[part]
-    return cfg
 
 
 def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'config') -> None:
@@ -219,13 +152,13 @@ def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'conf
     for key, check in checks.items():
         name = key.rsplit('.', 1)[1]
         try:
-            check(_value(cfg, key))
+            check(value_of(cfg, key))
         except ValueError as err:
             message = str(err)
             fail(key, message[len(name) + 1:] if message.startswith(name + ' ') else message)
-    for key, holds, message in _torchreid_rules(cfg):
+    for key, holds, message in torchreid_rules(cfg):
         if not holds:
-            fail(key, f'{message}, got {_value(cfg, key)!r}')
+            fail(key, f'{message}, got {value_of(cfg, key)!r}')
 
 
 def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:

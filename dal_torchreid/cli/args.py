@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from yacs.config import CfgNode
 
-from dal_torchreid.config import ENGINES, load_config
+from dal_torchreid.config import load_config
+from dal_torchreid.torchreid_settings import ENGINES
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:

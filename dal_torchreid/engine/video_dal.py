@@ -85,8 +85,7 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         num_instances (int, optional): frames per tracklet for ``'tracklet'`` sampling.
         pooling_method (str, optional): tracklet pooling at test: ``'avg'``, ``'max'`` or
             ``'release'`` (normalise frames, max, normalise).
-        clip_grad_value (float, optional): clip gradients by value (release 2.0); 0 or
-            None disables.
+        clip_grad_value (float, optional): clip gradients by value (release 2.0); 0: off.
         seed (int, optional): seeds the frame sampler.
         skip_bad_frames (bool, optional): skip unreadable frames with a warning,
             instead of stopping with an error naming the file.
