@@ -2,8 +2,11 @@
 
 Importing the package registers its parts in torchreid's namespaces:
 ``torchreid.engine.VideoDALEngine``, ``torchreid.losses.DeepAssociationLoss``,
-``torchreid.data.TrackletFrameDataset`` and ``torchreid.data.TrackletFrameSampler``.
+``torchreid.data.TrackletFrameDataset`` and ``torchreid.data.TrackletFrameSampler``;
+``dal_torchreid.optim``, ``.metrics`` and ``.models`` hold what torchreid's namesakes lack
+(the release's optimiser, protocols and weights).
 """
+from dal_torchreid import metrics, models, optim  # noqa: F401  (dal_torchreid.optim, ...)
 from dal_torchreid.plugin import register_plugin
 
 __version__ = '0.1.0'
