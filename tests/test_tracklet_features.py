@@ -1,4 +1,5 @@
-"""The fast path's per-batch ToTensor and Normalize give the per-frame transform's values."""
+"""extract_tracklet_features on the CPU: the transform's ToTensor and Normalize once per
+batch, and model calls of a few frames, with the per-frame, one-call results."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torchreid
 
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import (
-    BatchToFloat, extract_tracklet_features, frame_to_uint8, split_transform
+    CPU_FRAMES_PER_CALL, BatchToFloat, extract_tracklet_features, frame_to_uint8, split_transform
 )
 
 
@@ -55,13 +56,18 @@ def test_frame_to_uint8_keeps_other_modes_as_to_tensor_does():
         BatchToFloat([T.Normalize([0.5], [0.0])])
 
 
-def test_fast_extraction_features_equal_per_frame_transform_features(tmp_path):
+def write_tracklets(tmp_path, lengths):
     paths = []
-    for t, n in enumerate((3, 5, 2, 4)):
+    for t, n in enumerate(lengths):
         paths.append([])
         for i, img in enumerate(images(n, seed=t)):
             paths[-1].append(str(tmp_path / f'{t}_{i}.png'))
             img.save(paths[-1][-1])
+    return paths
+
+
+def test_fast_extraction_features_equal_per_frame_transform_features(tmp_path):
+    paths = write_tracklets(tmp_path, (3, 5, 2, 4))
     transform = torchreid_test_transform()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -72,3 +78,36 @@ def test_fast_extraction_features_equal_per_frame_transform_features(tmp_path):
     per_frame, _ = extract_tracklet_features(model, whole, batch_size=5, pooling_method='release')
     assert split.shape == (4, 8)
     assert torch.equal(split, per_frame)
+
+
+class CallSizes(nn.Module):
+    """A tiny frame model that records the number of frames of each call."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                 nn.Flatten())
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(x.size(0))
+        return self.net(x)
+
+
+def test_cpu_model_calls_hold_a_few_frames_with_the_same_features(tmp_path):
+    lengths = (9, 14, 3, 11)
+    frames = AllFramesDataset(write_tracklets(tmp_path, lengths), torchreid_test_transform())
+    model = CallSizes()
+    one_call, _ = extract_tracklet_features(model, frames, batch_size=37, frames_per_call=37)
+    assert model.sizes == [37]
+    model.sizes.clear()
+    default, _ = extract_tracklet_features(model, frames, batch_size=37)
+    assert max(model.sizes) == CPU_FRAMES_PER_CALL and sum(model.sizes) == sum(lengths)
+    model.sizes.clear()
+    threes, _ = extract_tracklet_features(model, frames, batch_size=20, frames_per_call=3)
+    assert model.sizes == [3] * 6 + [2] + [3] * 5 + [2]  # loader batches of 20, 17
+    for feats in (default, threes):
+        torch.testing.assert_close(feats, one_call, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match='frames_per_call must be >= 1, got 0'):
+        extract_tracklet_features(model, frames, batch_size=8, frames_per_call=0)
