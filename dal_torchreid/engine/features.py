@@ -73,7 +73,8 @@ class BatchToFloat:
             mean = torch.as_tensor(n.mean, dtype=dtype).view(-1, 1, 1)
             std = torch.as_tensor(n.std, dtype=dtype).view(-1, 1, 1)
             if (std == 0).any():
-                raise ValueError(f'normalizations: the std of {n} is zero, frames cannot be normalised')
+                raise ValueError(f'normalizations: the std of {n} is zero, frames cannot '
+                                 'be normalised')
             self.normalizations.append((mean, std))
         self._on = {}  # device -> (255, [(mean, std), ...]) there
 
