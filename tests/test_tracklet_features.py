@@ -52,7 +52,7 @@ def test_transforms_that_cannot_be_split_are_kept_whole():
 def test_frame_to_uint8_keeps_other_modes_as_to_tensor_does():
     img = Image.fromarray(np.full((4, 3), 1.5, dtype=np.float32), mode='F')
     assert torch.equal(frame_to_uint8(img), T.ToTensor()(img))
-    with pytest.raises(ValueError, match='std'):
+    with pytest.raises(ValueError, match='normalizations: the std of'):
         BatchToFloat([T.Normalize([0.5], [0.0])])
 
 
