@@ -40,10 +40,23 @@ def test_cmc_plot_is_written(tmp_path):
 def test_demo_sweep_table_gives_dals_ratios(tmp_path):
     from dal_torchreid.benchmarks.demo_sweep import collect, format_sweep
     from dal_torchreid.results import make_record, write_results
-    for name, rank1 in (('untrained', 0.2), ('dal-decay6', 0.5), ('triplet', 0.8)):
+    for name, rank1 in (('untrained', 0.2), ('dal-demo', 0.5), ('triplet', 0.8)):
         record = make_record({'prid2011': {'cmc': [rank1, 1.0], 'mAP': rank1}}, epochs=10,
                              frames_seen=1000, wall_time_s=5.0)
         write_results(record, str(tmp_path / name))
     table = format_sweep(collect(str(tmp_path)))
-    row = next(line for line in table.splitlines() if line.startswith('dal-decay6'))
+    row = next(line for line in table.splitlines() if line.startswith('dal-demo'))
     assert row.split()[-2:] == ['2.50x', '0.62x'] and '50.0%' in row
+
+
+def test_demo_set_is_written_with_the_settings_asked_for(demo, tmp_path):
+    import json
+    folder = demo.ensure_synthetic_prid2011(str(tmp_path), 32, 16,
+                                            {'ids': 4, 'min_frames': 2, 'max_frames': 3})
+    with open(osp.join(folder, 'synthetic.json')) as f:
+        written = json.load(f)['config']
+    assert (written['ids'], written['min_frames'], written['max_frames']) == (4, 2, 3)
+    assert (written['height'], written['width']) == (32, 16)
+    assert demo.DEMO_DATA['ids'] == 200  # PRID2011's people, split 100/100
+    with pytest.warns(UserWarning, match='other settings'):
+        demo.ensure_synthetic_prid2011(str(tmp_path), 32, 16, {'ids': 6})

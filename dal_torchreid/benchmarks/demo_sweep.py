@@ -1,8 +1,9 @@
 """The demo's settings, chosen by measurement: a small grid of ``dal-train`` runs on CPU.
 
-On the demo's synthetic PRID2011-layout set (``dal-demo`` writes it: 100 people,
-8-16 frames per tracklet, at the config's input size) and from the ImageNet
-MobileNet-v2 of ``configs/synthetic_pretrained.yaml``, runs:
+On a synthetic PRID2011-layout set under ``--root`` (written first if absent: the
+demo's, 200 people and 16-40 frames per tracklet at the config's input size,
+unless ``--ids``/``--min-frames``/``--max-frames`` say otherwise) and from the
+ImageNet MobileNet-v2 of ``configs/synthetic_pretrained.yaml``, runs:
 
 1. the backbone untrained (test only);
 2. DAL once per ``--variants`` (named override sets, below), ``--epochs`` epochs;
@@ -16,8 +17,10 @@ the untrained and the supervised rank-1.
 
 Usage::
 
-    python -m dal_torchreid.benchmarks.demo_sweep --root reid-data --epochs 10
-    python -m dal_torchreid.benchmarks.demo_sweep --variants decay6 features --reuse
+    python -m dal_torchreid.benchmarks.demo_sweep --root reid-data
+    python -m dal_torchreid.benchmarks.demo_sweep --variants demo lr3e-4 --reuse
+    python -m dal_torchreid.benchmarks.demo_sweep --root /tmp/short --ids 100 \
+        --min-frames 8 --max-frames 16 --save-dir log/sweep-short --epochs 10
     python -m dal_torchreid.benchmarks.demo_sweep --summary
 """
 from __future__ import annotations
@@ -29,17 +32,18 @@ import os.path as osp
 import subprocess
 import sys
 
-from dal_torchreid.cli.demo import DEFAULT_CONFIG
+from dal_torchreid.cli.demo import DEFAULT_CONFIG, DEMO_DATA, ensure_synthetic_prid2011
+from dal_torchreid.config import load_config
 from dal_torchreid.results import RESULTS_FILENAME
 
-# DAL's settings tried, as overrides of the demo config (Adam lr 1e-3).
-CONSTANT, DECAY6 = ['train.stepsize', '[1000]'], ['train.stepsize', '[6]']  # x0.1 after epoch 6
+# DAL's settings tried, as overrides of the demo config (Adam lr 3e-4, x0.1 after epoch 5).
+CONSTANT = ['train.stepsize', '[1000]']
 VARIANTS = {
-    'lr1e-3': CONSTANT,
-    'lr3e-4': ['train.lr', '0.0003', *CONSTANT],
-    'decay6': DECAY6,
-    'features': ['dal.anchor_init', 'features', 'train.lr', '0.0003', *CONSTANT],
-    'features-decay6': ['dal.anchor_init', 'features', *DECAY6],
+    'demo': [],
+    'lr3e-4': CONSTANT,
+    'lr1e-4': ['train.lr', '0.0001', *CONSTANT],
+    'lr1e-3-decay5': ['train.lr', '0.001'],
+    'features': ['dal.anchor_init', 'features'],
 }
 
 
@@ -50,9 +54,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--save-dir', default='log/demo-sweep')
     parser.add_argument('--config-file', default=DEFAULT_CONFIG)
     parser.add_argument('--variants', nargs='*', default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument('--supervised-variant', default='decay6', choices=list(VARIANTS),
+    parser.add_argument('--supervised-variant', default='demo', choices=list(VARIANTS),
                         help='the schedule the triplet baseline shares with DAL')
-    parser.add_argument('--epochs', type=int, default=10, help='DAL epochs (the budget)')
+    parser.add_argument('--epochs', type=int, default=8, help='DAL epochs (the budget)')
+    parser.add_argument('--ids', type=int, default=DEMO_DATA['ids'],
+                        help='people in the set written when --root has none')
+    parser.add_argument('--min-frames', type=int, default=None,
+                        help='fewest frames per tracklet of that set (generator default)')
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='most frames per tracklet of that set (generator default)')
     parser.add_argument('--threads', type=int, default=2, help='torch threads per run')
     parser.add_argument('--reuse', action='store_true', help='skip runs already finished')
     parser.add_argument('--summary', action='store_true', help='only print the table')
@@ -109,6 +119,10 @@ def format_sweep(records: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.summary:
+        cfg = load_config(args.config_file, list(args.opts))
+        data = {'ids': args.ids, **{key: value for key, value in (
+            ('min_frames', args.min_frames), ('max_frames', args.max_frames)) if value is not None}}
+        ensure_synthetic_prid2011(args.root, cfg.data.height, cfg.data.width, data)
         run(args, 'untrained', 'test.evaluate', 'True')
         for name in args.variants:
             run(args, f'dal-{name}', *VARIANTS[name])
