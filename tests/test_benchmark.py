@@ -126,3 +126,12 @@ def test_gpu_script_runs_every_part_on_the_cpu_in_small_mode(tmp_path):
     assert 'fp16 skipped: fp16 autocast needs CUDA' in printed
     assert 'machine:' in printed and 'load (1/5/15 min)' in printed
     assert 'benchmark_gpu.sh: done in' in proc.stdout
+
+
+def test_call_format_benchmark_times_each_size_in_both_formats():
+    from dal_torchreid.benchmarks.call_format import measure
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten()).eval()
+    rows = measure(model, torch.randn(6, 3, 16, 8), sizes=[2, 4], rounds=1)
+    assert [row['frames_per_call'] for row in rows] == [2, 4]
+    assert all(row['contiguous_ms'] > 0 and row['channels_last_ms'] > 0 for row in rows)

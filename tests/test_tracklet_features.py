@@ -111,3 +111,24 @@ def test_cpu_model_calls_hold_a_few_frames_with_the_same_features(tmp_path):
         torch.testing.assert_close(feats, one_call, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match='frames_per_call must be >= 1, got 0'):
         extract_tracklet_features(model, frames, batch_size=8, frames_per_call=0)
+
+
+class MemoryFormats(CallSizes):
+    """Records whether each call's frames are in channels-last memory format."""
+
+    def forward(self, x):
+        self.sizes.append(x.is_contiguous(memory_format=torch.channels_last)
+                          and not x.is_contiguous())
+        return self.net(x)
+
+
+def test_cpu_model_calls_take_channels_last_frames_with_the_same_features(tmp_path):
+    frames = AllFramesDataset(write_tracklets(tmp_path, (9, 14, 3)), torchreid_test_transform())
+    model = MemoryFormats()
+    default, _ = extract_tracklet_features(model, frames, batch_size=8, pooling_method='release')
+    assert model.sizes and all(model.sizes)
+    model.sizes.clear()
+    contiguous, _ = extract_tracklet_features(model, frames, batch_size=8,
+                                              pooling_method='release', channels_last=False)
+    assert model.sizes and not any(model.sizes)
+    torch.testing.assert_close(default, contiguous, rtol=1e-5, atol=1e-6)
