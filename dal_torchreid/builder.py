@@ -279,7 +279,8 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
         except ImageNetWeightsError as err:
             raise PretrainedWeightsError(f'model.pretrained: {err}') from err
     if cfg.model.load_weights:
-        load_weights(model, cfg.model.load_weights, cfg.model.allow_partial_weights)
+        load_weights(model, cfg.model.load_weights, cfg.model.allow_partial_weights,
+                     ema=cfg.model.load_ema)
     if cfg.model.bn_momentum > 0:
         dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
     return model

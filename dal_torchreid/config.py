@@ -37,7 +37,7 @@ from dal_torchreid.engine.video_dal import (
 )
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
-from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS
+from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
@@ -62,6 +62,7 @@ def get_default_config() -> CN:
         bn_momentum=BN_MOMENTUM,  # BatchNorm momentum; 0 keeps the model's own (0.1)
         load_weights='',  # a weights file (replaces model.pretrained)
         allow_partial_weights=ALLOW_PARTIAL_WEIGHTS,  # accept load_weights missing backbone tensors
+        load_ema=LOAD_EMA,  # load_weights of a DAL checkpoint with an EMA: the EMA (False: trained)
         resume=''))  # a checkpoint to resume training from
     cfg.data = CN(dict(
         type='video', root='reid-data', sources=['prid2011'], targets=['prid2011'], workers=4,

@@ -169,3 +169,19 @@ def test_supervised_learning_rate_steps_scale_with_its_epochs(root, tmp_path):
                                         'train.supervised_epochs', 3, 'train.stepsize', [4]))
     budget = with_supervised_budget(fixed, build_datamanager(fixed))
     assert budget.train.max_epoch == 3 and budget.train.stepsize == [4]
+
+
+def test_test_only_evaluates_the_ema_weights_training_evaluated(root, tmp_path, capsys):
+    ema = ('train.ema', True, 'train.ema_decay', 0.5)  # an EMA well apart from the weights
+    trained = run_experiment(load_config(None, tiny_opts(root, tmp_path / 'train',
+                                                         'train.max_epoch', 2, *ema)))
+    weights = str(tmp_path / 'train' / 'model' / 'model.pth.tar-2')
+    capsys.readouterr()
+    tested = run_experiment(load_config(None, tiny_opts(root, tmp_path / 'test', 'test.evaluate',
+                                                        True, 'model.load_weights', weights)))
+    assert tested['targets'] == trained['targets']
+    assert 'its EMA weights, which its evaluation used' in capsys.readouterr().out
+    run_experiment(load_config(None, tiny_opts(root, tmp_path / 'live', 'test.evaluate', True,
+                                               'model.load_weights', weights,
+                                               'model.load_ema', False)))
+    assert 'its trained weights' in capsys.readouterr().out

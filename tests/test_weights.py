@@ -143,3 +143,21 @@ def test_supervised_resume_reads_weights_only(tiny_prid2011_root, tmp_path, caps
                                 'GLOBAL io.open was not an allowed global by default '
                                 '(not a weights-only file)']
     assert not marker.exists()
+
+
+def test_a_dal_checkpoint_gives_its_ema_weights_unless_asked_for_the_trained_ones(tmp_path, capsys):
+    torch.manual_seed(0)
+    trained, average = build(), build()
+    path = str(tmp_path / 'model.pth.tar-2')
+    torch.save({'state_dict': trained.state_dict(), 'epoch': 2,
+                'ema': {'module': average.state_dict(), 'num_updates': 7, 'decay': 0.9}}, path)
+    for ema, source, words in ((True, average, 'its EMA weights'),
+                               (False, trained, 'its trained weights')):
+        model = build()
+        load_weights(model, path, ema=ema)
+        assert torch.equal(model.conv1.weight, source.conv1.weight)
+        assert words in capsys.readouterr().out
+    torch.save({'state_dict': trained.state_dict(), 'epoch': 2, 'ema': None}, path)
+    model = build()
+    load_weights(model, path)  # a run without an EMA: its weights
+    assert torch.equal(model.conv1.weight, trained.conv1.weight)

@@ -12,7 +12,7 @@ from dal_torchreid.models.imagenet import (
     fetch_mobilenetv2_imagenet, imagenet_weights_file, load_imagenet_weights
 )
 from dal_torchreid.models.weights import (
-    ALLOW_PARTIAL_WEIGHTS, WeightsError, WeightsReport, load_weights, read_state_dict
+    ALLOW_PARTIAL_WEIGHTS, LOAD_EMA, WeightsError, WeightsReport, load_weights, read_state_dict
 )
 
 
@@ -27,5 +27,6 @@ __all__ = [
     'available_models',
     'IMAGENET_BACKBONES', 'ImageNetWeightsError', 'convert_mobilenetv2_weights',
     'fetch_mobilenetv2_imagenet', 'imagenet_weights_file', 'load_imagenet_weights',
-    'ALLOW_PARTIAL_WEIGHTS', 'WeightsError', 'WeightsReport', 'load_weights', 'read_state_dict',
+    'ALLOW_PARTIAL_WEIGHTS', 'LOAD_EMA', 'WeightsError', 'WeightsReport', 'load_weights',
+    'read_state_dict',
 ]

@@ -67,6 +67,7 @@ def remove_stale_temporaries(dirname: str) -> list[str]:
 
 
 ALLOW_PARTIAL_WEIGHTS = False  # every backbone tensor must come from the file
+LOAD_EMA = True  # from a DAL checkpoint with an EMA, load the EMA: what its evaluation used
 CLASSIFIER_PREFIX = 'classifier'  # torchreid's name for the identity classifier(s)
 
 
@@ -103,23 +104,38 @@ def load_error(err: BaseException) -> str:
     return f'{type(err).__name__}: {lines[0] if lines else "unreadable"}'
 
 
-def read_state_dict(fpath: str) -> dict[str, Tensor]:
-    """The tensors of a weights file: a state dict, or a checkpoint holding one under
-    ``'state_dict'``; a ``'module.'`` prefix (``DataParallel``) is dropped."""
+def _checkpoint_tensors(fpath: str, ema: bool) -> tuple[dict[str, Tensor], str]:
+    """The tensors of a weights file and which ones they are: ``'EMA'`` (a DAL
+    checkpoint's moving average, when ``ema`` and the file has one), ``'trained'``
+    (a checkpoint's ``'state_dict'``) or ``'file'`` (a bare state dict)."""
     try:
         state = torch_load(fpath)
     except FileNotFoundError as err:
         raise FileNotFoundError(f'weights file "{fpath}" does not exist') from err
     except Exception as err:
         raise WeightsError(f'weights file "{fpath}" cannot be loaded: {load_error(err)}') from err
+    which = 'file'
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-        state = state['state_dict']
+        average = state.get('ema')
+        if ema and isinstance(average, dict) and isinstance(average.get('module'), dict):
+            state, which = average['module'], 'EMA'
+        else:
+            state, which = state['state_dict'], 'trained'
     tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)} \
         if isinstance(state, dict) else {}
     if not tensors:
         raise WeightsError(f'weights file "{fpath}" holds no state dict of tensors '
                            f'(found a {type(state).__name__})')
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in tensors.items()}
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in tensors.items()}, which
+
+
+def read_state_dict(fpath: str, ema: bool = LOAD_EMA) -> dict[str, Tensor]:
+    """The tensors of a weights file: a state dict, or a checkpoint holding one under
+    ``'state_dict'``; a ``'module.'`` prefix (``DataParallel``) is dropped. From a DAL
+    checkpoint that keeps an EMA of its weights (``train.ema``), the EMA's tensors,
+    which its evaluation used, unless ``ema`` is False."""
+    return _checkpoint_tensors(fpath, ema)[0]
 
 
 def is_classifier_key(key: str) -> bool:
@@ -170,9 +186,11 @@ class WeightsReport:
         return '; '.join(parts)
 
 
-def load_weights(model: nn.Module, fpath: str,
-                 allow_partial: bool = ALLOW_PARTIAL_WEIGHTS) -> WeightsReport:
-    """Loads the tensors of ``fpath`` whose name and shape fit ``model``.
+def load_weights(model: nn.Module, fpath: str, allow_partial: bool = ALLOW_PARTIAL_WEIGHTS,
+                 ema: bool = LOAD_EMA) -> WeightsReport:
+    """Loads the tensors of ``fpath`` whose name and shape fit ``model``: from a DAL
+    checkpoint with an EMA, the EMA's weights (what the run evaluated) unless
+    ``ema`` is False (then the trained weights, ``'state_dict'``).
 
     Unless ``allow_partial``, raises :class:`WeightsError` naming the file when a
     backbone tensor is missing from it or has another shape there (the model is
@@ -184,7 +202,7 @@ def load_weights(model: nn.Module, fpath: str,
         model = torchreid.models.build_model('resnet50', num_classes=1, pretrained=False)
         load_weights(model, 'log/dal-resnet50-prid2011/model/model.pth.tar-20')
     """
-    state = read_state_dict(fpath)
+    state, which = _checkpoint_tensors(fpath, ema)
     own = model.state_dict()
     backbone = [k for k in own if not is_classifier_key(k)
                 and not k.endswith('num_batches_tracked')]
@@ -200,7 +218,9 @@ def load_weights(model: nn.Module, fpath: str,
             f'({report.examples()}); set model.allow_partial_weights True to accept a '
             'partial load')
     model.load_state_dict(fits, strict=False)
-    print(f'Loaded weights from "{fpath}": {report.summary()}')
+    what = {'EMA': ' (its EMA weights, which its evaluation used)',
+            'trained': ' (its trained weights)', 'file': ''}[which]
+    print(f'Loaded weights from "{fpath}"{what}: {report.summary()}')
     if not report.complete:
         print(f'** partial load: {report.examples()} (kept as initialised)')
     return report
