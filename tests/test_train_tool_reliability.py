@@ -1,4 +1,5 @@
 """dal-train under failure: SIGKILL and exact resume, torchrun, wrong data roots."""
+import glob
 import json
 import os
 import re
@@ -134,9 +135,24 @@ def test_split_protocol_writes_mean_and_std(tiny_prid2011_root, tmp_path):
     with open(tmp_path / 'results.json') as f:
         summary = json.load(f)
     assert summary['num_splits'] == 2
+    logs = glob.glob(str(tmp_path / 'splits.log-*'))
+    with open(logs[0]) as f:
+        assert 'over 2 splits' in f.read()  # the summary reaches the log
     for metric in ('rank1', 'rank5', 'rank10', 'rank20', 'mAP'):
         values = [s[metric] for s in splits]
         got = summary['targets']['prid2011'][metric]
         assert got['values'] == values
         assert got['mean'] == pytest.approx(sum(values) / 2)
         assert got['std'] == pytest.approx(abs(values[0] - values[1]) / 2)
+
+
+def test_split_protocol_input_errors_are_one_line_in_the_log(tmp_path, capsys):
+    missing = tmp_path / 'no-data'
+    code = run_splits.main(['--splits', '2'] + tiny_options(missing, tmp_path / 'log'))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(error_lines(err)) == 1 and 'does not exist' in error_lines(err)[0]
+    assert 'Traceback' not in err
+    logs = glob.glob(str(tmp_path / 'log' / 'splits.log-*'))
+    with open(logs[0]) as f:
+        assert error_lines(f.read()) == error_lines(err)

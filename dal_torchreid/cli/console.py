@@ -1,0 +1,88 @@
+"""What the command-line tools share: which errors are the input's fault, and the log.
+
+An input error (a bad key, file, data set, checkpoint or weights file) or a
+diverged run ends a tool with one line naming the key, file or epoch and exit
+code 2; any other error keeps its traceback, which reaches the log too.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import os.path as osp
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from dal_torchreid.budget import EmptyEpochError
+from dal_torchreid.builder import PretrainedWeightsError
+from dal_torchreid.config import ConfigError
+from dal_torchreid.data.datamanager import DataLayoutError
+from dal_torchreid.data.frame_reading import BadFrameError
+from dal_torchreid.engine.checkpoint import CheckpointError
+from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.models import WeightsError
+
+# Errors that are the input's fault: one line naming the file or key, exit code 2.
+INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
+                CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError)
+# A run that diverged (NaN or infinite loss, weights or features): one line naming the
+# epoch, exit code 2; nothing of it is saved or scored.
+DIVERGENCE_ERRORS = (FloatingPointError,)
+
+
+@contextlib.contextmanager
+def console_log(cfg, name: str | None = None):
+    """Rank 0: stdout and stderr copied to ``<save_dir>/<name>-<time>`` (default
+    ``train.log`` or, for ``test.evaluate``, ``test.log``); other ranks: stdout silenced."""
+    console, errors = sys.stdout, sys.stderr
+    if not is_main_process():
+        with open(os.devnull, 'w') as quiet:
+            sys.stdout = quiet
+            try:
+                yield None
+            finally:
+                sys.stdout = console
+        return
+    name = name or ('test.log' if cfg.test.evaluate else 'train.log')
+    log_name = name + time.strftime('-%Y-%m-%d-%H-%M-%S')
+    os.makedirs(cfg.data.save_dir, exist_ok=True)
+    with open(osp.join(cfg.data.save_dir, log_name), 'w') as log_file:
+        sys.stdout, sys.stderr = Tee(console, log_file), Tee(errors, log_file)
+        try:
+            yield log_file
+        finally:
+            sys.stdout, sys.stderr = console, errors
+
+
+class Tee:
+    """Console output copied to a log file, as torchreid's ``Logger`` (which closes the
+    console when it is collected, so cannot be used in-process)."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+
+def run_logged(cfg, work: Callable[[], Any], name: str | None = None) -> tuple[int, Any]:
+    """Runs ``work()`` under :func:`console_log` after printing the configuration; returns
+    ``(0, its result)``, or ``(2, None)`` after one line for an input error or a diverged
+    run. Other errors propagate, their traceback written to the log too."""
+    with console_log(cfg, name) as log_file:
+        try:
+            print(f'Show configuration\n{cfg}\n')
+            return 0, work()
+        except INPUT_ERRORS + DIVERGENCE_ERRORS as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 2, None
+        except BaseException:
+            if log_file is not None:  # the traceback reaches the log too
+                log_file.write(traceback.format_exc())
+            raise
