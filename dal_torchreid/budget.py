@@ -68,17 +68,23 @@ def dal_frames_per_epoch(cfg: CfgNode, datamanager) -> int:
     return len(sampler) // cfg.train.batch_size * cfg.train.batch_size
 
 
-def frames_per_epoch(engine) -> int:
-    """Frames one training epoch of ``engine`` processes, over all processes.
+def loader_frames(loader) -> int:
+    """Frames one pass over a training ``loader`` yields in this process: DAL's batches
+    of frames, or torchreid's batches of ``seq_len``-frame clips (a whole tracklet,
+    with ``sample_method='all'``, counts once).
 
     For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
     """
-    loader = engine.train_loader
     frames = len(loader) * loader.batch_size
     dataset = loader.dataset
     if hasattr(dataset, 'seq_len'):  # torchreid's VideoDataset: batches of clips
         frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
-    return frames * getattr(engine, 'world_size', 1)
+    return frames
+
+
+def frames_per_epoch(engine) -> int:
+    """Frames one training epoch of ``engine`` processes, over all processes."""
+    return loader_frames(engine.train_loader) * getattr(engine, 'world_size', 1)
 
 
 def check_epoch_trains(engine, cfg: CfgNode) -> None:
@@ -109,9 +115,7 @@ def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
         return cfg
     epochs = cfg.train.supervised_epochs
     if epochs == 0:
-        loader = datamanager.train_loader
-        sampled = 1 if loader.dataset.sample_method == 'all' else loader.dataset.seq_len
-        per_epoch = len(loader) * loader.batch_size * sampled
+        per_epoch = loader_frames(datamanager.train_loader)
         budget = dal_frames_per_epoch(cfg, datamanager) * cfg.train.max_epoch
         epochs = max(1, round(budget / per_epoch)) if per_epoch else cfg.train.max_epoch
     cfg = cfg.clone()
