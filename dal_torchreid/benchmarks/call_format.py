@@ -3,8 +3,8 @@
 Why the all-frame evaluation path calls the model on at most
 ``CPU_FRAMES_PER_CALL`` frames at a time in channels-last format on the CPU
 (:mod:`dal_torchreid.engine.features`): for each call size, passes over the
-same random frames in contiguous and in channels-last format are timed
-interleaved, and the median milliseconds per frame are printed with the
+same random frames in contiguous and in channels-last format are timed in
+turns (A B, B A, ...), and the median milliseconds per frame are printed with the
 largest difference between the two formats' features.
 
 Usage::
@@ -24,6 +24,8 @@ import torch
 import dal_torchreid  # noqa: F401  (torchreid, as the plugin reaches it)
 import torchreid
 
+from dal_torchreid.benchmarks.speed import interleaved
+
 
 def time_pass(model: torch.nn.Module, frames: torch.Tensor, per_call: int,
               channels_last: bool) -> float:
@@ -39,18 +41,16 @@ def time_pass(model: torch.nn.Module, frames: torch.Tensor, per_call: int,
 
 def measure(model: torch.nn.Module, frames: torch.Tensor, sizes: list[int],
             rounds: int) -> list[dict]:
-    """Median ms per frame of each call size, contiguous and channels-last, interleaved."""
+    """Median ms per frame of each call size, contiguous and channels-last, timed in turns
+    (:func:`~dal_torchreid.benchmarks.speed.interleaved`, one untimed round first)."""
     rows = []
     for per_call in sizes:
-        time_pass(model, frames, per_call, False)  # first-call costs out of the timings
-        time_pass(model, frames, per_call, True)
-        times = {False: [], True: []}
-        for _ in range(rounds):
-            for channels_last in (False, True):
-                times[channels_last].append(time_pass(model, frames, per_call, channels_last))
-        ms = {k: 1000 * statistics.median(v) / len(frames) for k, v in times.items()}
-        rows.append({'frames_per_call': per_call, 'contiguous_ms': ms[False],
-                     'channels_last_ms': ms[True]})
+        contiguous, channels_last = interleaved(
+            [lambda: time_pass(model, frames, per_call, False),
+             lambda: time_pass(model, frames, per_call, True)], rounds, warmup=1)
+        rows.append({'frames_per_call': per_call,
+                     'contiguous_ms': 1000 * statistics.median(contiguous) / len(frames),
+                     'channels_last_ms': 1000 * statistics.median(channels_last) / len(frames)})
     return rows
 
 

@@ -19,8 +19,8 @@ On the CPU the model sees at most :data:`CPU_FRAMES_PER_CALL` frames per call,
 whatever the batch size, in channels-last memory format: a small call's
 activations stay in the processor's caches, and oneDNN's convolutions run
 faster on channels-last inputs (ResNet-50 at 224x112 on a 2-core CPU, 2
-threads: 31.6, 32.5 and 38.3 ms per frame in contiguous calls of 8, 16 and 32
-frames; 30.0, 26.1 and 28.2 ms in channels-last ones;
+threads: 35.3, 35.3 and 39.1 ms per frame in contiguous calls of 8, 16 and 32
+frames; 33.2, 29.6 and 29.4 ms in channels-last ones;
 :mod:`dal_torchreid.benchmarks.call_format`). The features then differ from
 torchreid's path in the last bits (about 5e-7 of their largest value) rather
 than not at all. On the GPU a call takes the whole batch, as it comes.
