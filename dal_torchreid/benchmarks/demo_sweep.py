@@ -120,8 +120,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.summary:
         cfg = load_config(args.config_file, list(args.opts))
-        data = {'ids': args.ids, **{key: value for key, value in (
-            ('min_frames', args.min_frames), ('max_frames', args.max_frames)) if value is not None}}
+        data = {'ids': args.ids}  # the generator's frame range unless given
+        if args.min_frames is not None:
+            data['min_frames'] = args.min_frames
+        if args.max_frames is not None:
+            data['max_frames'] = args.max_frames
         ensure_synthetic_prid2011(args.root, cfg.data.height, cfg.data.width, data)
         run(args, 'untrained', 'test.evaluate', 'True')
         for name in args.variants:
