@@ -64,8 +64,11 @@ def run_epochs(engine, epochs, save_dir=None, start_epoch=0):
     """Trains to epoch ``epochs`` with ``engine.run`` (its final test included) and
     returns the steps it made."""
     before = len(engine.steps)
-    engine.run(save_dir=save_dir or tempfile.mkdtemp(prefix='dal-test-'), max_epoch=epochs,
-               start_epoch=start_epoch, print_freq=10 ** 6, ranks=[1])
+    if save_dir is None:  # a run's checkpoints are large: none outlives the call
+        with tempfile.TemporaryDirectory(prefix='dal-test-') as scratch:
+            return run_epochs(engine, epochs, scratch, start_epoch)
+    engine.run(save_dir=save_dir, max_epoch=epochs, start_epoch=start_epoch,
+               print_freq=10 ** 6, ranks=[1])
     return engine.steps[before:]
 
 

@@ -83,8 +83,12 @@ def test_torchrun_two_processes_write_one_result_counting_all_frames(tiny_prid20
     save_dir = tmp_path / 'ddp'
     launcher = (sys.executable, '-m', 'torch.distributed.run', '--standalone',
                 '--nproc_per_node=2')
-    done = run(train_cmd(tiny_prid2011_root, save_dir, 'train.max_epoch', '2',
-                         launcher=launcher), capture_output=True, text=True, timeout=300)
+    scratch = tmp_path / 'tmp'  # torchrun's own folder goes with the test's
+    scratch.mkdir()
+    done = subprocess.run(train_cmd(tiny_prid2011_root, save_dir, 'train.max_epoch', '2',
+                                    launcher=launcher),
+                          env=dict(subprocess_env(), TMPDIR=str(scratch)),
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(save_dir / 'results.json') as f:
         record = json.load(f)
