@@ -1,6 +1,7 @@
 """Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
 import hashlib
 import shutil
+import tempfile
 import warnings
 
 import pytest
@@ -162,3 +163,15 @@ def test_all_frame_evaluation_names_a_corrupt_test_frame(prid_copy):
     engine = tiny_engine(dm, eval_frame_batch_size=16)
     with deadline(60), pytest.raises(BadFrameError, match=bad):
         engine.test(ranks=[1])
+
+
+def test_a_run_without_a_save_dir_leaves_nothing_in_the_temp_folder(tiny_prid2011_root,
+                                                                      tmp_path, monkeypatch):
+    # each run writes checkpoints of hundreds of MB at full size: the suite must not
+    # pile them up in /tmp (it once filled CI's disk)
+    scratch = tmp_path / 'tmp'
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))
+    steps = run_epochs(tiny_engine(tiny_datamanager(tiny_prid2011_root)), 1)
+    assert steps
+    assert list(scratch.iterdir()) == []
