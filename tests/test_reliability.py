@@ -1,7 +1,9 @@
 """Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
 import hashlib
+import os
 import shutil
 import tempfile
+import time
 import warnings
 
 import pytest
@@ -47,7 +49,6 @@ def test_corrupt_frame_stops_with_its_name(prid_copy):
 def test_missing_frame_stops_with_its_name(prid_copy):
     dm = tiny_datamanager(prid_copy)
     missing = sorted(training_frames(dm)[2])[0]
-    import os
     os.remove(missing)
     with deadline(60), pytest.raises(BadFrameError, match='does not exist'):
         run_epochs(tiny_engine(dm), 1)
@@ -175,3 +176,32 @@ def test_a_run_without_a_save_dir_leaves_nothing_in_the_temp_folder(tiny_prid201
     steps = run_epochs(tiny_engine(tiny_datamanager(tiny_prid2011_root)), 1)
     assert steps
     assert list(scratch.iterdir()) == []
+
+
+def event_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith('events.out.tfevents'))
+
+
+def test_a_failed_run_closes_its_log_before_the_error_reaches_the_caller(prid_copy, tmp_path):
+    # torchreid closes its TensorBoard writer only after a finished run; left open, its
+    # thread could write into the run's folder while the caller removes it
+    dm = tiny_datamanager(prid_copy)
+    os.remove(sorted(training_frames(dm)[2])[0])
+    engine = tiny_engine(dm)
+    save_dir = tmp_path / 'run'
+    with deadline(60), pytest.raises(BadFrameError):
+        engine.run(save_dir=str(save_dir), max_epoch=1, print_freq=10 ** 6, ranks=[1])
+    assert engine.writer is None
+    assert len(event_files(save_dir)) == 1
+    shutil.rmtree(save_dir)
+    time.sleep(1)
+    assert not save_dir.exists()
+
+
+def test_a_second_run_logs_into_its_own_save_dir(tiny_prid2011_root, tmp_path):
+    engine = tiny_engine(tiny_datamanager(tiny_prid2011_root))
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    run_epochs(engine, 1, str(first))
+    run_epochs(engine, 2, str(second), start_epoch=1)
+    assert len(event_files(first)) == 1
+    assert len(event_files(second)) == 1

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 import torchreid
 
 from dal_torchreid.data.frames import AllFramesDataset
-from dal_torchreid.engine.distributed import world
+from dal_torchreid.engine.distributed import NullWriter, world
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.metrics import (
     PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
@@ -120,6 +120,23 @@ class RecordingMixin:
         self.protocol, self.both_directions = protocol, bool(both_directions)
         self.frames_seen = 0
         self.test_results: dict = {}
+
+    def run(self, save_dir='log', *args, **kwargs):
+        """torchreid's ``Engine.run``; its TensorBoard writer is closed however the run
+        ends (torchreid closes it only after a run that finished), so a failed run's
+        log is flushed and written before the error reaches the caller, and the next
+        ``run`` logs into its own ``save_dir`` rather than the first run's."""
+        try:
+            return super().run(save_dir, *args, **kwargs)
+        finally:
+            self.close_writer()
+
+    def close_writer(self) -> None:
+        """Flushes and closes the TensorBoard writer, if one is open, and forgets it."""
+        writer = self.writer
+        if writer is not None and not isinstance(writer, NullWriter):
+            writer.close()
+            self.writer = None
 
     def count_frames(self, imgs: Tensor) -> None:
         """Adds a training batch's frames, over all processes, to ``frames_seen``."""
