@@ -22,7 +22,8 @@ def test_demo_config_is_the_papers_setting(demo):
     assert cfg.loss.name == 'dal' and cfg.video.pooling_method == 'release'
     assert cfg.data.norm_mean == [0.485, 0.456, 0.406]  # the ImageNet weights' normalisation
     triplet = load_config(demo.DEFAULT_CONFIG, ['loss.name', 'triplet'])
-    assert triplet.train.batch_size // triplet.video.seq_len == 8  # DAL's 64 frames a step
+    assert triplet.train.batch_size == 16  # DAL's frames a step, every engine
+    assert triplet.train.batch_size // triplet.video.seq_len == 8  # 8 clips of 2 frames
 
 
 def test_demo_refuses_a_real_data_set_folder(demo, tmp_path):

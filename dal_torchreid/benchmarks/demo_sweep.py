@@ -36,10 +36,13 @@ from dal_torchreid.cli.demo import DEFAULT_CONFIG, DEMO_DATA, ensure_synthetic_p
 from dal_torchreid.config import load_config
 from dal_torchreid.results import RESULTS_FILENAME
 
-# DAL's settings tried, as overrides of the demo config (Adam lr 3e-4, x0.1 after epoch 5).
+# DAL's settings tried, as overrides of the demo config (Adam lr 3e-4, x0.1 after epoch 5,
+# 16-frame steps). A batch variant keeps the supervised engine's 8 clips a step.
 CONSTANT = ['train.stepsize', '[1000]']
 VARIANTS = {
     'demo': [],
+    'batch32': ['train.batch_size', '32', 'video.seq_len', '4'],
+    'batch64': ['train.batch_size', '64', 'video.seq_len', '8'],
     'lr3e-4': CONSTANT,
     'lr1e-4': ['train.lr', '0.0001', *CONSTANT],
     'lr1e-3-decay5': ['train.lr', '0.001'],
