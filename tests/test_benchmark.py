@@ -135,3 +135,15 @@ def test_call_format_benchmark_times_each_size_in_both_formats():
     rows = measure(model, torch.randn(6, 3, 16, 8), sizes=[2, 4], rounds=1)
     assert [row['frames_per_call'] for row in rows] == [2, 4]
     assert all(row['contiguous_ms'] > 0 and row['channels_last_ms'] > 0 for row in rows)
+
+
+def test_bf16_conv_benchmark_counts_passes_and_prints_every_map(capsys):
+    from dal_torchreid.benchmarks import bf16_conv
+    assert bf16_conv.bad_passes(4, 2, bf16=False, passes=2, batch=2) == (0, [])
+    assert bf16_conv.main(['--passes', '1', '--batch', '1']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 2 * len(bf16_conv.MAPS) and '1 passes each' in lines[0]
+    assert lines[1].startswith('2x1 map, bf16: NaN weight gradient in ')
+    assert lines[2] == '2x1 map, fp32: NaN weight gradient in 0 of 1 passes (0.0%)'
+    with pytest.raises(SystemExit):
+        bf16_conv.main(['--passes', '0'])

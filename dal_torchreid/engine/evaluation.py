@@ -154,7 +154,18 @@ class RecordingMixin:
             raise FloatingPointError(
                 f'the model diverged: {len(bad)} of its {total} weight and buffer tensors '
                 f'hold NaN or infinite values {when} (first "{bad[0]}"); nothing of it is '
-                'saved or evaluated (a smaller learning rate may help)')
+                f'saved or evaluated ({self.divergence_hint()})')
+
+    def divergence_hint(self) -> str:
+        """What to try after a divergence: a smaller learning rate; under CPU bf16
+        autocast, also float32 (a PyTorch kernel fault, see the README)."""
+        step = getattr(self, 'step', None)
+        if step is not None and step.device == 'cpu' and step.amp_dtype is torch.bfloat16:
+            return ('a smaller learning rate may help; under amp "bf16" on the CPU, PyTorch\'s '
+                    'oneDNN convolutions were also seen to give NaN weight gradients where a '
+                    'strided kernel reaches past a feature map of 1 or 2 pixels, as inputs far '
+                    'below 256x128 make: try amp "" (float32)')
+        return 'a smaller learning rate may help'
 
     def train(self, *args, **kwargs):
         """torchreid's epoch of training, then :meth:`check_finite_weights` (so before
