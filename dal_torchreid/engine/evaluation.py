@@ -157,14 +157,7 @@ class RecordingMixin:
                 f'saved or evaluated ({self.divergence_hint()})')
 
     def divergence_hint(self) -> str:
-        """What to try after a divergence: a smaller learning rate; under CPU bf16
-        autocast, also float32 (a PyTorch kernel fault, see the README)."""
-        step = getattr(self, 'step', None)
-        if step is not None and step.device == 'cpu' and step.amp_dtype is torch.bfloat16:
-            return ('a smaller learning rate may help; under amp "bf16" on the CPU, PyTorch\'s '
-                    'oneDNN convolutions were also seen to give NaN weight gradients where a '
-                    'strided kernel reaches past a feature map of 1 or 2 pixels, as inputs far '
-                    'below 256x128 make: try amp "" (float32)')
+        """What to try after a divergence (engines with more causes extend it)."""
         return 'a smaller learning rate may help'
 
     def train(self, *args, **kwargs):

@@ -173,6 +173,16 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         self.checkpointer.start(save_dir, is_main_process())
         return super().run(save_dir, *args, **kwargs)
 
+    def divergence_hint(self) -> str:
+        """Under CPU bf16 autocast, also float32: a PyTorch kernel fault (see the README)."""
+        hint = super().divergence_hint()
+        if self.step.device == 'cpu' and self.step.amp_dtype is torch.bfloat16:
+            hint += ('; under amp "bf16" on the CPU, PyTorch\'s oneDNN convolutions were also '
+                     'seen to give NaN weight gradients where a strided kernel reaches past a '
+                     'feature map of 1 or 2 pixels, as inputs far below 256x128 make: try '
+                     'amp "" (float32)')
+        return hint
+
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
         if not self._anchors_ready:
             self.initialize_anchors_from_features()
