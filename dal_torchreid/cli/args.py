@@ -8,9 +8,16 @@ from dal_torchreid.config import load_config
 from dal_torchreid.torchreid_settings import ENGINES
 
 
+CONFIG_HELP = ('Every config key, its default, the values it accepts and which engine reads '
+               'it: docs/config.md (python -m dal_torchreid.config_reference --markdown). '
+               'The defaults: %(prog)s --print-config; a config as a run would use it: '
+               '%(prog)s --print-config --config-file FILE [KEY VALUE ...].')
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
-    """``--config-file``, ``--root``, ``--engine`` and trailing ``KEY VALUE`` overrides."""
-    parser = argparse.ArgumentParser(description=description,
+    """``--config-file``, ``--root``, ``--engine``, ``--print-config`` and trailing
+    ``KEY VALUE`` overrides."""
+    parser = argparse.ArgumentParser(description=description, epilog=CONFIG_HELP,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--config-file', type=str, default='', help='path to a YAML config')
     parser.add_argument('--root', type=str, default='', help='data root (data.root)')
@@ -18,6 +25,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument('-t', '--targets', type=str, nargs='+', help='target data sets (data.targets)')
     parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
                         help='dal, or torchreid\'s supervised softmax / triplet (loss.name)')
+    parser.add_argument('--print-config', action='store_true',
+                        help='print the merged config (defaults, config file, overrides) as '
+                             'YAML and exit, reading no data')
     parser.add_argument('opts', default=None, nargs='*', metavar='KEY VALUE',
                         help='pairs overriding the config (options may come before or after)')
     return parser

@@ -82,7 +82,7 @@ def ensure_synthetic_prid2011(root: str, height: int, width: int,
     differs = {k: v for k, v in vars(wanted).items() if found.get(k, v) != v}
     if differs:
         warnings.warn(f'using the synthetic set in "{folder}", written with other settings than '
-                      f'the ones asked for ({differs}); numbers will differ from the README')
+                      f'the ones asked for ({differs}); numbers will differ from docs/experiments.md')
     return folder
 
 

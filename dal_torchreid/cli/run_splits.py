@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if args.print_config:
+        print(cfg.dump(), end='')
+        return 0
     return run_logged(cfg, lambda: _run(cfg, args.splits), 'splits.log')[0]
 
 

@@ -10,8 +10,9 @@ Usage::
     torchrun --nproc_per_node=4 tools/train.py --config-file configs/dal_resnet50_mars.yaml \\
         --root reid-data     # DAL on 4 GPUs, one process each (gloo on the CPU)
 
-Any ``KEY VALUE`` pair after the options overrides the config (see
-``dal_torchreid/config.py``); results go to ``<data.save_dir>/results.json``.
+Any ``KEY VALUE`` pair after the options overrides the config (every key:
+``docs/config.md``; ``--print-config`` prints the merged config and exits);
+results go to ``<data.save_dir>/results.json``.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if args.print_config:
+        print(cfg.dump(), end='')
+        return 0
     distributed = init_from_environment(uses_gpu(cfg), cfg.train.dist_timeout)
     try:
         code, _ = run_logged(cfg, lambda: run_experiment(cfg))

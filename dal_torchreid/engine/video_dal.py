@@ -174,7 +174,7 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         return super().run(save_dir, *args, **kwargs)
 
     def divergence_hint(self) -> str:
-        """Under CPU bf16 autocast, also float32: a PyTorch kernel fault (see the README)."""
+        """Under CPU bf16 autocast, also float32: a PyTorch kernel fault (docs/user_guide.md)."""
         hint = super().divergence_hint()
         if self.step.device == 'cpu' and self.step.amp_dtype is torch.bfloat16:
             hint += ('; under amp "bf16" on the CPU, PyTorch\'s oneDNN convolutions were also '
