@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import tempfile
 from typing import Mapping, Sequence
 
 from dal_torchreid.engine.evaluation import cmc_at
+from dal_torchreid.file_errors import default_file_mode, write_error
 
 RESULTS_FILENAME = 'results.json'
 REPORTED_RANKS = (1, 5, 10, 20)
@@ -64,14 +66,23 @@ def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
 
 
 def write_results(record: Mapping, save_dir: str) -> str:
-    """Writes ``record`` to ``<save_dir>/results.json`` (atomically); returns the path."""
+    """Writes ``record`` to ``<save_dir>/results.json`` atomically, through a temporary
+    file of this write's own; returns the path. A failed write (a full disk) is a
+    :class:`~dal_torchreid.file_errors.WriteError` naming the file."""
     os.makedirs(save_dir, exist_ok=True)
     path = osp.join(save_dir, RESULTS_FILENAME)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=2)
-        f.write('\n')
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix='.' + RESULTS_FILENAME + '-', suffix='.tmp', dir=save_dir)
+    try:
+        os.fchmod(fd, default_file_mode())
+        with os.fdopen(fd, 'w') as f:
+            json.dump(record, f, indent=2)
+            f.write('\n')
+        os.replace(tmp, path)
+    except OSError as err:
+        raise write_error(path, err) from err
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     return path
 
 
