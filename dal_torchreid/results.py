@@ -5,11 +5,17 @@ A results record is a plain dict, written as ``<save_dir>/results.json``::
     {
       "engine": "dal", "backbone": "resnet50", "epochs": 64, "seed": 1,
       "test_only": false, "wall_time_s": 812.4, "frames_seen": 1280000,
+      "init_weights": "imagenet", "config_sha1": "3f2a...",
       "targets": {
         "prid2011": {"rank1": 0.85, "rank5": 0.95, "rank10": 0.97,
-                     "rank20": 0.99, "mAP": 0.88, "cmc": [0.85, ...]}
+                     "rank20": 0.99, "mAP": 0.88, "cmc": [0.85, ...],
+                     "num_query": 89, "num_gallery": 89, "num_gallery_people": 89}
       }
     }
+
+``init_weights`` is ``"random"``, ``"imagenet"``, the ``model.load_weights`` file or
+the resumed checkpoint; ``config_sha1`` identifies the config as requested (a finished
+run of the same config has the same).
 
 Ranks and mAP are fractions in [0, 1]; past a small gallery's end the CMC
 curve is flat, so ``rank20`` of a 10-tracklet gallery is its last value.

@@ -208,3 +208,11 @@ def test_make_synthetic_exits_2_on_a_user_error(tmp_path, capsys):
                                      '--ids', '1']) == 2
     [line] = error_lines(capsys.readouterr().err)
     assert 'ids' in line
+
+
+def test_the_demo_exits_2_on_a_user_error(tmp_path, capsys):
+    from dal_torchreid.cli import demo
+    missing = tmp_path / 'missing.yaml'
+    assert demo.main(['--root', str(tmp_path), '--save-dir', str(tmp_path / 'log'),
+                      '--config-file', str(missing)]) == 2
+    assert error_lines(capsys.readouterr().err) == [f'error: config file "{missing}" does not exist']

@@ -1,8 +1,9 @@
 """What the command-line tools share: which errors are the input's fault, and the log.
 
-An input error (a bad key, file, data set, checkpoint or weights file) or a
-diverged run ends a tool with one line naming the key, file or epoch and exit
-code 2; any other error keeps its traceback, which reaches the log too.
+An input error (a bad key, file, split, data set, checkpoint or weights file, a
+``save_dir`` another run holds or that cannot be written, a full disk) or a diverged
+run ends a tool with one line naming the key, file or epoch and exit code 2; any
+other error keeps its traceback, which reaches the log too.
 """
 from __future__ import annotations
 
