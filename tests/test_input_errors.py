@@ -16,21 +16,9 @@ from dal_torchreid.cli import make_synthetic_data
 from dal_torchreid.config import ConfigError, load_config
 from dal_torchreid.engine import VideoDALEngine
 
-from cli_helpers import TRAIN, error_lines, run_train, subprocess_env, tiny_options
+from cli_helpers import TRAIN, error_lines, one_error, run_train, subprocess_env, tiny_options
 
 
-def one_error(code, err):
-    assert code == 2, err[-2000:]
-    assert 'Traceback' not in err
-    [line] = error_lines(err)
-    return line
-
-
-@pytest.fixture
-def prid_copy(tiny_prid2011_root, tmp_path):
-    root = tmp_path / 'data'
-    shutil.copytree(tiny_prid2011_root, root)
-    return root
 
 
 @pytest.mark.parametrize('text, expected', [

@@ -16,14 +16,8 @@ from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.results import write_results
 from dal_torchreid.save_dir import LOCK_FILE, SaveDirError, SaveDirLock
 
-from cli_helpers import error_lines, log_text, run_train, subprocess_env, tiny_options
+from cli_helpers import error_lines, log_text, one_error, run_train, subprocess_env, tiny_options
 
-
-def one_error(code, err):
-    assert code == 2, err[-2000:]
-    assert 'Traceback' not in err
-    [line] = error_lines(err)
-    return line
 
 
 HOLD = ('import sys, time\n'

@@ -4,17 +4,15 @@ that do not hold, warnings about runs that cannot mean what they say, progress l
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dal_torchreid.cli import run_splits
 from dal_torchreid.data.frame_reading import BadFrameError, read_frame
 
-from cli_helpers import error_lines, run_train, tiny_options
+from cli_helpers import one_error, run_train, tiny_options
 
 
 @pytest.fixture(scope='module')
@@ -27,12 +25,6 @@ def trained(tiny_prid2011_root, tmp_path_factory):
         return save_dir, json.load(f)
 
 
-@pytest.fixture
-def prid_copy(tiny_prid2011_root, tmp_path):
-    root = tmp_path / 'data'
-    shutil.copytree(tiny_prid2011_root, root)
-    return root
-
 
 def splits_file(root):
     return root / 'prid2011' / 'splits_prid2011.json'
@@ -44,12 +36,6 @@ def edit_splits(root, edit):
     edit(splits)
     path.write_text(json.dumps(splits))
 
-
-def one_error(code, err):
-    assert code == 2, err[-2000:]
-    assert 'Traceback' not in err
-    [line] = error_lines(err)
-    return line
 
 
 def test_test_only_with_resume_scores_the_checkpoint(trained, tiny_prid2011_root, tmp_path,

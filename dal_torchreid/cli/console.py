@@ -96,20 +96,17 @@ def run_logged(cfg, work: Callable[[], Any], name: str | None = None) -> tuple[i
     run. Other errors propagate, their traceback written to the log too. A ``save_dir``
     that cannot hold the log is one line too."""
     try:
-        log = console_log(cfg, name)
-        log_file = log.__enter__()
-    except SaveDirError as err:
+        with console_log(cfg, name) as log_file:
+            try:
+                print(f'Show configuration\n{cfg}\n')
+                return 0, work()
+            except INPUT_ERRORS + DIVERGENCE_ERRORS as err:
+                print(f'error: {err}', file=sys.stderr)
+                return 2, None
+            except BaseException:
+                if log_file is not None:  # the traceback reaches the log too
+                    log_file.write(traceback.format_exc())
+                raise
+    except SaveDirError as err:  # no log: save_dir cannot hold it (work's are caught above)
         print(f'error: {err}', file=sys.stderr)
         return 2, None
-    with contextlib.ExitStack() as stack:
-        stack.push(log)
-        try:
-            print(f'Show configuration\n{cfg}\n')
-            return 0, work()
-        except INPUT_ERRORS + DIVERGENCE_ERRORS as err:
-            print(f'error: {err}', file=sys.stderr)
-            return 2, None
-        except BaseException:
-            if log_file is not None:  # the traceback reaches the log too
-                log_file.write(traceback.format_exc())
-            raise
