@@ -82,8 +82,8 @@ def warn_small_gallery(name: str, num_tracklets: int, num_people: int, ranks) ->
         listed = names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' and ' + names[-1]
         warnings.warn(f'{name}: the gallery holds {num_tracklets} tracklet'
                       f'{"s" if num_tracklets != 1 else ""} of {num_people} '
-                      f'{"people" if num_people != 1 else "person"}; {listed} rank the whole '
-                      'gallery and say little')
+                      f'{"people" if num_people != 1 else "person"}; {listed} '
+                      f'{"rank" if len(names) > 1 else "ranks"} the whole gallery and say little')
 
 
 class RecordingMixin:
