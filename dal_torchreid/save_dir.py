@@ -83,7 +83,8 @@ class SaveDirLock:
         try:
             with open(self.path) as f:
                 holder = json.load(f)
-            return holder if isinstance(holder, dict) and 'pid' in holder else None
+            return holder if isinstance(holder, dict) and isinstance(holder.get('pid'), int) \
+                else None
         except (OSError, ValueError):
             return None
 
