@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from yacs.config import CfgNode
 
-from dal_torchreid.data.tracklet_frames import TrackletFrameDataset, TrackletFrameSampler
-
-
-class EmptyEpochError(ValueError):
-    """A training epoch that would form no batch: nothing would be trained."""
+from dal_torchreid.data.tracklet_frames import (
+    EmptyEpochError, TrackletFrameDataset, TrackletFrameSampler
+)
 
 
 def train_sampler(cfg: CfgNode) -> str:

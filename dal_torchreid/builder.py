@@ -34,6 +34,7 @@ from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
+from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.models import (
     IMAGENET_BACKBONES, ImageNetWeightsError, load_imagenet_weights, load_weights
 )
@@ -46,6 +47,10 @@ MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_4', 'shufflenet')
 
 class PretrainedWeightsError(RuntimeError):
     """ImageNet weights for ``model.pretrained`` could not be obtained."""
+
+
+class InputSizeError(ValueError):
+    """Frames of ``data.height`` x ``data.width`` too small for the backbone."""
 
 
 def uses_gpu(cfg: CfgNode) -> bool:
@@ -254,9 +259,8 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     (unless ``model.allow_partial_weights``).
     """
     name = cfg.model.name
-    if cfg.model.load_weights and not osp.isfile(cfg.model.load_weights):
-        raise FileNotFoundError(f'model.load_weights: file "{cfg.model.load_weights}" does '
-                                'not exist')
+    if cfg.model.load_weights:
+        check_input_file(cfg.model.load_weights, 'model.load_weights: file')
     pretrained = bool(cfg.model.pretrained) and not cfg.model.load_weights
     loss = 'triplet' if cfg.loss.name == 'triplet' else 'softmax'
     if pretrained and name in MANUAL_IMAGENET_WEIGHTS:
@@ -283,7 +287,26 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
                      ema=cfg.model.load_ema)
     if cfg.model.bn_momentum > 0:
         dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
+    check_input_size(model, cfg)
     return model
+
+
+def check_input_size(model: torch.nn.Module, cfg: CfgNode) -> None:
+    """Raises :class:`InputSizeError` when one ``data.height`` x ``data.width`` frame does
+    not pass through ``model`` (its feature maps would shrink to nothing); one frame, in
+    eval mode, on the CPU, before any data is read."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, cfg.data.height, cfg.data.width,
+                              device=next(model.parameters()).device))
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputSizeError(f'data.height {cfg.data.height}, data.width {cfg.data.width}: too '
+                             f'small for model.name {cfg.model.name} ({first})') from err
+    finally:
+        model.train(was_training)
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:

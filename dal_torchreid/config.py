@@ -16,10 +16,10 @@ Examples::
 from __future__ import annotations
 
 import math
-import os.path as osp
 import re
 from typing import Any, Callable, Sequence
 
+import torch
 import yaml
 from yacs.config import CfgNode as CN
 
@@ -33,8 +33,9 @@ from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
 from dal_torchreid.engine.video_dal import (
-    ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
+    ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_fixbase_epoch, check_warmup_epochs
 )
+from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
 from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
@@ -126,6 +127,14 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 }
 
 
+def _paired_checks(cfg: CN) -> dict[str, Callable[[Any], None]]:
+    """The DAL checks of a key that depend on another setting."""
+    return {
+        'train.amp': lambda amp: check_amp(amp, bool(cfg.use_gpu) and torch.cuda.is_available()),
+        'train.fixbase_epoch': lambda epochs: check_fixbase_epoch(epochs, cfg.train.open_layers),
+    }
+
+
 def _leaves(node: CN, prefix: str = ''):
     for name, value in node.items():
         if isinstance(value, CN):
@@ -149,7 +158,9 @@ def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'conf
         numbers = value if isinstance(value, (list, tuple)) else [value]
         if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
             fail(key, f'must be finite, got {value!r}')
-    checks = dict(PLUGIN_CHECKS, **(DAL_CHECKS if cfg.loss.name == 'dal' else {}))
+    checks = dict(PLUGIN_CHECKS)
+    if cfg.loss.name == 'dal':
+        checks.update(DAL_CHECKS, **_paired_checks(cfg))
     for key, check in checks.items():
         name = key.rsplit('.', 1)[1]
         try:
@@ -164,13 +175,14 @@ def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'conf
 
 def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     """The default config, with the YAML file ``path`` and ``KEY VALUE`` ``opts`` merged,
-    validated and frozen. Raises :class:`ConfigError` (or ``FileNotFoundError``) naming
-    the key and whether the file or the command line set it; reads nothing else."""
+    validated and frozen. Raises :class:`ConfigError` (or ``FileNotFoundError``,
+    ``IsADirectoryError``) naming the key and whether the file, the command line or the
+    default config set it; reads nothing else."""
     cfg = get_default_config()
     file_source = f'config file "{path}"'
+    file_keys: set[str] = set()
     if path:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'config file "{path}" does not exist')
+        file_keys = config_file_keys(path)
         try:
             cfg.merge_from_file(path)
         except (KeyError, ValueError, AssertionError, yaml.YAMLError) as err:
@@ -182,9 +194,51 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
         raise ConfigError(f'command line: {_unknown(err)}') from err
     from_command_line = set(opts[0::2])
     validate_config(cfg, lambda key: 'command line' if key in from_command_line
-                    else file_source if path else 'default config')
+                    else file_source if key in file_keys else 'default config')
     cfg.freeze()
     return cfg
+
+
+def config_file_keys(path: str) -> set[str]:
+    """The dotted keys the YAML config file ``path`` sets, checking what yacs does not:
+    that it is a UTF-8 text file holding a mapping, and that no mapping in it names a
+    key twice (YAML lets the second silently replace the first). Raises
+    :class:`ConfigError` naming the file (and the key and line)."""
+    check_input_file(path, 'config file')
+    source = f'config file "{path}"'
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f'{source}: not a UTF-8 text (YAML) file') from err
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{source}: {" ".join(str(err).split())}') from err
+    if root is None:
+        return set()
+    if not isinstance(root, yaml.MappingNode):
+        kind = 'a list' if isinstance(root, yaml.SequenceNode) else 'a single value'
+        raise ConfigError(f'{source}: must hold a mapping of sections (model:, data:, ...), '
+                          f'got {kind}')
+    return _mapping_keys(root, '', source)
+
+
+def _mapping_keys(node: yaml.MappingNode, prefix: str, source: str) -> set[str]:
+    keys: set[str] = set()
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = prefix + str(key_node.value)
+        if key in seen:
+            raise ConfigError(f'{source}: key "{key}" appears twice (again on line '
+                              f'{key_node.start_mark.line + 1}); YAML would silently keep '
+                              'only the last')
+        seen.add(key)
+        if isinstance(value_node, yaml.MappingNode):
+            keys |= _mapping_keys(value_node, key + '.', source)
+        else:
+            keys.add(key)
+    return keys
 
 
 def _unknown(err: Exception) -> str:

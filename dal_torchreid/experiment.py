@@ -15,7 +15,10 @@ Examples::
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os.path as osp
+import sys
 import time
 import warnings
 
@@ -29,13 +32,23 @@ from dal_torchreid.builder import (
 )
 from dal_torchreid.budget import check_epoch_trains, frames_per_epoch, with_supervised_budget
 from dal_torchreid.engine import VideoDALEngine
-from dal_torchreid.engine.checkpoint import resume_checkpoint
+from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
-from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
+from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.results import (
+    make_record, plot_associations, read_results, summarize_splits, write_results
+)
+from dal_torchreid.save_dir import claim_save_dir
 
 
 def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     """Trains and/or evaluates as ``cfg`` says; writes and returns the results record.
+
+    The run holds ``save_dir`` (:class:`~dal_torchreid.save_dir.SaveDirLock`) and first
+    moves an earlier run's ``results.json`` aside. ``model.resume`` restores a
+    checkpoint to continue training, or, with ``test.evaluate``, to evaluate it (as
+    torchreid's ``scripts/main.py`` does); a checkpoint written at or after
+    ``train.max_epoch`` is refused for training.
 
     Args:
         cfg (CfgNode): a validated config (:func:`dal_torchreid.config.load_config`).
@@ -46,6 +59,12 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         :mod:`dal_torchreid.results`).
     """
     save_dir = save_dir or cfg.data.save_dir
+    with claim_save_dir(save_dir, is_main_process()):
+        return _run_experiment(cfg, save_dir)
+
+
+def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
+    requested = cfg
     torchreid.utils.set_random_seed(cfg.train.seed)
     start = time.time()
     datamanager = build_datamanager(cfg)
@@ -60,16 +79,14 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
 
     run_kwargs = engine_run_kwargs(cfg)
     run_kwargs['save_dir'] = save_dir
-    if cfg.model.resume and not cfg.test.evaluate:
-        if not osp.isfile(cfg.model.resume):
-            raise FileNotFoundError(f'model.resume: checkpoint "{cfg.model.resume}" does not exist')
-        if isinstance(engine, VideoDALEngine):
-            run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
-        else:
-            run_kwargs['start_epoch'] = resume_checkpoint(
-                cfg.model.resume, model, optimizer, scheduler)
+    if cfg.model.resume:
+        resumed = resume(cfg, engine, model, optimizer, scheduler)
+        if not cfg.test.evaluate:
+            run_kwargs['start_epoch'] = resumed
     if not cfg.test.evaluate:
         check_epoch_trains(engine, cfg)
+        # a progress line at least once an epoch, however short the epochs are
+        run_kwargs['print_freq'] = min(cfg.train.print_freq, len(engine.train_loader))
         print(f'=> {frames_per_epoch(engine)} training frames per epoch (all processes), '
               f'{cfg.train.max_epoch} epochs')
     engine.run(**run_kwargs)
@@ -88,9 +105,11 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         wall_time_s=round(wall_time, 2),
         frames_seen=int(engine.frames_seen),
         test_only=bool(cfg.test.evaluate),
-        init_weights=cfg.model.load_weights or ('imagenet' if cfg.model.pretrained else 'random'),
+        init_weights=cfg.model.resume or cfg.model.load_weights or (
+            'imagenet' if cfg.model.pretrained else 'random'),
         protocol=evaluation_protocol(cfg),
         config=_plain(cfg),
+        config_sha1=config_sha1(requested),
     )
     monitor = getattr(engine, 'association_monitor', None)
     history = monitor.history if monitor is not None else None
@@ -104,6 +123,25 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
         print(f'Association diagnostics plotted to "{plot}"')
     return record
+
+
+def resume(cfg: CfgNode, engine, model, optimizer, scheduler) -> int:
+    """Restores ``model.resume`` into the engine (or the model, optimizer and scheduler of
+    a supervised engine); returns its epoch. For training, raises
+    :class:`~dal_torchreid.engine.checkpoint.CheckpointError` when that epoch leaves no
+    epoch of ``train.max_epoch`` to train."""
+    path = cfg.model.resume
+    check_input_file(path, 'model.resume: checkpoint')
+    if isinstance(engine, VideoDALEngine):
+        epoch = engine.resume(path)
+    else:
+        epoch = resume_checkpoint(path, model, optimizer, scheduler)
+    if not cfg.test.evaluate and epoch >= cfg.train.max_epoch:
+        raise CheckpointError(
+            f'model.resume: checkpoint "{path}" was written after epoch {epoch}; '
+            f'train.max_epoch {cfg.train.max_epoch} leaves nothing to train (raise '
+            'train.max_epoch, or evaluate it with test.evaluate True)')
+    return epoch
 
 
 def evaluation_protocol(cfg: CfgNode) -> dict:
@@ -120,6 +158,11 @@ def evaluation_protocol(cfg: CfgNode) -> dict:
     }
 
 
+def config_sha1(cfg: CfgNode) -> str:
+    """A digest of a config as requested: a finished run of the same config has it."""
+    return hashlib.sha1(json.dumps(_plain(cfg), sort_keys=True).encode()).hexdigest()
+
+
 def _plain(node):
     if isinstance(node, CfgNode):
         return {k: _plain(v) for k, v in node.items()}
@@ -128,31 +171,66 @@ def _plain(node):
     return node
 
 
-def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None = None) -> dict:
+def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None = None,
+                       redo: bool = False) -> dict:
     """Trains and evaluates each of the first ``num_splits`` splits (``data.split_id``).
 
     The PRID2011 / iLIDS-VID protocol: one run per random 50/50 person split,
     each writing ``<save_dir>/split<i>/results.json``; then
     ``<save_dir>/results.json`` holds each metric's mean and standard deviation
-    over the splits (:func:`dal_torchreid.results.summarize_splits`).
+    over the splits (:func:`dal_torchreid.results.summarize_splits`). A split whose
+    ``results.json`` a finished run of the same config wrote is kept, not run again
+    (unless ``redo``), so a protocol that stopped continues where it stopped; the error
+    of a split that fails names the split.
     """
     if num_splits < 1:
         raise ValueError(f'num_splits must be >= 1, got {num_splits}')
     save_dir = save_dir or cfg.data.save_dir
-    records = []
-    for split in range(num_splits):
-        split_cfg = cfg.clone()
-        split_cfg.defrost()
-        split_cfg.data.split_id = split
-        split_cfg.freeze()
-        print(f'=> Split {split + 1} of {num_splits}')
-        records.append(run_experiment(split_cfg, osp.join(save_dir, f'split{split}')))
-    record = {
-        'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
-        'num_splits': num_splits,
-        'wall_time_s': round(sum(r['wall_time_s'] for r in records), 2),
-        'targets': summarize_splits(records),
-    }
-    if is_main_process():
-        print(f'Split summary written to "{write_results(record, save_dir)}"')
+    with claim_save_dir(save_dir, is_main_process()):
+        records = [_run_split(cfg, split, num_splits, save_dir, redo)
+                   for split in range(num_splits)]
+        record = {
+            'engine': cfg.loss.name, 'backbone': cfg.model.name, 'seed': cfg.train.seed,
+            'num_splits': num_splits,
+            'wall_time_s': round(sum(r['wall_time_s'] for r in records), 2),
+            'targets': summarize_splits(records),
+        }
+        if is_main_process():
+            print(f'Split summary written to "{write_results(record, save_dir)}"')
+    return record
+
+
+def _run_split(cfg: CfgNode, split: int, num_splits: int, save_dir: str, redo: bool) -> dict:
+    """One split of :func:`run_split_protocol`: its kept record, or a new run's."""
+    split_cfg = cfg.clone()
+    split_cfg.defrost()
+    split_cfg.data.split_id = split
+    split_cfg.freeze()
+    split_dir = osp.join(save_dir, f'split{split}')
+    kept = None if redo else finished_run(split_dir, split_cfg)
+    if kept is not None:
+        print(f'=> Split {split + 1} of {num_splits}: kept "{osp.join(split_dir, "results.json")}"'
+              ', a finished run of this config (--redo runs it again)')
+        return kept
+    print(f'=> Split {split + 1} of {num_splits}')
+    try:
+        return run_experiment(split_cfg, split_dir)
+    except Exception as err:
+        where = f'split {split} ("{split_dir}")'
+        if len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (f'{where}: {err.args[0]}',)  # the one line the tools print
+        else:
+            print(f'=> {where} failed', file=sys.stderr)
+        raise
+
+
+def finished_run(save_dir: str, cfg: CfgNode) -> dict | None:
+    """The record of ``<save_dir>/results.json`` when a finished run of ``cfg`` (as
+    requested) wrote it, else None."""
+    try:
+        record = read_results(save_dir)
+    except (OSError, ValueError):
+        return None
+    if record.get('config_sha1') != config_sha1(cfg) or not record.get('targets'):
+        return None
     return record

@@ -5,11 +5,17 @@ A results record is a plain dict, written as ``<save_dir>/results.json``::
     {
       "engine": "dal", "backbone": "resnet50", "epochs": 64, "seed": 1,
       "test_only": false, "wall_time_s": 812.4, "frames_seen": 1280000,
+      "init_weights": "imagenet", "config_sha1": "3f2a...",
       "targets": {
         "prid2011": {"rank1": 0.85, "rank5": 0.95, "rank10": 0.97,
-                     "rank20": 0.99, "mAP": 0.88, "cmc": [0.85, ...]}
+                     "rank20": 0.99, "mAP": 0.88, "cmc": [0.85, ...],
+                     "num_query": 89, "num_gallery": 89, "num_gallery_people": 89}
       }
     }
+
+``init_weights`` is ``"random"``, ``"imagenet"``, the ``model.load_weights`` file or
+the resumed checkpoint; ``config_sha1`` identifies the config as requested (a finished
+run of the same config has the same).
 
 Ranks and mAP are fractions in [0, 1]; past a small gallery's end the CMC
 curve is flat, so ``rank20`` of a 10-tracklet gallery is its last value.
@@ -19,9 +25,11 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import tempfile
 from typing import Mapping, Sequence
 
 from dal_torchreid.engine.evaluation import cmc_at
+from dal_torchreid.file_errors import default_file_mode, write_error
 
 RESULTS_FILENAME = 'results.json'
 REPORTED_RANKS = (1, 5, 10, 20)
@@ -64,14 +72,23 @@ def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
 
 
 def write_results(record: Mapping, save_dir: str) -> str:
-    """Writes ``record`` to ``<save_dir>/results.json`` (atomically); returns the path."""
+    """Writes ``record`` to ``<save_dir>/results.json`` atomically, through a temporary
+    file of this write's own; returns the path. A failed write (a full disk) is a
+    :class:`~dal_torchreid.file_errors.WriteError` naming the file."""
     os.makedirs(save_dir, exist_ok=True)
     path = osp.join(save_dir, RESULTS_FILENAME)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=2)
-        f.write('\n')
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix='.' + RESULTS_FILENAME + '-', suffix='.tmp', dir=save_dir)
+    try:
+        os.fchmod(fd, default_file_mode())
+        with os.fdopen(fd, 'w') as f:
+            json.dump(record, f, indent=2)
+            f.write('\n')
+        os.replace(tmp, path)
+    except OSError as err:
+        raise write_error(path, err) from err
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     return path
 
 

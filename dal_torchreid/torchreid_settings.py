@@ -49,6 +49,7 @@ def torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
     rules += [(key, value_of(cfg, key) > 0, 'must be > 0') for key in POSITIVE]
     return rules + [
         ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
+        ('data.save_dir', bool(cfg.data.save_dir.strip()), 'must name a folder'),
         ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
         ('data.norm_std', len(cfg.data.norm_std) == 3 and min(cfg.data.norm_std) > 0,
          'must hold 3 positive values'),

@@ -61,6 +61,14 @@ def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith('error: ')]
 
 
+def one_error(code, stderr):
+    """The one ``error:`` line of a run that stopped with exit code 2 and no traceback."""
+    assert code == 2, stderr[-2000:]
+    assert 'Traceback' not in stderr
+    [line] = error_lines(stderr)
+    return line
+
+
 def log_text(save_dir, kind='train'):
     """The text of the one ``<kind>.log-<time>`` in ``save_dir``."""
     logs = [n for n in os.listdir(save_dir) if n.startswith(f'{kind}.log')]

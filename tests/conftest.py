@@ -1,4 +1,6 @@
 """Session fixtures: tiny synthetic data sets in each torchreid layout, built once per run."""
+import shutil
+
 import pytest
 
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
@@ -32,3 +34,11 @@ def tiny_mars_root(tmp_path_factory):
     """Root of a MARS-layout set: 6 ids (3 train, 3 test), 3 cameras, 2 tracklets per id and
     camera, 3 distractors (pid 0), 2 junk tracklets (pid -1), 4-8 frames of 32x16."""
     return _build(tmp_path_factory, 'mars', TINY_MARS)
+
+
+@pytest.fixture
+def prid_copy(tiny_prid2011_root, tmp_path):
+    """A copy of the tiny PRID2011 set that a test may change (under ``tmp_path / 'data'``)."""
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_prid2011_root, root)
+    return root

@@ -1,7 +1,6 @@
 """Bad frames, non-finite losses, single-camera data, AMP and EMA in VideoDALEngine."""
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import warnings
@@ -18,12 +17,6 @@ from engine_helpers import (
     PlainNet, StepRecordingEngine, run_epochs, tiny_datamanager, tiny_engine, tiny_model
 )
 
-
-@pytest.fixture
-def prid_copy(tiny_prid2011_root, tmp_path):
-    root = tmp_path / 'data'
-    shutil.copytree(tiny_prid2011_root, root)
-    return root
 
 
 def training_frames(dm):

@@ -124,8 +124,8 @@ def test_incomplete_data_set_adds_the_layout_to_torchreids_error(tiny_prid2011_r
     shutil.rmtree(root / 'prid2011' / 'prid_2011' / 'multi_shot' / 'cam_b')
     code, _, err = run_train(tiny_options(root, tmp_path / 'log'), capsys)
     assert code == 2
-    assert 'cam_b" is not found' in err  # torchreid's own message ...
-    assert 'multi_shot/cam_b/person_0001/0001.png' in err  # ... and the layout
+    assert 'cam_b" does not exist' in err  # the missing folder ...
+    assert 'multi_shot/cam_b/person_0001/*.png' in err  # ... and the layout
 
 
 def test_split_protocol_writes_mean_and_std(tiny_prid2011_root, tmp_path):

@@ -602,7 +602,7 @@ def _read_report(path: str) -> dict:
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError) as err:
-        raise SystemExit(f'--compare: cannot read benchmark report "{path}": {err}')
+        raise ValueError(f'--compare: cannot read benchmark report "{path}": {err}') from err
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -634,9 +634,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.compare:
-        rows = compare_reports(*(_read_report(p) for p in args.compare))
+        try:
+            rows = compare_reports(*(_read_report(p) for p in args.compare))
+        except ValueError as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 2
         if not rows:
-            raise SystemExit('--compare: the two reports share no measured ratio')
+            print('error: --compare: the two reports share no measured ratio', file=sys.stderr)
+            return 2
         print(f'{"ratio":<24} {"first (q1-q3)":>26} {"second (q1-q3)":>26}  agree')
         for r in rows:
             cells = [f'{r[k]:.4f} ({r[k + "_iqr"][0]:.4f}-{r[k + "_iqr"][1]:.4f})'

@@ -30,6 +30,7 @@ import warnings
 import torch
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
+from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
 from dal_torchreid.config import load_config
 from dal_torchreid.data.synthetic import (
     DATASET_DIRS, INFO_FILE, SyntheticConfig, make_synthetic_dataset
@@ -87,7 +88,16 @@ def ensure_synthetic_prid2011(root: str, height: int, width: int,
 
 
 def main(argv=None) -> int:
+    """Runs the demo; returns the exit status (0 done, 2 an input error, in one line)."""
     args = parse_args(argv)
+    try:
+        return _demo(args)
+    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FileExistsError,) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     start = time.time()
     common = ['data.root', args.root] + list(args.opts or [])

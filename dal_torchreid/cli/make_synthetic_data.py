@@ -45,15 +45,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    """Runs the command; returns the exit status (0 written, 2 refused)."""
     args = parse_args(argv)
     overrides = {k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None}
     start = time.perf_counter()
     try:
         config = SyntheticConfig.for_layout(args.layout, **overrides)
         folder = make_synthetic_dataset(args.layout, args.root, config, overwrite=args.overwrite)
-    except (ValueError, FileExistsError) as error:
-        sys.exit(f'error: {error}')
+    except (ValueError, OSError) as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - start
     with open(os.path.join(folder, INFO_FILE)) as f:
         counts = json.load(f)['counts']
@@ -61,7 +63,8 @@ def main(argv=None) -> None:
           f'({counts["frames"] / seconds:.0f} frames/s)')
     print(f'  ids {config.ids}, cameras {config.cameras}, {config.height}x{config.width}, seed {config.seed}')
     print('  ' + ', '.join(f'{k.replace("_", " ")} {v}' for k, v in counts.items()))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -24,6 +24,8 @@ from torch.utils.data import DataLoader
 import torchreid
 
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES, FrameReader
+from dal_torchreid.data.splits import LAYOUTS as SPLIT_LAYOUTS
+from dal_torchreid.data.splits import SplitFileError, check_split, dataset_splits
 
 EXPECTED_LAYOUTS = {
     'prid2011': (
@@ -45,6 +47,12 @@ EXPECTED_LAYOUTS = {
             '  ROOT/mars/info/train_name.txt, test_name.txt, tracks_train_info.mat,',
             '                 tracks_test_info.mat, query_IDX.mat',
         ])),
+}
+# The .mat files torchreid's loaders read, under the data root.
+MAT_FILES = {
+    'mars': tuple(osp.join('mars', 'info', f) for f in
+                  ('tracks_train_info.mat', 'tracks_test_info.mat', 'query_IDX.mat')),
+    'ilidsvid': (osp.join('ilids-vid', 'train-test people splits', 'train_test_splits_ilidsvid.mat'),),
 }
 # Tracklet folders torchreid lists with a glob, and the frames it looks for in each.
 TRACKLET_FOLDERS = {
@@ -77,11 +85,35 @@ def check_targets(targets: Sequence[str]) -> None:
 
 def _check_dataset_names(name: str, values: Sequence[str]) -> None:
     values = [values] if isinstance(values, str) else list(values)
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f'{name} names {", ".join(repr(v) for v in twice)} twice')
     known = registered_video_datasets()
     unknown = [v for v in values if v not in known]
     if unknown:
         raise ValueError(f'{name} must be among torchreid\'s video data sets {known}, got '
                          f'{unknown if len(unknown) > 1 else repr(unknown[0])}')
+
+
+def available_splits(root: str, name: str) -> tuple[int, str] | None:
+    """``(number of person splits, where that number comes from)`` of data set ``name``
+    under ``root``; None when it is not known before torchreid reads the data set."""
+    if name == 'mars':
+        return 1, 'mars has 1 split'
+    found = dataset_splits(root, name) if name in SPLIT_LAYOUTS else None
+    if found is None:
+        return None
+    return len(found[0]), f'"{found[1]}" holds {len(found[0])} splits'
+
+
+def check_split_id(root: str, names: Sequence[str], split_id: int) -> None:
+    """Raises :class:`~dal_torchreid.data.splits.SplitFileError` unless ``split_id`` is a
+    usable split of every data set of ``names`` (:func:`~dal_torchreid.data.splits.check_split`)."""
+    for name in names:
+        if name in SPLIT_LAYOUTS:
+            check_split(root, name, split_id)
+        elif name == 'mars' and split_id != 0:
+            raise SplitFileError(f'data.split_id {split_id}: mars has 1 split, so it must be 0')
 
 
 def describe_layout(name: str, root: str) -> str:
@@ -198,15 +230,39 @@ def build_video_datamanager(skip_bad_frames: bool = SKIP_BAD_FRAMES,
             raise DataLayoutError(f'no {name} data set: folder '
                                   f'"{osp.join(root, EXPECTED_LAYOUTS[name][0])}" does not '
                                   f'exist.\n{describe_layout(name, root)}')
+    check_split_id(root, known, kwargs.get('split_id', 0))
     try:
         datamanager = torchreid.data.VideoDataManager(**kwargs)
-    except (RuntimeError, AssertionError, KeyError, FileNotFoundError) as err:
+    except Exception as err:  # scipy's readers raise several kinds for a damaged .mat file
         if not known:
+            raise
+        unreadable = _unreadable_mat_file(known, root)
+        if unreadable:
+            raise DataLayoutError(unreadable) from err
+        if not isinstance(err, (RuntimeError, AssertionError, KeyError, FileNotFoundError)):
             raise
         layouts = '\n'.join(describe_layout(name, root) for name in known)
         raise DataLayoutError(f'{_what_failed(err, known, root)}\n{layouts}') from err
     read_frames_once(datamanager, skip_bad_frames)
     return datamanager
+
+
+def _unreadable_mat_file(names: Sequence[str], root: str) -> str | None:
+    """The first ``.mat`` file of data sets ``names`` that scipy cannot read, described
+    (torchreid's loaders read them without naming the file); None if all can be read."""
+    from scipy.io import loadmat
+
+    for name in names:
+        for relative in MAT_FILES.get(name, ()):
+            path = osp.join(root, relative)
+            if not osp.isfile(path):
+                continue
+            try:
+                loadmat(path)
+            except Exception as err:  # scipy raises several kinds for a damaged file
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+                return f'{name} file "{path}" cannot be read: {type(err).__name__}: {first}'
+    return None
 
 
 def _what_failed(err: Exception, names: Sequence[str], root: str) -> str:

@@ -11,22 +11,46 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+import numpy as np
 from PIL import Image
 
 SKIP_BAD_FRAMES = False  # a bad frame is an error naming the file
 
 
+# PIL modes of 8 bits per channel, which convert('RGB') converts faithfully
+EIGHT_BIT_MODES = ('1', 'L', 'LA', 'La', 'P', 'PA', 'RGB', 'RGBA', 'RGBa', 'RGBX', 'CMYK',
+                   'YCbCr', 'LAB', 'HSV')
+
+
 class BadFrameError(OSError):
-    """A frame file that is missing, truncated or not a decodable image."""
+    """A frame file that is missing, truncated, not a decodable image or not 8 bits deep."""
+
+
+def _scaled_to_8_bits(img: Image.Image) -> Image.Image:
+    """A 16-bit grey image as 8-bit RGB: the high byte of each value."""
+    grey = (np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8)
+    return Image.fromarray(grey, 'L').convert('RGB')
 
 
 def read_frame(path: str) -> Image.Image:
-    """Reads ``path`` as an RGB PIL image, raising :class:`BadFrameError` if it can't."""
+    """Reads ``path`` as an RGB PIL image, raising :class:`BadFrameError` if it can't.
+
+    16-bit grey frames (PIL modes ``I;16*``) are scaled to 8 bits (PIL's own
+    ``convert('RGB')`` clips them to white); frames of other depths PIL cannot convert
+    faithfully (``I``, ``F``) are refused, naming the file.
+    """
     try:
         with Image.open(path) as img:
+            if img.mode.startswith('I;16'):
+                return _scaled_to_8_bits(img)
+            if img.mode not in EIGHT_BIT_MODES:
+                raise BadFrameError(f'frame "{path}" has PIL mode "{img.mode}", which is not 8 '
+                                    'bits per channel; convert it to 8-bit RGB')
             return img.convert('RGB')
     except FileNotFoundError as err:
         raise BadFrameError(f'frame "{path}" does not exist') from err
+    except BadFrameError:
+        raise
     except (OSError, ValueError, SyntaxError) as err:
         raise BadFrameError(f'frame "{path}" cannot be read: {err}') from err
 

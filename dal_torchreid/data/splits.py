@@ -68,6 +68,11 @@ SEED = 0
 ILIDSVID_SPLIT_MAT = osp.join('train-test people splits', 'train_test_splits_ilidsvid.mat')
 
 
+class SplitFileError(ValueError):
+    """A split file, or a split of it, that torchreid cannot use as the user meant (named
+    in the message)."""
+
+
 def check_dataset(dataset: str) -> None:
     """Raises ``ValueError`` unless ``dataset`` is one of :data:`DATASETS`."""
     if dataset not in LAYOUTS:
@@ -114,20 +119,29 @@ def release_splits(dataset: str) -> list[dict[str, list[str]]]:
             for split in numbers]
 
 
-def count_frames(root: str, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Per camera, ``{person folder: number of .png frames}`` of ``dataset`` under ``root``.
-
-    Raises ``FileNotFoundError`` naming a missing camera folder.
-    """
+def camera_folders(root: str, dataset: str) -> list[str]:
+    """The two camera folders of ``dataset`` under ``root``; raises ``FileNotFoundError``
+    naming a missing one."""
     check_dataset(dataset)
     layout = LAYOUTS[dataset]
-    counts = []
+    folders = []
     for camera in layout.cameras:
         cam_dir = osp.join(root, layout.folder, camera)
         if not osp.isdir(cam_dir):
             raise FileNotFoundError(
                 f'{dataset} camera folder "{cam_dir}" does not exist; expected '
                 f'<root>/{layout.folder}/{camera}/{layout.person.format(1)}/*.png')
+        folders.append(cam_dir)
+    return folders
+
+
+def count_frames(root: str, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Per camera, ``{person folder: number of .png frames}`` of ``dataset`` under ``root``.
+
+    Raises ``FileNotFoundError`` naming a missing camera folder.
+    """
+    counts = []
+    for cam_dir in camera_folders(root, dataset):
         counts.append({name: len(glob.glob(osp.join(cam_dir, name, '*.png')))
                        for name in sorted(os.listdir(cam_dir))
                        if osp.isdir(osp.join(cam_dir, name))})
@@ -254,6 +268,61 @@ def write_random_prid2011_splits(root: str, seed: int = SEED, num_splits: int = 
     return path
 
 
+def read_splits_file(path: str) -> list[dict[str, list[str]]]:
+    """The splits of a split file, as torchreid reads them; :class:`SplitFileError` names
+    the file unless it is a non-empty JSON list of ``{"train": [...], "test": [...]}``."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            splits = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise SplitFileError(f'split file "{path}" is not valid JSON ({err})') from err
+    if not (isinstance(splits, list) and splits and all(
+            isinstance(split, dict) and all(isinstance(split.get(part), list)
+                                            for part in ('train', 'test'))
+            for split in splits)):
+        raise SplitFileError(f'split file "{path}" must hold a list of {{"train": [...], '
+                             '"test": [...]}, one per split')
+    return splits
+
+
+def dataset_splits(root: str, dataset: str) -> tuple[list[dict[str, list[str]]], str] | None:
+    """``(splits, where)``: the splits torchreid will read for ``dataset`` under ``root``
+    and the file they come from; None where there is no split file yet (torchreid then
+    says what is missing)."""
+    path = splits_path(root, dataset)
+    if osp.isfile(path):
+        return read_splits_file(path), path
+    official = official_ilidsvid_splits(root) if dataset == 'ilidsvid' else None
+    if official is None:
+        return None
+    return official, osp.join(root, LAYOUTS['ilidsvid'].folder, ILIDSVID_SPLIT_MAT)
+
+
+def check_split(root: str, dataset: str, split_id: int) -> None:
+    """Raises :class:`SplitFileError` unless split ``split_id`` of ``dataset``'s split file
+    exists (torchreid would read ``splits[-1]`` for ``-1``), keeps its train and test people
+    apart, and names only people with a folder in both cameras."""
+    found = dataset_splits(root, dataset)
+    if found is None:
+        return
+    splits, path = found
+    if not 0 <= split_id < len(splits):
+        raise SplitFileError(f'data.split_id {split_id}: "{path}" holds {len(splits)} splits, '
+                             f'so it must be in [0, {len(splits) - 1}]')
+    split = splits[split_id]
+    both = sorted(set(split['train']) & set(split['test']))
+    if both:
+        more = f' (and {len(both) - 5} more)' if len(both) > 5 else ''
+        raise SplitFileError(f'split {split_id} of "{path}" trains and tests the same people: '
+                             f'{both[:5]}{more}')
+    for cam_dir in camera_folders(root, dataset):
+        for name in split['train'] + split['test']:
+            folder = osp.join(cam_dir, str(name))
+            if not osp.isdir(folder):
+                raise SplitFileError(f'split {split_id} of "{path}" names person "{name}", '
+                                     f'but folder "{folder}" does not exist')
+
+
 def official_ilidsvid_splits(root: str) -> list[dict[str, list[str]]] | None:
     """The splits of the data set's ``train_test_splits_ilidsvid.mat``, as torchreid reads them.
 
@@ -267,7 +336,11 @@ def official_ilidsvid_splits(root: str) -> list[dict[str, list[str]]] | None:
     path = osp.join(root, layout.folder, ILIDSVID_SPLIT_MAT)
     if not osp.isfile(path):
         return None
-    ls_set = np.asarray(loadmat(path)['ls_set'])
+    try:
+        ls_set = np.asarray(loadmat(path)['ls_set'])
+    except Exception as err:  # scipy raises several kinds for a damaged file
+        raise SplitFileError(f'split file "{path}" cannot be read: {type(err).__name__}: '
+                             f'{str(err).strip()[:200]}') from err
     cam1 = osp.join(root, layout.folder, layout.cameras[0])
     people = sorted(name for name in os.listdir(cam1) if osp.isdir(osp.join(cam1, name)))
     if ls_set.ndim != 2 or ls_set.min() < 1 or ls_set.max() > len(people):

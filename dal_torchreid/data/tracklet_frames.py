@@ -37,6 +37,10 @@ def check_num_instances(num_instances: int) -> None:
         raise ValueError(f'num_instances must be >= 1, got {num_instances}')
 
 
+class EmptyEpochError(ValueError):
+    """A training epoch that would form no batch: nothing would be trained."""
+
+
 class TrackletFrameDataset(AllFramesDataset):
     r"""Single training frames with their camera and per-camera tracklet index.
 
@@ -204,8 +208,10 @@ def build_tracklet_frame_loader(datamanager, batch_size: int = BATCH_SIZE,
     sampler = TrackletFrameSampler(dataset, sampling, num_instances, seed,
                                    num_replicas=num_replicas, rank=rank, batch_size=batch_size)
     if len(sampler) < batch_size:
-        raise ValueError(f'batch_size ({batch_size} frames x {num_replicas} processes) exceeds '
-                         f'the {sampler._global_length()} training frames an epoch samples')
+        raise EmptyEpochError(f'an epoch of the dal engine forms no batch of {batch_size} frames '
+                              f'(x {num_replicas} processes): batch_size exceeds the '
+                              f'{sampler._global_length()} training frames an epoch samples; '
+                              'lower train.batch_size')
     base = datamanager.train_loader
     return DataLoader(
         dataset, sampler=sampler, batch_size=batch_size,

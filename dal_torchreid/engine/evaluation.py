@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import os.path as osp
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -70,6 +71,19 @@ def non_finite_tensors(model: torch.nn.Module) -> tuple[list[str], int]:
 def frames_in(imgs: Tensor) -> int:
     """Frames in a training batch: ``B * S`` for tracklets ``(B, S, C, H, W)``, else ``B``."""
     return imgs.shape[0] * (imgs.shape[1] if imgs.dim() == 5 else 1)
+
+
+def warn_small_gallery(name: str, num_tracklets: int, num_people: int, ranks) -> None:
+    """Warns when ranks at or past a gallery's number of people are reported: they rank
+    (nearly) the whole gallery, so they say little (a gallery of one person scores 1.0)."""
+    trivial = [r for r in ranks if r >= num_people]
+    if trivial:
+        names = [f'rank-{r}' for r in trivial]
+        listed = names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' and ' + names[-1]
+        warnings.warn(f'{name}: the gallery holds {num_tracklets} tracklet'
+                      f'{"s" if num_tracklets != 1 else ""} of {num_people} '
+                      f'{"people" if num_people != 1 else "person"}; {listed} '
+                      f'{"rank" if len(names) > 1 else "ranks"} the whole gallery and say little')
 
 
 class RecordingMixin:
@@ -265,8 +279,11 @@ class RecordingMixin:
         print('CMC curve')
         for r in ranks:
             print(f'Rank-{r:<3}: {cmc_at(cmc, r):.1%}')
+        num_people = len(set(g_pids.tolist()))
+        warn_small_gallery(dataset_name, len(g_pids), num_people, ranks)
         self.test_results[dataset_name] = dict(
-            cmc=[float(v) for v in cmc], mAP=float(mAP), evaluation=mode, **record)
+            cmc=[float(v) for v in cmc], mAP=float(mAP), evaluation=mode, **record,
+            num_query=len(q_pids), num_gallery=len(g_pids), num_gallery_people=num_people)
         if visrank:
             torchreid.utils.visualize_ranked_results(
                 distmat, self.datamanager.fetch_test_loaders(dataset_name),

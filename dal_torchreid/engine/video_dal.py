@@ -48,6 +48,7 @@ WARMUP_EPOCHS = 2  # the release: 2 for PRID2011/iLIDS-VID, 1 for MARS
 ANCHOR_INITS = ('zeros', 'features')
 ANCHOR_INIT = 'zeros'  # the release's
 LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'
+CLASSIFIER = 'classifier'  # torchreid's name of the layer DAL never trains
 
 
 def check_warmup_epochs(warmup_epochs: int) -> None:
@@ -58,6 +59,16 @@ def check_warmup_epochs(warmup_epochs: int) -> None:
 def check_anchor_init(anchor_init: str) -> None:
     if anchor_init not in ANCHOR_INITS:
         raise ValueError(f'anchor_init must be one of {list(ANCHOR_INITS)}, got {anchor_init!r}')
+
+
+def check_fixbase_epoch(fixbase_epoch: int, open_layers) -> None:
+    """torchreid trains only ``open_layers`` for ``fixbase_epoch`` epochs; DAL freezes the
+    classifier, so those epochs need another layer open."""
+    if fixbase_epoch > 0 and set(open_layers or ()) <= {CLASSIFIER}:
+        raise ValueError(f'fixbase_epoch {fixbase_epoch} would train nothing: train.open_layers '
+                         f'{list(open_layers or ())} names only the classifier, which DAL never '
+                         'trains (name backbone layers in train.open_layers, or set '
+                         'train.fixbase_epoch 0)')
 
 
 class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
@@ -120,6 +131,10 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
                  pooling_method='avg', clip_grad_value=CLIP_GRAD_VALUE, seed=None,
                  skip_bad_frames=False, amp=None, ema_decay=None, association_monitor=None,
                  **evaluation):
+        if getattr(datamanager, 'data_type', 'video') != 'video':
+            raise ValueError(f'VideoDALEngine trains on video data: got an '
+                             f'{type(datamanager).__name__} (data_type '
+                             f'"{datamanager.data_type}"); build a torchreid.data.VideoDataManager')
         super().__init__(datamanager, use_gpu, **evaluation)
         if not is_main_process():
             self.writer = NullWriter()  # only rank 0 logs
@@ -168,8 +183,14 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
 
     def run(self, save_dir='log', *args, **kwargs):
         """torchreid's ``Engine.run``; records ``save_dir`` for per-epoch checkpoints and
-        removes the unfinished checkpoint files a killed run left there."""
+        removes the unfinished checkpoint files a killed run left there. Warns when
+        ``max_epoch`` ends before cross-camera association starts."""
         self._save_dir = save_dir
+        max_epoch = kwargs.get('max_epoch', 0)
+        if not kwargs.get('test_only') and 0 < max_epoch <= self.warmup_epochs:
+            warnings.warn(f'dal.warmup_epochs {self.warmup_epochs} >= train.max_epoch '
+                          f'{max_epoch}: cross-camera association never starts, DAL trains with '
+                          'intra-camera association only')
         self.checkpointer.start(save_dir, is_main_process())
         return super().run(save_dir, *args, **kwargs)
 

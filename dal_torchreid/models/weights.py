@@ -21,27 +21,28 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dal_torchreid.file_errors import RecordedWrites, default_file_mode, write_error
+
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.tmp-', '.pth'  # a weights file being written
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save_checkpoint_atomic(state: dict, fpath: str) -> str:
     """Writes ``state`` to ``fpath`` through a temporary file and a rename; the file
-    gets the permissions of any new file (``0o666`` less the umask)."""
+    gets the permissions of any new file (``0o666`` less the umask). A failed write (a
+    full disk) is a :class:`~dal_torchreid.file_errors.WriteError` naming ``fpath``."""
     dirname = os.path.dirname(os.path.abspath(fpath))
     os.makedirs(dirname, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dirname)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from the group
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would hide it from the group
         with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+            recorded = RecordedWrites(f)
+            try:
+                torch.save(state, recorded)
+                f.flush()
+                os.fsync(f.fileno())
+            except (OSError, RuntimeError) as err:  # torch: "unexpected pos" for a full disk
+                raise write_error(fpath, recorded.error or err) from err
         os.replace(tmp, fpath)
     except BaseException:
         if os.path.exists(tmp):

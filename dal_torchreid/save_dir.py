@@ -1,0 +1,173 @@
+"""One run per ``save_dir`` at a time, and no earlier run's result beside this run's.
+
+Two runs writing into one folder would overwrite each other's checkpoints and
+``results.json``; a failed re-run would leave the previous run's ``results.json``
+beside its own log, where it reads as this run's. :class:`SaveDirLock` holds
+``<save_dir>/run.lock`` (naming the process, host and start time) for the length
+of a run: a second run is refused, naming the holder; the lock of a process that
+no longer runs on this host is taken over with a warning. :func:`set_aside_results`
+renames an earlier run's ``results.json`` with its time when a new run starts.
+
+Examples::
+
+    with claim_save_dir('log/dal'):  # SaveDirLock, then set_aside_results
+        ...  # train, write log/dal/results.json
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import os.path as osp
+import socket
+import time
+import warnings
+
+from dal_torchreid.results import RESULTS_FILENAME
+
+LOCK_FILE = 'run.lock'
+STALE_UNREADABLE_LOCK_S = 10.0  # an unreadable lock older than this was never finished
+
+
+class SaveDirError(RuntimeError):
+    """A ``save_dir`` a run cannot use: not a folder, not writable, or used by another run."""
+
+
+def prepare_save_dir(save_dir: str) -> None:
+    """Creates ``save_dir``; raises :class:`SaveDirError` in one line when it cannot be
+    created or written to."""
+    if osp.exists(save_dir) and not osp.isdir(save_dir):
+        raise SaveDirError(f'data.save_dir "{save_dir}" is a file, not a folder')
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+    except OSError as err:
+        raise SaveDirError(f'data.save_dir "{save_dir}" cannot be created: '
+                           f'{err.strerror or err}') from err
+    if not os.access(save_dir, os.W_OK | os.X_OK):
+        raise SaveDirError(f'data.save_dir "{save_dir}" cannot be written to')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+class SaveDirLock:
+    """``<save_dir>/run.lock`` for the length of a run (a context manager).
+
+    Args:
+        save_dir (str): the run's folder (created if missing).
+
+    :meth:`acquire` raises :class:`SaveDirError` naming the holder's process id,
+    host and start time when another live run holds the folder; a lock whose
+    process is gone (same host) is taken over with a warning.
+
+    Examples::
+
+        with SaveDirLock(cfg.data.save_dir):
+            run_experiment(cfg)
+    """
+
+    def __init__(self, save_dir: str) -> None:
+        self.save_dir = save_dir
+        self.path = osp.join(save_dir, LOCK_FILE)
+        self.held = False
+
+    def _holder(self) -> dict | None:
+        """The lock file's holder, or None when it cannot be read."""
+        try:
+            with open(self.path) as f:
+                holder = json.load(f)
+            return holder if isinstance(holder, dict) and isinstance(holder.get('pid'), int) \
+                else None
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict | None) -> bool:
+        if holder is None:  # a run killed while writing it, or one writing it now
+            try:
+                return time.time() - os.path.getmtime(self.path) > STALE_UNREADABLE_LOCK_S
+            except FileNotFoundError:
+                return True
+        return holder.get('host') == socket.gethostname() and not _alive(int(holder['pid']))
+
+    def acquire(self) -> None:
+        prepare_save_dir(self.save_dir)
+        me = {'pid': os.getpid(), 'host': socket.gethostname(),
+              'started': time.strftime('%Y-%m-%d %H:%M:%S')}
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if not self._stale(holder):
+                    who = (f'process {holder["pid"]} on {holder.get("host", "?")}, started '
+                           f'{holder.get("started", "?")}' if holder else 'another run')
+                    raise SaveDirError(
+                        f'data.save_dir "{self.save_dir}" is in use by {who} (lock file '
+                        f'"{self.path}"); wait for it, choose another data.save_dir, or delete '
+                        'the lock file if that run is gone') from None
+                warnings.warn(f'taking over the lock "{self.path}" of a run that is gone '
+                              f'({holder})')
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            except OSError as err:
+                raise SaveDirError(f'data.save_dir "{self.save_dir}" cannot be written to: '
+                                   f'{err.strerror or err}') from err
+            with os.fdopen(fd, 'w') as f:
+                json.dump(me, f)
+            self.held = True
+            return
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            holder = self._holder()
+            if holder is not None and holder.get('pid') == os.getpid():
+                os.remove(self.path)
+
+    def __enter__(self) -> 'SaveDirLock':
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def set_aside_results(save_dir: str, name: str = RESULTS_FILENAME) -> str | None:
+    """Renames an earlier run's ``<save_dir>/<name>`` to ``<stem>-<its time><ext>`` with
+    a warning, so a run that fails never leaves an old result beside its log; returns
+    the new path (None when there was none)."""
+    path = osp.join(save_dir, name)
+    if not osp.isfile(path):
+        return None
+    stem, ext = osp.splitext(name)
+    stamp = time.strftime('%Y-%m-%d-%H-%M-%S', time.localtime(osp.getmtime(path)))
+    aside, n = osp.join(save_dir, f'{stem}-{stamp}{ext}'), 1
+    while osp.exists(aside):
+        n += 1
+        aside = osp.join(save_dir, f'{stem}-{stamp}-{n}{ext}')
+    os.rename(path, aside)
+    warnings.warn(f'an earlier run\'s "{path}" was moved to "{aside}"')
+    return aside
+
+
+@contextlib.contextmanager
+def claim_save_dir(save_dir: str, is_main: bool = True):
+    """For the length of a run: rank 0 holds ``save_dir`` (:class:`SaveDirLock`) and has
+    moved an earlier run's ``results.json`` aside (:func:`set_aside_results`); other
+    ranks of a distributed run claim nothing."""
+    if not is_main:
+        yield
+        return
+    with SaveDirLock(save_dir):
+        set_aside_results(save_dir)
+        yield
