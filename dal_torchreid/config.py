@@ -3,8 +3,8 @@
 :func:`get_default_config` mirrors torchreid's ``scripts/default_config.py``
 and adds ``dal.*``, ``loss.name`` (which engine trains), ``rmsprop.eps``,
 ``video.train_sample_method``, ``test.frame_batch_size``, ``train.amp`` /
-``train.ema`` and ``train.channels_last``. A plugin setting's default and check live beside the code that
-interprets it and are imported here; what torchreid accepts for its own
+``train.ema`` and ``train.channels_last``. A plugin setting's default and check
+live beside the code that interprets it and are imported here; what torchreid accepts for its own
 settings is in :mod:`dal_torchreid.torchreid_settings`. :func:`load_config` merges a YAML file and
 ``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
 :class:`ConfigError` naming the key and where its value came from.

@@ -93,8 +93,8 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         amp (str, optional): ``'bf16'`` or ``'fp16'`` (CUDA) autocast of the backbone.
         ema_decay (float, optional): evaluate and save an exponential moving average
             of the weights with this decay (release 0.9999); None: the weights.
-        **evaluation: ``eval_frame_batch_size``, ``protocol`` and ``both_directions``
-            (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
+        **evaluation: ``eval_frame_batch_size``, ``protocol``, ``both_directions`` and
+            ``channels_last`` (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
         association_monitor (AssociationMonitor, optional): scores each epoch's
             associations, for reporting only (:mod:`dal_torchreid.diagnostics`).
 
