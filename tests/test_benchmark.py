@@ -175,3 +175,34 @@ def test_bf16_conv_benchmark_counts_passes_and_prints_every_map(capsys):
     assert lines[2] == '2x1 map, fp32: NaN weight gradient in 0 of 1 passes (0.0%)'
     with pytest.raises(SystemExit):
         bf16_conv.main(['--passes', '0'])
+
+
+def test_step_phases_split_each_engine_step_into_phases_that_add_up(tmp_path, capsys):
+    from dal_torchreid.benchmarks import step_phases
+    path = tmp_path / 'phases.json'
+    assert step_phases.main(['--small', '--threads', '1', '--steps', '2', '--warmup', '0',
+                             '--json', str(path)]) == 0
+    with open(path) as f:
+        report = json.load(f)
+    assert set(report['steps']) == {'dal', 'softmax'}
+    for rows in report['steps'].values():
+        assert len(rows) == 2
+        for row in rows:
+            assert all(row[p] >= 0 for p in step_phases.PHASES)
+            assert sum(row[p] for p in step_phases.PHASES) == pytest.approx(row['total'])
+            assert sum(row[p + '_faults'] for p in step_phases.PHASES) == row['faults']
+    dal = report['summary']['dal']
+    assert dal['total']['min'] <= dal['total']['median'] <= dal['total']['p90'] <= \
+        dal['total']['max']
+    assert dal['phases']['clip']['median'] > 0  # DAL clips gradients, torchreid's step does not
+    printed = capsys.readouterr().out
+    assert 'dal: step median' in printed and 'softmax: step median' in printed
+
+
+def test_phase_timer_refuses_a_step_that_is_not_the_engines():
+    from dal_torchreid.benchmarks.step_phases import PhaseTimer
+    model, criterion = torch.nn.Linear(2, 2), torch.nn.MSELoss()
+    timer = PhaseTimer(model, criterion, torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(RuntimeError, match='no forward_start mark'):
+        timer.time(lambda: None)
+    timer.remove()
