@@ -18,7 +18,8 @@ Usage::
   (forward with its anchor update, backward to the features; input checks off
   after the first, as a trainer runs it) at MARS scale, 2048-d, 64 frames,
   over seconds of one backbone training step (forward, backward and optimizer
-  step on the same number of frames at the benchmark's input size).
+  step on the same number of frames at the benchmark's input size, in the
+  plugin's default memory format).
 - ``eval_speedup``: seconds of torchreid's ``sample_method='all'``,
   ``batch_size_test=1`` feature extraction over the all-frame fast path
   (``eval_frame_batch_size``) on the same tracklets of a synthetic MARS-layout
@@ -80,15 +81,17 @@ from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
 from dal_torchreid.engine.features import CPU_FRAMES_PER_CALL
-from dal_torchreid.engine.memory_format import CHANNELS_LAST
+from dal_torchreid.engine.memory_format import (
+    CHANNELS_LAST, batch_to_memory_format, to_memory_format
+)
 from dal_torchreid.engine.supervised import RecordedVideoSoftmaxEngine
 from dal_torchreid.losses import DeepAssociationLoss
 
 MARS_TRACKLETS = (1816, 1957, 1321, 750, 1880, 574)
 LOSS_DIM = 2048
 RATIOS = ('train_throughput_ratio', 'loss_overhead_fraction', 'eval_speedup')
-TARGETS = {  # per device: (comparison, target) of each ratio's median
-    'cpu': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
+TARGETS = {  # per device: (comparison, target) of each ratio's TARGET_STATISTIC
+    'cpu': {'train_throughput_ratio': ('>=', 1.1), 'loss_overhead_fraction': ('<=', 0.02),
             'eval_speedup': ('>=', 1.0)},
     'cuda': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
              'eval_speedup': ('>=', 3.0)},
@@ -364,9 +367,11 @@ def loss_overhead_fraction(settings: Settings, device: str) -> dict:
         criterion(feats, tracklets, camids, associate=True).backward()
         criterion.validate_inputs = False  # the first batch was checked, as a trainer does
 
-    model = _model(settings, 1, device).train()
+    model = to_memory_format(_model(settings, 1, device).train(), CHANNELS_LAST)
     optimizer = _optimizer(model)
-    imgs = torch.randn(settings.frames, 3, settings.height, settings.width, device=device)
+    imgs = batch_to_memory_format(
+        torch.randn(settings.frames, 3, settings.height, settings.width, device=device),
+        CHANNELS_LAST)  # the backbone step as the plugin's engines train it
     targets = torch.zeros(settings.frames, dtype=torch.long, device=device)
 
     def backbone_step():
