@@ -6,7 +6,10 @@ and mAP. :class:`RecordingMixin` runs the same pipeline (the engine's
 re-ranking, ``evaluate_rank`` and ranked-result visualisation) and also stores
 ``engine.test_results[name] = {'cmc': [...], 'mAP': float}`` so tools can write
 every metric without evaluating twice. It also counts the frames every
-training step processes in ``engine.frames_seen``.
+training step processes in ``engine.frames_seen``, and, being the one class
+every engine of the plugin shares, puts the registered model and every training
+batch in the plugin's memory format (``channels_last``,
+:mod:`~dal_torchreid.engine.memory_format`).
 
 With ``eval_frame_batch_size > 0`` features come from the all-frame fast
 path instead (:func:`~dal_torchreid.engine.features.extract_tracklet_features`):
