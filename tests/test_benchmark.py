@@ -206,3 +206,11 @@ def test_phase_timer_refuses_a_step_that_is_not_the_engines():
     with pytest.raises(RuntimeError, match='no forward_start mark'):
         timer.time(lambda: None)
     timer.remove()
+
+
+def test_a_target_is_met_only_when_low_and_median_both_meet_it():
+    summary = {'low': 1.12, 'median': 1.05}
+    assert not benchmark.target_met(summary, '>=', 1.1)
+    assert benchmark.target_met(dict(summary, median=1.11), '>=', 1.1)
+    assert benchmark.target_met({'low': 0.015, 'median': 0.019}, '<=', 0.02)
+    assert not benchmark.target_met({'low': 0.021, 'median': 0.019}, '<=', 0.02)

@@ -33,10 +33,13 @@ rounds come first, at least ``warmup`` and more while step times still fall
 (up to ``max_warmup``). Each ratio is reported two ways: the median of its
 per-pair ratios with their quartiles (the spread is the interquartile range),
 and ``low``, the ratio of the two sides' lower quartiles (the evaluation's per
-frame). The target applies to ``low``: interference from other work on the
+frame). ``report[ratio]`` holds ``low``: interference from other work on the
 machine only ever adds time, so a side's lower quartile is its least
 disturbed time, while a per-pair ratio is disturbed whenever either of its two
-sides is; on a quiet machine the two agree. On the CPU the evaluation pairs
+sides is. But when the machine's speed drifts over a run, the lower quartiles
+come from its fastest stretch, a few pairs, where the per-pair median cancels
+the drift. A target counts as met only when both meet it
+(:func:`target_met`); on a quiet machine the two agree. On the CPU the evaluation pairs
 are chunks of whole tracklets of about ``eval_batch`` frames (every test frame
 once per path); on CUDA they are passes over the whole test set. Every engine
 trains with the plugin's defaults (``train.channels_last``); torchreid's as it
@@ -96,7 +99,7 @@ TARGETS = {  # per device: (comparison, target) of each ratio's TARGET_STATISTIC
     'cuda': {'train_throughput_ratio': ('>=', 0.95), 'loss_overhead_fraction': ('<=', 0.02),
              'eval_speedup': ('>=', 3.0)},
 }
-TARGET_STATISTIC = 'low'  # of ratio_summary: what report[ratio] holds and the target applies to
+TARGET_STATISTIC = 'low'  # of ratio_summary: what report[ratio] holds (see target_met)
 PARTS = ('train', 'loss', 'eval', 'scale', 'formats')  # the three ratios, then the rest
 AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
 SETTLE = 0.03  # warm-up goes on while a side's step is this much faster than its best before
@@ -601,6 +604,15 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
     return report
 
 
+def target_met(summary: dict, op: str, target: float) -> bool:
+    """Whether both the ``low`` ratio (robust to interference, which only adds time)
+    and the median of per-pair ratios (robust to a drift of the machine's speed over
+    the run) meet the target: a run where they disagree was disturbed, and is not
+    evidence that it is met."""
+    values = (summary['low'], summary['median'])
+    return all(v >= target for v in values) if op == '>=' else all(v <= target for v in values)
+
+
 def format_report(report: dict) -> str:
     """The ratios (median, quartiles, target), the scale curve, the autocast step
     times and the machine, as printed by :func:`main`."""
@@ -613,12 +625,12 @@ def format_report(report: dict) -> str:
                 continue
             op, target = report['targets'][key]
             s = report['spread'][key]
-            met = s['low'] >= target if op == '>=' else s['low'] <= target
+            met = target_met(s, op, target)
             lines.append(f'{key:<24} {s["low"]:>8.4f} {op + str(target):>7} '
                          f'{"yes" if met else "no ":>3} {s["median"]:>8.4f} {s["q1"]:>8.4f} '
                          f'{s["q3"]:>8.4f} {s["iqr"]:>7.4f} {len(s["pairs"]):>5}')
-        lines.append('(low: ratio of the two sides\' lower quartiles, which the target applies '
-                     'to; median, q1, q3: of the per-pair ratios)')
+        lines.append('(low: ratio of the two sides\' lower quartiles; median, q1, q3: of the '
+                     'per-pair ratios; a target is met when both low and median meet it)')
         t = report['timings']
         if 'dal_step_s' in t:
             lines.append(f'train: DAL {t["dal_frames_per_s"]:.2f} frames/s, softmax '
