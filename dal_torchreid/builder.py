@@ -145,6 +145,11 @@ def evaluation_kwargs(cfg: CfgNode) -> dict:
     }
 
 
+def memory_format_kwargs(cfg: CfgNode) -> dict:
+    """The training memory format every engine of the plugin takes."""
+    return {'channels_last': cfg.train.channels_last}
+
+
 def dal_engine_kwargs(cfg: CfgNode) -> dict:
     """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
     return {
@@ -163,6 +168,7 @@ def dal_engine_kwargs(cfg: CfgNode) -> dict:
         'amp': cfg.train.amp or None,
         'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
         **evaluation_kwargs(cfg),
+        **memory_format_kwargs(cfg),
     }
 
 
@@ -173,6 +179,7 @@ def softmax_engine_kwargs(cfg: CfgNode) -> dict:
         'label_smooth': cfg.loss.softmax.label_smooth,
         'pooling_method': cfg.video.pooling_method,
         **evaluation_kwargs(cfg),
+        **memory_format_kwargs(cfg),
     }
 
 
@@ -186,6 +193,7 @@ def triplet_engine_kwargs(cfg: CfgNode) -> dict:
         'label_smooth': cfg.loss.softmax.label_smooth,
         'pooling_method': cfg.video.pooling_method,
         **evaluation_kwargs(cfg),
+        **memory_format_kwargs(cfg),
     }
 
 

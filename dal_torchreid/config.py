@@ -2,9 +2,9 @@
 
 :func:`get_default_config` mirrors torchreid's ``scripts/default_config.py``
 and adds ``dal.*``, ``loss.name`` (which engine trains), ``rmsprop.eps``,
-``video.train_sample_method``, ``test.frame_batch_size`` and ``train.amp`` /
-``train.ema``. A plugin setting's default and check live beside the code that
-interprets it and are imported here; what torchreid accepts for its own
+``video.train_sample_method``, ``test.frame_batch_size``, ``train.amp`` /
+``train.ema`` and ``train.channels_last``. A plugin setting's default and check
+live beside the code that interprets it and are imported here; what torchreid accepts for its own
 settings is in :mod:`dal_torchreid.torchreid_settings`. :func:`load_config` merges a YAML file and
 ``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
 :class:`ConfigError` naming the key and where its value came from.
@@ -31,6 +31,7 @@ from dal_torchreid.data.tracklet_frames import (
 from dal_torchreid.engine.distributed import DIST_TIMEOUT, check_dist_timeout
 from dal_torchreid.engine.ema import EMA_DECAY, check_ema_decay
 from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_frame_batch_size
+from dal_torchreid.engine.memory_format import CHANNELS_LAST, check_channels_last
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
 from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_fixbase_epoch, check_warmup_epochs
@@ -86,6 +87,7 @@ def get_default_config() -> CN:
         new_layers=['classifier'], base_lr_mult=0.1, lr_scheduler='single_step',
         stepsize=[20], gamma=0.1, print_freq=20, seed=1,
         amp='',  # DAL: '' (float32), 'bf16' or 'fp16' (CUDA) autocast of the backbone
+        channels_last=CHANNELS_LAST,  # every engine: train in channels-last memory format
         ema=False, ema_decay=EMA_DECAY,  # DAL: evaluate a moving average of the weights
         dist_timeout=DIST_TIMEOUT))  # torchrun: seconds a rank waits for the others; 0: torch's
     cfg.sgd = CN(dict(momentum=0.9, dampening=0., nesterov=False))  # momentum: rmsprop's too
@@ -117,6 +119,7 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.optim': check_optim, 'train.weight_decay_scope': check_weight_decay_scope,
     'model.bn_momentum': check_bn_momentum, 'train.dist_timeout': check_dist_timeout,
     'data.sources': check_sources, 'data.targets': check_targets,
+    'train.channels_last': check_channels_last,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,

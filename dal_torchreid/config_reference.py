@@ -133,6 +133,10 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
                        'trainable weights (the release)'),
     'train.ema_decay': (DAL, 'decay of that average, with TensorFlow\'s num_updates warm-up '
                              '(release 0.9999)'),
+    'train.channels_last': (ALL, 'train in channels-last memory format (model and training '
+                                 'batches); measured faster at re-id input sizes on the CPU, '
+                                 'slower at tiny inputs (docs/benchmarks.md); False: '
+                                 'torchreid\'s contiguous layout'),
     'train.dist_timeout': (ALL, 'torchrun: seconds a rank waits for the others before '
                                 'failing; 0: torch\'s default (30 min gloo, 10 min NCCL)'),
     'sgd.momentum': (ALL, 'momentum of `sgd`, `rmsprop` and `rmsprop_tf`'),
@@ -260,6 +264,9 @@ def render_markdown() -> str:
             lines += ['', f'## `{section}`' if section != 'top level' else '## Top level', '',
                       '| key | default | accepts | engine | from | meaning |',
                       '|---|---|---|---|---|---|']
+        if key not in KEY_DOCS:
+            raise KeyError(f'config key {key} has no entry in KEY_DOCS '
+                           '(dal_torchreid/config_reference.py): say what it means there')
         engines, meaning = KEY_DOCS[key]
         owner = 'torchreid' if key in TORCHREID_KEYS else 'plugin'
         if key in EXTENDED:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one go, under 8 minutes on one GPU: dal-benchmark's three
-# ratios (medians and quartiles of interleaved pairs), the DAL loss scale curve
-# (1k to 128k tracklets, D = 2048, 64 frames) and the DAL training step time in
-# float32 and under bf16 and fp16 autocast. Prints the GPU, then the report, and
-# writes OUT_DIR/benchmark.json and OUT_DIR/benchmark.txt.
+# ratios (lower-quartile ratio, and median and quartiles of interleaved pairs, after
+# a warm-up that lasts until step times settle), the DAL loss scale curve (1k to
+# 128k tracklets, D = 2048, 64 frames) and the training step table: torchreid's
+# stock VideoSoftmaxEngine, the plugin's supervised engine and DAL, contiguous and
+# channels-last, DAL also under bf16 and fp16 autocast. Prints the GPU, then the
+# report, and writes OUT_DIR/benchmark.json and OUT_DIR/benchmark.txt.
 #
 #   tools/benchmark_gpu.sh [OUT_DIR] [dal-benchmark options]     # default OUT_DIR log/benchmark_gpu
 #   BENCHMARK_DEVICE=cpu tools/benchmark_gpu.sh /tmp/bench --small --threads 1   # the CPU check

@@ -6,7 +6,10 @@ and mAP. :class:`RecordingMixin` runs the same pipeline (the engine's
 re-ranking, ``evaluate_rank`` and ranked-result visualisation) and also stores
 ``engine.test_results[name] = {'cmc': [...], 'mAP': float}`` so tools can write
 every metric without evaluating twice. It also counts the frames every
-training step processes in ``engine.frames_seen``.
+training step processes in ``engine.frames_seen``, and, being the one class
+every engine of the plugin shares, puts the registered model and every training
+batch in the plugin's memory format (``channels_last``,
+:mod:`~dal_torchreid.engine.memory_format`).
 
 With ``eval_frame_batch_size > 0`` features come from the all-frame fast
 path instead (:func:`~dal_torchreid.engine.features.extract_tracklet_features`):
@@ -32,6 +35,9 @@ import torchreid
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.distributed import NullWriter, world
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.engine.memory_format import (
+    CHANNELS_LAST, batch_to_memory_format, check_channels_last, to_memory_format
+)
 from dal_torchreid.metrics import (
     PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
     release_evaluation
@@ -89,7 +95,7 @@ def warn_small_gallery(name: str, num_tracklets: int, num_people: int, ranks) ->
 class RecordingMixin:
     """Mixin for a torchreid ``Engine``: counts training frames, records test results.
 
-    Put it before the torchreid engine class; it takes three keyword arguments
+    Put it before the torchreid engine class; it takes four keyword arguments
     and passes the others on to the engine. Tracklet features are pooled by the
     engine's ``pooling_method`` on both paths: ``'avg'``, ``'max'`` or
     ``'release'`` (normalise each frame, element-wise max, normalise).
@@ -108,6 +114,9 @@ class RecordingMixin:
             test tracklets ranked, trapezoidal AP; :mod:`dal_torchreid.metrics`).
         both_directions (bool, optional): for a two-camera data set, also rank the
             query camera by the gallery's and average the two CMC curves and mAPs.
+        channels_last (bool, optional): train in channels-last memory format (the
+            registered model and every training batch,
+            :mod:`~dal_torchreid.engine.memory_format`); False: contiguous, as torchreid.
 
     ``engine.frames_seen`` counts the training frames of all processes (every
     rank of a distributed run); ``engine.test_results`` holds the last
@@ -126,7 +135,10 @@ class RecordingMixin:
     """
 
     def __init__(self, *args, eval_frame_batch_size: int = EVAL_FRAME_BATCH_SIZE,
-                 protocol: str = PROTOCOL, both_directions: bool = False, **kwargs):
+                 protocol: str = PROTOCOL, both_directions: bool = False,
+                 channels_last: bool = CHANNELS_LAST, **kwargs):
+        check_channels_last(channels_last)
+        self.channels_last = channels_last  # before torchreid's __init__ registers the model
         super().__init__(*args, **kwargs)
         check_eval_frame_batch_size(eval_frame_batch_size)
         check_protocol(protocol)
@@ -152,13 +164,22 @@ class RecordingMixin:
             writer.close()
             self.writer = None
 
+    def register_model(self, name='model', model=None, optim=None, sched=None):
+        """torchreid's ``register_model``; the model trains in the engine's memory format."""
+        to_memory_format(model, self.channels_last)
+        super().register_model(name, model, optim, sched)
+
     def count_frames(self, imgs: Tensor) -> None:
         """Adds a training batch's frames, over all processes, to ``frames_seen``."""
         self.frames_seen += frames_in(imgs) * world()[1]
 
+    def training_format(self, imgs: Tensor) -> Tensor:
+        """A training batch of frames or clips in the engine's memory format."""
+        return batch_to_memory_format(imgs, self.channels_last)
+
     def forward_backward(self, data):
         self.count_frames(data['img'])
-        return super().forward_backward(data)
+        return super().forward_backward(dict(data, img=self.training_format(data['img'])))
 
     def check_finite_weights(self, when: str) -> None:
         """Raises ``FloatingPointError`` naming ``when`` if a weight or buffer of the

@@ -40,6 +40,7 @@ from dal_torchreid.engine.distributed import (
 from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
 from dal_torchreid.engine.evaluation import RecordingMixin
 from dal_torchreid.engine.features import anchor_features
+from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.metrics import check_pooling_method
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, OptimizerStep
 from dal_torchreid.losses import ETA, MARGIN, DeepAssociationLoss
@@ -103,8 +104,8 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         amp (str, optional): ``'bf16'`` or ``'fp16'`` (CUDA) autocast of the backbone.
         ema_decay (float, optional): evaluate and save an exponential moving average
             of the weights with this decay (release 0.9999); None: the weights.
-        **evaluation: ``eval_frame_batch_size``, ``protocol`` and ``both_directions``
-            (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
+        **evaluation: ``eval_frame_batch_size``, ``protocol``, ``both_directions`` and
+            ``channels_last`` (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
         association_monitor (AssociationMonitor, optional): scores each epoch's
             associations, for reporting only (:mod:`dal_torchreid.diagnostics`).
 
@@ -157,7 +158,8 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         # DAL never trains the classifier: frozen, DDP does not wait for its gradients
         self.embedding.classifier.requires_grad_(False)
         if self.world_size > 1:
-            model = wrap_distributed(model, self.use_gpu)
+            # DDP's gradient buckets take the strides the model has when wrapped
+            model = wrap_distributed(to_memory_format(model, self.channels_last), self.use_gpu)
             self.embedding.model = model  # forward through the wrapper, which syncs gradients
         self.model = model
         self.optimizer = optimizer
@@ -230,6 +232,7 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         self.count_frames(imgs)
         if self.use_gpu:
             imgs, tracklets, camids = imgs.cuda(), tracklets.cuda(), camids.cuda()
+        imgs = self.training_format(imgs)
         with self.step.autocast():
             features = self.embedding(imgs)
         features, tracklets, camids = gather_global_batch(features, tracklets, camids)
