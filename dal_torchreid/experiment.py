@@ -27,11 +27,15 @@ from dal_torchreid.builder import (
     build_datamanager, build_engine, build_model, build_optimizer, build_scheduler,
     engine_run_kwargs, uses_gpu
 )
-from dal_torchreid.budget import check_epoch_trains, frames_per_epoch, with_supervised_budget
-from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.budget import (
+    UNSUPERVISED_ENGINES, check_epoch_trains, frames_per_epoch, with_supervised_budget
+)
 from dal_torchreid.engine.checkpoint import resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
-from dal_torchreid.results import make_record, plot_associations, summarize_splits, write_results
+from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
+from dal_torchreid.results import (
+    make_record, plot_associations, plot_clusters, summarize_splits, write_results
+)
 
 
 def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
@@ -50,7 +54,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     start = time.time()
     datamanager = build_datamanager(cfg)
     cfg = with_supervised_budget(cfg, datamanager)  # the supervised engines' epochs
-    num_classes = 1 if cfg.loss.name == 'dal' else datamanager.num_train_pids
+    num_classes = 1 if cfg.loss.name in UNSUPERVISED_ENGINES else datamanager.num_train_pids
     model = build_model(cfg, num_classes)
     if uses_gpu(cfg):
         model = model.cuda()
@@ -63,7 +67,7 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     if cfg.model.resume and not cfg.test.evaluate:
         if not osp.isfile(cfg.model.resume):
             raise FileNotFoundError(f'model.resume: checkpoint "{cfg.model.resume}" does not exist')
-        if isinstance(engine, VideoDALEngine):
+        if isinstance(engine, UnsupervisedVideoEngine):
             run_kwargs['start_epoch'] = engine.resume(cfg.model.resume)
         else:
             run_kwargs['start_epoch'] = resume_checkpoint(
@@ -96,6 +100,10 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     history = monitor.history if monitor is not None else None
     if history:
         record['associations'] = history
+    clusters = getattr(engine, 'cluster_monitor', None)
+    cluster_history = clusters.history if clusters is not None else None
+    if cluster_history:
+        record['clusters'] = cluster_history
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
@@ -103,6 +111,9 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     if history:
         plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
         print(f'Association diagnostics plotted to "{plot}"')
+    if cluster_history:
+        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
+        print(f'Cluster diagnostics plotted to "{plot}"')
     return record
 
 

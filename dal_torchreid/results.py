@@ -167,6 +167,34 @@ def plot_associations(history: Sequence[Mapping], path: str) -> str:
     return path
 
 
+def plot_clusters(history: Sequence[Mapping], path: str) -> str:
+    """Plots per-epoch clusters, outlier fraction and pair precision / recall of the pseudo-labels
+    into the PNG ``path``; ``history`` is ``ClusterMonitor.history``
+    (:func:`dal_torchreid.diagnostics.pair_metrics` dicts with their ``epoch``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    epochs = [h['epoch'] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    left.bar(epochs, [h['num_clusters'] for h in history], color='tab:gray')
+    left.set_xlabel('epoch')
+    left.set_ylabel('clusters of 2+ tracklets')
+    for key in ('precision', 'recall', 'outlier_fraction'):
+        right.plot(epochs, [100 * h[key] for h in history], marker='o',
+                   label=key.replace('_', ' '))
+    right.set_xlabel('epoch')
+    right.set_ylabel('%')
+    right.set_ylim(0, 100)
+    right.grid(True, alpha=0.3)
+    right.legend(loc='lower right')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def summarize_splits(records: Sequence[Mapping]) -> dict:
     """Mean and standard deviation over splits of each target's metrics.
 
