@@ -179,6 +179,7 @@ def cc_engine_kwargs(cfg: CfgNode) -> dict:
         'min_samples': cfg.cc.min_samples,
         'camera_centred': cfg.cc.camera_centred,
         'cross_camera': cfg.cc.cross_camera,
+        'mutual_neighbors': cfg.cc.mutual_neighbors,
         'outliers': cfg.cc.outliers,
         'temperature': cfg.cc.temperature,
         'momentum': cfg.cc.momentum,

@@ -24,8 +24,8 @@ import yaml
 from yacs.config import CfgNode as CN
 
 from dal_torchreid.cluster import (
-    EPS, K1, K2, MIN_SAMPLES, OUTLIERS, check_eps, check_k1, check_k2, check_min_samples,
-    check_outliers
+    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
+    check_min_samples, check_mutual_neighbors, check_outliers
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
@@ -112,7 +112,8 @@ def get_default_config() -> CN:
         k1=K1, k2=K2,  # Jaccard neighbourhood (itself included) and query expansion
         eps=EPS, min_samples=MIN_SAMPLES,  # DBSCAN on Jaccard distances
         camera_centred=False,  # cluster features with each camera's mean removed
-        cross_camera=False,  # neighbours from other cameras only
+        cross_camera=False,  # neighbours, and DBSCAN's pairs, from other cameras only
+        mutual_neighbors=MUTUAL_NEIGHBORS,  # n > 0: pairs only among each other's n nearest
         outliers=OUTLIERS,  # 'drop' (sit out the epoch) or 'own_class'
         temperature=TEMPERATURE, momentum=MOMENTUM,
         memory_update=MEMORY_UPDATE,  # 'all' (every sample in turn) or 'hard' (least similar)
@@ -149,6 +150,7 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 CC_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'cc.k1': check_k1, 'cc.k2': check_k2,
     'cc.eps': check_eps, 'cc.min_samples': check_min_samples, 'cc.outliers': check_outliers,
+    'cc.mutual_neighbors': check_mutual_neighbors,
     'cc.temperature': check_temperature, 'cc.momentum': check_momentum,
     'cc.memory_update': check_memory_update, 'cc.clips_per_identity': check_clips_per_identity,
     'cc.steps_per_epoch': check_steps_per_epoch, 'cc.clip_grad_value': check_clip_grad_value,

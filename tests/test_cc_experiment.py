@@ -22,6 +22,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
     (['cc.memory_update', 'median'], 'cc.memory_update'),
     (['cc.clips_per_identity', '0'], 'cc.clips_per_identity'),
     (['cc.steps_per_epoch', '-1'], 'cc.steps_per_epoch'),
+    (['cc.mutual_neighbors', '-1'], 'cc.mutual_neighbors'),
     (['video.seq_len', '5'], 'train.batch_size'),  # 64 frames are not clips of 5 x 4
 ])
 def test_bad_cc_values_are_refused_naming_the_key(opts, key):
@@ -35,6 +36,7 @@ def test_cc_keys_reach_the_engine():
     cfg = load_config(None, ['loss.name', 'cc', 'cc.k1', '12', 'cc.camera_centred', 'True',
                              'cc.outliers', 'own_class', 'video.seq_len', '4'])
     kwargs = cc_engine_kwargs(cfg)
+    assert kwargs['mutual_neighbors'] == 0
     assert kwargs['k1'] == 12 and kwargs['camera_centred'] and kwargs['outliers'] == 'own_class'
     assert kwargs['seq_len'] == 4 and kwargs['clip_grad_value'] is None
     assert (kwargs['k2'], kwargs['eps'], kwargs['min_samples']) == (6, 0.6, 4)  # the reference's

@@ -140,3 +140,34 @@ def test_bad_settings_are_named():
                                (check_outliers, 'keep', 'outliers')]:
         with pytest.raises(ValueError, match=f'^{word} must'):
             check(value)
+
+
+def test_cross_camera_pairs_and_mutual_neighbours_filter_the_graph():
+    from scipy import sparse
+    from dal_torchreid.cluster import cross_camera_pairs, mutual_neighbors_of
+    d = np.array([[0, .2, .3, .9],
+                  [.2, 0, .1, .4],
+                  [.3, .1, 0, .5],
+                  [.9, .4, .5, 0]])
+    graph = sparse.csr_matrix(d)
+    graph.setdiag(0)  # explicit zeros on the diagonal, as jaccard_distances stores them
+    cameras = np.array([0, 1, 0, 1])
+    cross = cross_camera_pairs(graph, cameras).toarray()
+    assert np.array_equal(cross > 0, (cameras[:, None] != cameras[None, :]) & (d > 0))
+    # mutual nearest: 1<->2 only (0's nearest is 1, whose nearest is 2; 3's nearest is 1)
+    mutual = mutual_neighbors_of(graph, 1)
+    pairs = {(i, j) for i, j in zip(*mutual.nonzero()) if i != j}
+    assert pairs == {(1, 2), (2, 1)}
+    assert mutual.diagonal().tolist() == [0, 0, 0, 0] and mutual.nnz == 6  # diagonal kept
+    # across cameras 0 and 2 lose 0.3 (same camera): 0's nearest is then 1, 3's is 2,
+    # 2's is 1: only 1<->2 is mutual, and 0 and 3 keep no pair
+    cameras = np.array([0, 1, 0, 1])
+    both = mutual_neighbors_of(cross_camera_pairs(graph, cameras), 1)
+    assert {(i, j) for i, j in zip(*both.nonzero()) if i != j} == {(1, 2), (2, 1)}
+    # with 1 and 2 in one camera: 0<->1 (0.2) is mutual; 2's nearest is 0, 3's is 1
+    cameras = np.array([0, 1, 1, 0])
+    both = mutual_neighbors_of(cross_camera_pairs(graph, cameras), 1)
+    assert {(i, j) for i, j in zip(*both.nonzero()) if i < j} == {(0, 1)}
+    two = mutual_neighbors_of(graph, 2)
+    # 3 is among nobody's two nearest (1 keeps 2 and 0): no pair with 3
+    assert {(i, j) for i, j in zip(*two.nonzero()) if i < j} == {(0, 1), (0, 2), (1, 2)}

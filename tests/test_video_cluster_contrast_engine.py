@@ -33,9 +33,9 @@ class StepRecordingCC(VideoClusterContrastEngine):
         return out
 
 
-def tiny_cc(datamanager, model=None, **kwargs):
+def tiny_cc(datamanager, model=None, optim='adam', lr=3e-4, **kwargs):
     model = tiny_model() if model is None else model
-    optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3e-4)
+    optimizer = torchreid.optim.build_optimizer(model, optim=optim, lr=lr)
     options = dict(use_gpu=False, batch_size=16, seq_len=2, clips_per_identity=2, seed=0,
                    **AWARE)
     options.update(kwargs)

@@ -27,8 +27,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from dal_torchreid.cluster import (
-    EPS, K1, K2, MIN_SAMPLES, OUTLIERS, check_eps, check_k1, check_k2, check_min_samples,
-    check_outliers, cluster_tracklets
+    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
+    check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
 )
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.data.pseudo_identity_sampler import (
@@ -66,7 +66,9 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         k1, k2 (int, optional): Jaccard neighbourhood and query expansion (reference 30, 6).
         eps, min_samples (optional): DBSCAN's (reference 0.6, 4).
         camera_centred (bool, optional): cluster camera-centred features.
-        cross_camera (bool, optional): neighbours from other cameras only.
+        cross_camera (bool, optional): neighbours, and DBSCAN's pairs, from other cameras only.
+        mutual_neighbors (int, optional): n > 0: DBSCAN's pairs only between tracklets each
+            among the other's n nearest; 0: off (reference).
         outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
         temperature, momentum (float, optional): the memory's (reference 0.05, 0.1).
         memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
@@ -89,7 +91,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         engine = torchreid.engine.VideoClusterContrastEngine(
             datamanager, model, optimizer, batch_size=64, seq_len=4, clips_per_identity=4,
             k1=10, k2=3, min_samples=2, camera_centred=True, cross_camera=True,
-            outliers='own_class', eval_frame_batch_size=256
+            mutual_neighbors=1, outliers='own_class', eval_frame_batch_size=256
         )
         engine.run(save_dir='log/cc-resnet50-prid2011', max_epoch=20)
     """
@@ -99,7 +101,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
     def __init__(self, datamanager, model, optimizer, scheduler=None, use_gpu=True,
                  batch_size=BATCH_SIZE, seq_len=SEQ_LEN, clips_per_identity=CLIPS_PER_IDENTITY,
                  steps_per_epoch=STEPS_PER_EPOCH, k1=K1, k2=K2, eps=EPS, min_samples=MIN_SAMPLES,
-                 camera_centred=False, cross_camera=False, outliers=OUTLIERS,
+                 camera_centred=False, cross_camera=False,
+                 mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
                  temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
                  pooling_method='avg', clip_grad_value=None, seed=None, skip_bad_frames=False,
                  amp=None, ema_decay=None, cluster_monitor=None, **evaluation):
@@ -109,10 +112,12 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         check_eps(eps)
         check_min_samples(min_samples)
         check_outliers(outliers)
+        check_mutual_neighbors(mutual_neighbors)
         check_pooling_method(pooling_method)
         self.clustering = dict(k1=int(k1), k2=int(k2), eps=float(eps),
                                min_samples=int(min_samples), camera_centred=bool(camera_centred),
-                               cross_camera=bool(cross_camera), outliers=outliers)
+                               cross_camera=bool(cross_camera),
+                               mutual_neighbors=int(mutual_neighbors), outliers=outliers)
         self.pooling_method, self.seq_len = pooling_method, int(seq_len)
         trainset = TrackletFrameDataset.from_datamanager(datamanager,
                                                          skip_bad_frames=skip_bad_frames)
