@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
+from sklearn.cluster import DBSCAN
 from torch.nn import functional as F
 
 from dal_torchreid.cluster import (
@@ -52,21 +54,27 @@ def features(n=60, d=16, seed=0):
     return F.normalize(x, dim=1)
 
 
-@pytest.mark.parametrize('k1, k2, cross', [(10, 3, False), (6, 1, False), (8, 4, True)])
+@pytest.mark.parametrize('k1, k2, cross', [(10, 3, False), (6, 1, False), (8, 4, True),
+                                           (20, 6, False)])
 def test_sparse_jaccard_equals_the_dense_reference(k1, k2, cross):
     x = features()
     cameras = torch.arange(len(x)) % 2 if cross else None
-    got = jaccard_distances(x, k1, k2, cameras).toarray()
-    stored = jaccard_distances(x, k1, k2, cameras) != 0
     expected = dense_reference(x.double().numpy(), k1, k2,
                                None if cameras is None else cameras.numpy())
-    dense_got = np.ones_like(expected)
-    sparse_matrix = jaccard_distances(x, k1, k2, cameras)
-    coo = sparse_matrix.tocoo()
-    dense_got[coo.row, coo.col] = coo.data
-    assert np.allclose(dense_got, expected, atol=1e-5)
-    assert (expected < 1 - 1e-6).sum() == sparse_matrix.nnz  # only pairs below 1 are stored
-    assert np.allclose(np.diag(got), 0, atol=1e-6) and stored.shape == got.shape
+    coo = jaccard_distances(x, k1, k2, cameras).tocoo()
+    got = np.ones_like(expected)
+    got[coo.row, coo.col] = coo.data
+    stored = np.zeros_like(expected, dtype=bool)
+    stored[coo.row, coo.col] = True
+    assert np.allclose(got[stored], expected[stored], atol=1e-5)  # stored values: the reference's
+    assert stored.diagonal().all() and np.allclose(got.diagonal(), 0, atol=1e-6)
+    # every pair within DBSCAN's reach is stored: left-out pairs are far beyond eps 0.6
+    assert expected[~stored].min() > 0.7
+    assert (got < 1).sum() == stored.sum()  # nothing stored at distance 1
+    # so DBSCAN on the sparse matrix labels as DBSCAN on the reference's dense one
+    dense_labels = DBSCAN(eps=0.6, min_samples=2, metric='precomputed').fit_predict(expected)
+    assert np.array_equal(dbscan_labels(jaccard_distances(x, k1, k2, cameras), 0.6, 2),
+                          dense_labels)
 
 
 def test_nearest_neighbours_are_exact_in_any_chunk_and_cross_camera():
@@ -88,7 +96,6 @@ def test_duplicate_features_are_neighbours_at_distance_zero():
     labels = dbscan_labels(distances, eps=0.01, min_samples=2)
     assert labels[0] == labels[1] != -1
     # an explicitly stored 0 is a neighbour for DBSCAN; an absent entry is not
-    from scipy import sparse
     graph = sparse.csr_matrix((np.zeros(4), ([0, 1, 0, 1], [0, 1, 1, 0])), shape=(3, 3))
     assert graph.nnz == 4
     assert dbscan_labels(graph, eps=0.5, min_samples=2).tolist() == [0, 0, -1]
@@ -143,7 +150,6 @@ def test_bad_settings_are_named():
 
 
 def test_cross_camera_pairs_and_mutual_neighbours_filter_the_graph():
-    from scipy import sparse
     from dal_torchreid.cluster import cross_camera_pairs, mutual_neighbors_of
     d = np.array([[0, .2, .3, .9],
                   [.2, 0, .1, .4],

@@ -13,10 +13,15 @@ From each tracklet's ``k1`` nearest neighbours (itself first,
 5. Jaccard distance ``d(i, j) = 1 - m / (2 - m)`` with ``m = sum_c min(V[i, c], V[j, c])``,
    clamped at 0.
 
-Only pairs that share a neighbour have ``d < 1``; they are the stored entries of
-the sparse result, so memory grows with tracklets x neighbourhood size, never
-with tracklets squared. The reference implementation computes the same
-quantities densely (``clustercontrast/utils/faiss_rerank.py``).
+The reference implementation computes the same quantities densely for every
+pair (``clustercontrast/utils/faiss_rerank.py``). Here ``d`` is computed for the
+pairs of each tracklet and its ``k1`` nearest neighbours (either direction) and
+stored where it is below 1; every other pair counts as 1. So memory and time
+grow with tracklets x ``k1`` x neighbourhood size, never with tracklets
+squared (only the exact neighbour search compares all pairs, in chunks). A
+pair outside both tracklets' ``k1`` neighbourhoods that still shares much of
+their expanded neighbourhoods is rare and far from DBSCAN's radius: the tests
+check the DBSCAN labels against the dense reference's.
 """
 from __future__ import annotations
 
@@ -97,50 +102,74 @@ def _segment_softmax(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray
     return e / np.add.reduceat(e, starts)[rows]
 
 
-def _weights(features: Tensor, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Step 3: softmax over each row's set of ``-(2 - 2 cos)``, float32 as the reference."""
-    step = max(1, (1 << 24) // features.size(1))
-    dots = np.empty(len(rows), dtype=np.float32)
-    r, c = torch.from_numpy(rows), torch.from_numpy(cols)
-    for start in range(0, len(rows), step):
+def _weights(features: Tensor, rows: np.ndarray, cols: np.ndarray, ranks: np.ndarray,
+             sims: np.ndarray) -> np.ndarray:
+    """Step 3: softmax over each row's set of ``-(2 - 2 cos)``, float32 as the reference.
+
+    Most of a row's set are its nearest neighbours, whose similarities the search
+    already gave (``ranks``, ``sims``); the others are computed here."""
+    n = features.size(0)
+    known = np.argsort(np.arange(n)[:, None] * n + ranks, axis=None)
+    keys = (np.arange(n)[:, None] * n + ranks).ravel()[known]
+    wanted = rows.astype(np.int64) * n + cols
+    at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+    found = keys[at] == wanted
+    dots = np.where(found, sims.ravel()[known][at], 0).astype(np.float32)
+    missing = np.flatnonzero(~found)
+    step = max(1, (1 << 20) // features.size(1))
+    r, c = torch.from_numpy(rows[missing]), torch.from_numpy(cols[missing])
+    for start in range(0, len(missing), step):
         a, b = features[r[start:start + step]], features[c[start:start + step]]
-        dots[start:start + step] = (a * b).sum(1).numpy()
-    return _segment_softmax(-(2 - 2 * dots), rows, features.size(0)).astype(np.float32)
+        dots[missing[start:start + step]] = (a * b).sum(1).numpy()
+    return _segment_softmax(-(2 - 2 * dots), rows, n).astype(np.float32)
 
 
-def _min_overlap(v: sparse.csr_matrix) -> sparse.coo_matrix:
-    """``m[i, j] = sum_c min(V[i, c], V[j, c])`` over shared columns, sparse (step 5's m)."""
+def candidate_pairs(v: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Unordered pairs ``(i, j)``, ``i <= j``, where ``V[i, j]`` or ``V[j, i]`` is stored (``j``
+    in ``i``'s expanded, query-expanded neighbourhood or the reverse), the diagonal
+    included; sorted."""
     n = v.shape[0]
-    csc = v.tocsc()
-    col_nnz = np.diff(csc.indptr)
-    entry_rows = np.repeat(np.arange(n), np.diff(v.indptr))
-    cost = np.bincount(entry_rows, weights=col_nnz[v.indices], minlength=n)
-    bounds = [0]
-    total = 0
-    for i, c in enumerate(cost):
-        if total + c > PAIRS_PER_CHUNK and i > bounds[-1]:
-            bounds.append(i)
-            total = 0
-        total += c
-    bounds.append(n)
-    out_r, out_c, out_v = [], [], []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        lo, hi = v.indptr[start], v.indptr[stop]
-        entry_row = np.repeat(np.arange(start, stop), np.diff(v.indptr[start:stop + 1]))
-        entry_col, entry_val = v.indices[lo:hi], v.data[lo:hi]
-        counts = col_nnz[entry_col]
-        # for each entry (i, c), every entry (j, c) of its column
-        offsets = np.repeat(csc.indptr[entry_col] - np.cumsum(counts) + counts, counts)
-        pos = np.arange(counts.sum()) + offsets
-        j, w = csc.indices[pos], csc.data[pos]
-        i = np.repeat(entry_row, counts)
-        m = np.minimum(np.repeat(entry_val, counts), w)
-        key, inverse = np.unique(i.astype(np.int64) * n + j, return_inverse=True)
-        out_r.append(key // n)
-        out_c.append(key % n)
-        out_v.append(np.bincount(inverse, weights=m).astype(np.float32))
-    return sparse.coo_matrix((np.concatenate(out_v), (np.concatenate(out_r), np.concatenate(out_c))),
-                             shape=(n, n))
+    i = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
+    j = v.indices.astype(np.int64)
+    keys = np.unique(np.concatenate([np.minimum(i, j) * n + np.maximum(i, j),
+                                     np.arange(n, dtype=np.int64) * (n + 1)]))
+    return keys // n, keys % n
+
+
+def pair_overlap(v: sparse.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``m = sum_c min(V[i, c], V[j, c])`` for each pair ``(i[p], j[p])`` (step 5's ``m``),
+    pairs sorted by ``i``.
+
+    Rows ``i`` are spread, a block at a time, into a dense buffer of about
+    :data:`PAIRS_PER_CHUNK` values (cleared entry by entry after use, so the cost
+    grows with the stored entries, not with N squared); each pair then reads row
+    ``j``'s stored entries against it.
+    """
+    n = v.shape[1]
+    lengths = np.diff(v.indptr)
+    block = max(1, min(v.shape[0], PAIRS_PER_CHUNK // max(n, 1)))
+    dense = np.zeros((block, n), dtype=np.float32)
+    out = np.zeros(len(i), dtype=np.float64)
+    bounds = np.searchsorted(i, np.arange(0, v.shape[0] + block, block))
+    for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if lo == hi:
+            continue
+        first = b * block
+        a, z = v.indptr[first], v.indptr[min(first + block, v.shape[0])]
+        local = np.repeat(np.arange(min(block, v.shape[0] - first)),
+                          lengths[first:first + block])
+        dense[local, v.indices[a:z]] = v.data[a:z]
+        for start in range(lo, hi, PAIRS_PER_CHUNK // 256):
+            stop = min(hi, start + PAIRS_PER_CHUNK // 256)
+            rows_j = j[start:stop]
+            counts = lengths[rows_j]
+            pos = np.arange(counts.sum()) + np.repeat(
+                v.indptr[rows_j] - np.cumsum(counts) + counts, counts)
+            pair = np.repeat(np.arange(stop - start), counts)
+            m = np.minimum(dense[i[start:stop][pair] - first, v.indices[pos]], v.data[pos])
+            out[start:stop] = np.bincount(pair, weights=m, minlength=stop - start)
+        dense[local, v.indices[a:z]] = 0
+    return out
 
 
 def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
@@ -167,9 +196,10 @@ def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
     check_k2(k2)
     features = features.detach().float().cpu().contiguous()
     n = features.size(0)
-    ranks = nearest_neighbors(features, k1, cameras).numpy()
+    ranks, sims = nearest_neighbors(features, k1, cameras, return_similarities=True)
+    ranks, sims = ranks.numpy(), sims.numpy()
     rows, cols = expanded_neighbors(ranks, k1)
-    v = sparse.csr_matrix((_weights(features, rows, cols), (rows, cols)), shape=(n, n),
+    v = sparse.csr_matrix((_weights(features, rows, cols, ranks, sims), (rows, cols)), shape=(n, n),
                           dtype=np.float32)
     if k2 != 1:
         near = ranks[:, :k2]
@@ -178,8 +208,13 @@ def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
                               shape=(n, n))
         v = (q @ v).tocsr()
     v.sort_indices()
-    m = _min_overlap(v)
-    dist = np.maximum(1 - m.data / (2 - m.data), 0).astype(np.float32)
-    out = sparse.csr_matrix((dist, (m.row, m.col)), shape=(n, n))
+    i, j = candidate_pairs(v)
+    m = pair_overlap(v, i, j)
+    keep = (m > 0) | (i == j)
+    i, j, dist = i[keep], j[keep], np.maximum(1 - m[keep] / (2 - m[keep]), 0).astype(np.float32)
+    off = i != j
+    out = sparse.csr_matrix((np.concatenate([dist, dist[off]]),
+                             (np.concatenate([i, j[off]]), np.concatenate([j, i[off]]))),
+                            shape=(n, n))
     out.sort_indices()
     return out

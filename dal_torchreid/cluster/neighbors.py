@@ -14,7 +14,8 @@ CHUNK_ELEMENTS = 1 << 24  # similarities held at once (64 MiB of float32)
 
 
 def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
-                      chunk_elements: int = CHUNK_ELEMENTS) -> Tensor:
+                      chunk_elements: int = CHUNK_ELEMENTS,
+                      return_similarities: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Indices ``(N, k)`` of each row's ``k`` most similar rows (dot product), itself first.
 
     Args:
@@ -26,6 +27,8 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
             neighbours (after itself) come from other cameras only, the cross-camera
             constraint of :mod:`dal_torchreid.cluster.pseudo_labels`.
         chunk_elements (int): similarities computed at once.
+        return_similarities (bool): also return the ``(N, k)`` dot products (a row's own:
+            its squared norm).
     """
     n = features.size(0)
     if cameras is not None:
@@ -38,12 +41,17 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
     features = features.float()
     rows = max(1, chunk_elements // max(n, 1))
     out = torch.empty(n, k, dtype=torch.long)
+    values = torch.empty(n, k)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         sims = features[start:stop] @ features.t()
+        index = torch.arange(start, stop)
+        own = sims[index - start, index].clone()
         if cameras is not None:
             sims.masked_fill_(cameras[start:stop, None] == cameras[None, :], float('-inf'))
-        index = torch.arange(start, stop)
         sims[index - start, index] = float('inf')  # itself first, whatever duplicates exist
-        out[start:stop] = sims.topk(k, dim=1).indices
-    return out
+        top = sims.topk(k, dim=1)
+        out[start:stop] = top.indices
+        values[start:stop] = top.values
+        values[start:stop, 0] = own
+    return (out, values) if return_similarities else out
