@@ -147,3 +147,16 @@ def test_bf16_conv_benchmark_counts_passes_and_prints_every_map(capsys):
     assert lines[2] == '2x1 map, fp32: NaN weight gradient in 0 of 1 passes (0.0%)'
     with pytest.raises(SystemExit):
         bf16_conv.main(['--passes', '0'])
+
+
+def test_cluster_part_times_the_clustering_step():
+    from dal_torchreid.benchmarks import cluster_scale
+    assert 'cluster' in benchmark.PARTS
+    result = cluster_scale.scale_rows((200, 400), dim=32, threads=1)
+    assert [r['tracklets'] for r in result['rows']] == [200, 400]
+    for r in result['rows']:
+        assert r['total_s'] >= r['search_s'] > 0 and r['peak_mib'] >= 0
+        assert r['clusters'] > 0 and 0 <= r['outliers'] <= 1
+    assert 'clustering step' in benchmark.format_report(dict(
+        cluster_scale=result, mode='small', backbone='resnet18', input=[64, 32],
+        frames_per_batch=8, seconds=1.0, load={}, machine=benchmark.machine_info('cpu')))
