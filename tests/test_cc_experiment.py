@@ -77,3 +77,16 @@ def test_cc_config_error_exits_2(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith('error: command line: cc.eps must')
+
+
+def test_cc_configs_are_shipped_with_the_reference_settings_where_they_apply():
+    for dataset in ('prid2011', 'ilidsvid', 'mars'):
+        cfg = load_config(osp.join(REPO, 'configs', f'cc_resnet50_{dataset}.yaml'))
+        dal = load_config(osp.join(REPO, 'configs', f'dal_resnet50_{dataset}.yaml'))
+        assert cfg.loss.name == 'cc' and cfg.model.name == 'resnet50'
+        assert (cfg.train.optim, cfg.train.lr, cfg.cc.temperature) == ('adam', 0.00035, 0.05)
+        assert cfg.train.max_epoch == dal.train.max_epoch  # DAL's training frames
+        assert cfg.train.batch_size == dal.train.batch_size == 64
+        camera_aware = dataset != 'mars'
+        assert cfg.cc.camera_centred == cfg.cc.cross_camera == camera_aware
+        assert (cfg.cc.k1, cfg.cc.min_samples) == ((10, 2) if camera_aware else (30, 4))
