@@ -90,3 +90,11 @@ def test_cc_configs_are_shipped_with_the_reference_settings_where_they_apply():
         camera_aware = dataset != 'mars'
         assert cfg.cc.camera_centred == cfg.cc.cross_camera == camera_aware
         assert (cfg.cc.k1, cfg.cc.min_samples) == ((10, 2) if camera_aware else (30, 4))
+
+
+def test_demo_config_trains_cc_on_dals_frames():
+    cfg = load_config(osp.join(REPO, 'configs', 'synthetic_pretrained.yaml'), ['loss.name', 'cc'])
+    assert cfg.train.batch_size == 16 and cfg.video.seq_len == 2
+    assert cfg.cc.clips_per_identity == 2 and cfg.cc.steps_per_epoch == 0  # DAL's steps
+    assert cfg.cc.camera_centred and cfg.cc.cross_camera and cfg.cc.mutual_neighbors == 1
+    assert cfg.cc.outliers == 'own_class'

@@ -128,8 +128,10 @@ def checkpoint_meta(trainset, model, feature_dim: int, sources=()) -> dict:
     }
 
 
-# The key of each method's state (its criterion's state dict) in a checkpoint, and its name.
+# The key of each method's state (its criterion's state dict) in a checkpoint, its name,
+# and what that state is.
 METHOD_NAMES = {'dal': 'DAL', 'cc': 'Cluster Contrast'}
+METHOD_STATES = {'dal': 'anchors', 'cc': 'cluster memory'}
 
 
 def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
@@ -174,7 +176,7 @@ def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema
         model.load_state_dict(state['state_dict'])
         criterion.load_state_dict(state[method])
     except RuntimeError as err:
-        raise _fit_error(fpath, f'model or its {METHOD_NAMES[method]} state', err) from err
+        raise _fit_error(fpath, f'model or its {METHOD_STATES[method]}', err) from err
     try:
         optimizer.load_state_dict(state['optimizer'])
         if scheduler is not None and state.get('scheduler') is not None:
