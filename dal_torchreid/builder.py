@@ -144,19 +144,12 @@ def evaluation_kwargs(cfg: CfgNode) -> dict:
     }
 
 
-def dal_engine_kwargs(cfg: CfgNode) -> dict:
-    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
+def unsupervised_engine_kwargs(cfg: CfgNode) -> dict:
+    """The keyword arguments both label-free engines take (besides their method's)."""
     return {
         'use_gpu': uses_gpu(cfg),
-        'margin': cfg.dal.margin,
-        'eta': cfg.dal.eta,
-        'warmup_epochs': cfg.dal.warmup_epochs,
-        'anchor_init': cfg.dal.anchor_init,
-        'sampling': cfg.dal.sampling,
         'batch_size': cfg.train.batch_size,
-        'num_instances': cfg.dal.num_instances,
         'pooling_method': cfg.video.pooling_method,
-        'clip_grad_value': cfg.dal.clip_grad_value or None,
         'seed': cfg.train.seed,
         'skip_bad_frames': cfg.data.skip_bad_frames,
         'amp': cfg.train.amp or None,
@@ -165,11 +158,23 @@ def dal_engine_kwargs(cfg: CfgNode) -> dict:
     }
 
 
+def dal_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
+    return {
+        'margin': cfg.dal.margin,
+        'eta': cfg.dal.eta,
+        'warmup_epochs': cfg.dal.warmup_epochs,
+        'anchor_init': cfg.dal.anchor_init,
+        'sampling': cfg.dal.sampling,
+        'num_instances': cfg.dal.num_instances,
+        'clip_grad_value': cfg.dal.clip_grad_value or None,
+        **unsupervised_engine_kwargs(cfg),
+    }
+
+
 def cc_engine_kwargs(cfg: CfgNode) -> dict:
     """Keyword arguments of ``VideoClusterContrastEngine`` besides the first four."""
     return {
-        'use_gpu': uses_gpu(cfg),
-        'batch_size': cfg.train.batch_size,
         'seq_len': cfg.video.seq_len,
         'clips_per_identity': cfg.cc.clips_per_identity,
         'steps_per_epoch': cfg.cc.steps_per_epoch,
@@ -184,13 +189,8 @@ def cc_engine_kwargs(cfg: CfgNode) -> dict:
         'temperature': cfg.cc.temperature,
         'momentum': cfg.cc.momentum,
         'memory_update': cfg.cc.memory_update,
-        'pooling_method': cfg.video.pooling_method,
         'clip_grad_value': cfg.cc.clip_grad_value or None,
-        'seed': cfg.train.seed,
-        'skip_bad_frames': cfg.data.skip_bad_frames,
-        'amp': cfg.train.amp or None,
-        'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
-        **evaluation_kwargs(cfg),
+        **unsupervised_engine_kwargs(cfg),
     }
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
-import torch
 from torch.utils.data import Sampler
 
-from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
+from dal_torchreid.data.tracklet_frames import TrackletFrameDataset, epoch_generator
 
 CLIPS_PER_IDENTITY = 4  # K
 STEPS_PER_EPOCH = 0  # 0: as many steps as a DAL epoch over the same frames
@@ -98,11 +97,6 @@ class PseudoIdentityClipSampler(Sampler[list]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def _generator(self) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
-        return np.random.default_rng(self.seed + self.epoch)
-
     def _clip_tracklets(self, rng, members: np.ndarray) -> list[int]:
         """K tracklets of one identity: one at random, the rest from other cameras first."""
         first = int(rng.choice(members))
@@ -120,7 +114,7 @@ class PseudoIdentityClipSampler(Sampler[list]):
         return frames[np.sort(picks)].tolist()
 
     def __iter__(self) -> Iterator[list]:
-        rng = self._generator()
+        rng = epoch_generator(self.seed, self.epoch)
         self.epoch += 1
         classes = np.unique(self.labels[self.labels >= 0])
         if len(classes) == 0:
