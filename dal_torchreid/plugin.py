@@ -7,7 +7,9 @@ import torchreid
 
 
 def _plugin_names() -> dict:
-    from dal_torchreid.data import TrackletFrameDataset, TrackletFrameSampler
+    from dal_torchreid.data import (
+        PseudoIdentityClipSampler, TrackletFrameDataset, TrackletFrameSampler
+    )
     from dal_torchreid.engine import VideoClusterContrastEngine, VideoDALEngine
     from dal_torchreid.losses import ClusterMemory, DeepAssociationLoss
     return {
@@ -15,7 +17,8 @@ def _plugin_names() -> dict:
                    'VideoClusterContrastEngine': VideoClusterContrastEngine},
         'losses': {'DeepAssociationLoss': DeepAssociationLoss, 'ClusterMemory': ClusterMemory},
         'data': {'TrackletFrameDataset': TrackletFrameDataset,
-                 'TrackletFrameSampler': TrackletFrameSampler},
+                 'TrackletFrameSampler': TrackletFrameSampler,
+                 'PseudoIdentityClipSampler': PseudoIdentityClipSampler},
     }
 
 

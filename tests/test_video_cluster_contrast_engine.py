@@ -189,3 +189,4 @@ def test_registered_in_torchreid():
     assert torchreid.engine.VideoClusterContrastEngine is VideoClusterContrastEngine
     from dal_torchreid.losses import ClusterMemory
     assert torchreid.losses.ClusterMemory is ClusterMemory
+    assert torchreid.data.PseudoIdentityClipSampler is PseudoIdentityClipSampler
