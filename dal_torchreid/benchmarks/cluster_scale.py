@@ -1,12 +1,12 @@
 """Cluster Contrast's clustering step against the number of training tracklets.
 
-Times :func:`~dal_torchreid.cluster.cluster_tracklets` (features given: exact
-neighbour search, sparse Jaccard distances, DBSCAN) for 1k, 8k, 32k and 128k
-tracklets at D = 2048 with the reference's settings (k1 30, k2 6, eps 0.6,
-min_samples 4), and reports the neighbour search apart from the rest: the
-exact search compares every pair of tracklets (N^2 D multiply-adds, in
-chunks of bounded memory), everything after it grows with N x k1. Each size
-runs in a fresh process, whose peak resident memory above its state after
+Times the clustering step of :func:`~dal_torchreid.cluster.cluster_tracklets`
+(features given) for 1k, 8k, 32k and 128k tracklets at D = 2048 with the
+reference's settings (k1 30, k2 6, eps 0.6, min_samples 4), phase by phase: the
+exact neighbour search, which compares every pair of tracklets (N^2 D
+multiply-adds, in chunks of bounded memory); the sparse Jaccard distances from
+those neighbours; DBSCAN. Everything after the search grows with N x k1. Each
+size runs in a fresh process, whose peak resident memory above its state after
 the features were made is the step's memory.
 
 The features are synthetic tracklets of people (four per person around a
@@ -36,11 +36,16 @@ MIB = 2 ** 20
 
 
 def synthetic_features(n: int, dim: int, seed: int = 0) -> torch.Tensor:
-    """``n`` L2-normalised features, four around each of ``n / 4`` random centres."""
+    """``n`` L2-normalised features, four around each of ``n / 4`` random centres (made a
+    block at a time, so making them costs little more memory than they take)."""
     g = torch.Generator().manual_seed(seed)
-    centres = torch.randn(-(-n // 4), dim, generator=g)
-    return F.normalize(centres.repeat_interleave(4, 0)[:n] + 0.7 * torch.randn(n, dim, generator=g),
-                       dim=1)
+    out = torch.empty(n, dim)
+    for start in range(0, n, 4096):
+        stop = min(n, start + 4096)
+        centres = torch.randn(-(-(stop - start) // 4), dim, generator=g)
+        out[start:stop] = F.normalize(centres.repeat_interleave(4, 0)[:stop - start] +
+                                      0.7 * torch.randn(stop - start, dim, generator=g), dim=1)
+    return out
 
 
 def _rss_bytes() -> int:
@@ -50,20 +55,25 @@ def _rss_bytes() -> int:
 def measure_here(n: int, dim: int, threads: int) -> dict:
     """Clusters ``n`` synthetic features in this process; seconds and peak memory."""
     import sklearn.cluster  # noqa: F401  (imported before the clock and the memory base)
-    from dal_torchreid.cluster import cluster_tracklets, nearest_neighbors
-    from dal_torchreid.cluster.jaccard import K1
+    from dal_torchreid.cluster import (
+        EPS, K1, K2, MIN_SAMPLES, dbscan_labels, jaccard_distances, nearest_neighbors
+    )
     torch.set_num_threads(threads)
     features = synthetic_features(n, dim)
-    cameras = torch.arange(n) % 6
     base = _rss_bytes()
     start = time.perf_counter()
-    nearest_neighbors(features, K1)
+    neighbors = nearest_neighbors(features, K1, return_similarities=True)
     search = time.perf_counter() - start
     start = time.perf_counter()
-    labels = cluster_tracklets(features, cameras)
-    total = time.perf_counter() - start
-    return {'tracklets': n, 'dim': dim, 'total_s': total, 'search_s': search,
-            'rest_s': max(total - search, 0.0), 'peak_mib': (_rss_bytes() - base) / MIB,
+    distances = jaccard_distances(features, K1, K2, neighbors=neighbors)
+    jaccard = time.perf_counter() - start
+    start = time.perf_counter()
+    labels = dbscan_labels(distances, EPS, MIN_SAMPLES)
+    dbscan = time.perf_counter() - start
+    return {'tracklets': n, 'dim': dim, 'total_s': search + jaccard + dbscan,
+            'search_s': search, 'jaccard_s': jaccard, 'dbscan_s': dbscan,
+            'rest_s': jaccard + dbscan, 'peak_mib': (_rss_bytes() - base) / MIB,
+            'stored_per_tracklet': distances.nnz / n,
             'features_mib': n * dim * 4 / MIB, 'clusters': int(labels.max()) + 1,
             'outliers': float((labels < 0).mean())}
 
@@ -95,14 +105,16 @@ def scale_rows(sizes=TRACKLETS, dim: int = DIM, threads: int = 1) -> dict:
 def format_rows(result: dict) -> str:
     lines = [f'Cluster Contrast clustering step (features given), D = {result["dim"]}, '
              f'{result["threads"]} threads, reference settings:',
-             f'{"tracklets":>10} {"total s":>9} {"search s":>9} {"rest s":>8} {"peak MiB":>9} '
-             f'{"features MiB":>13} {"clusters":>9}']
+             f'{"tracklets":>10} {"total s":>9} {"search s":>9} {"jaccard s":>10} '
+             f'{"dbscan s":>9} {"peak MiB":>9} {"features MiB":>13} {"stored/row":>11} '
+             f'{"clusters":>9}']
     for r in result['rows']:
         lines.append(f'{r["tracklets"]:>10} {r["total_s"]:>9.2f} {r["search_s"]:>9.2f} '
-                     f'{r["rest_s"]:>8.2f} {r["peak_mib"]:>9.1f} {r["features_mib"]:>13.1f} '
+                     f'{r["jaccard_s"]:>10.2f} {r["dbscan_s"]:>9.2f} {r["peak_mib"]:>9.1f} '
+                     f'{r["features_mib"]:>13.1f} {r["stored_per_tracklet"]:>11.1f} '
                      f'{r["clusters"]:>9}')
     parts = [f'{name} tracklets^{result[key]:.2f}' for name, key in
-             (('search', 'search_exponent'), ('rest', 'rest_exponent'),
+             (('search', 'search_exponent'), ('jaccard + dbscan', 'rest_exponent'),
               ('memory', 'memory_exponent')) if result[key] is not None]
     if parts:
         lines.append('between the two largest sizes: ' + ', '.join(parts) + ' (1.00 is linear)')

@@ -173,7 +173,8 @@ def pair_overlap(v: sparse.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarr
 
 
 def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
-                      cameras: Tensor | None = None) -> sparse.csr_matrix:
+                      cameras: Tensor | None = None,
+                      neighbors: tuple[Tensor, Tensor] | None = None) -> sparse.csr_matrix:
     """Sparse ``(N, N)`` k-reciprocal Jaccard distances of L2-normalised ``features``.
 
     Args:
@@ -182,6 +183,9 @@ def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
         k2 (int): query-expansion size (reference 6; 1: none).
         cameras (Tensor, optional): ``(N,)`` cameras: neighbours are searched among
             other cameras' tracklets only (the cross-camera constraint).
+        neighbors (tuple, optional): ``(indices, similarities)`` of the ``k1`` nearest
+            neighbours, as :func:`~dal_torchreid.cluster.neighbors.nearest_neighbors`
+            returns them with ``return_similarities=True``, when searched already.
 
     Returns a CSR matrix whose stored entries are the pairs with distance below
     1 (the diagonal, 0, included, stored explicitly even where it is 0); a pair
@@ -196,8 +200,9 @@ def jaccard_distances(features: Tensor, k1: int = K1, k2: int = K2,
     check_k2(k2)
     features = features.detach().float().cpu().contiguous()
     n = features.size(0)
-    ranks, sims = nearest_neighbors(features, k1, cameras, return_similarities=True)
-    ranks, sims = ranks.numpy(), sims.numpy()
+    if neighbors is None:
+        neighbors = nearest_neighbors(features, k1, cameras, return_similarities=True)
+    ranks, sims = (t.cpu().numpy() for t in neighbors)
     rows, cols = expanded_neighbors(ranks, k1)
     v = sparse.csr_matrix((_weights(features, rows, cols, ranks, sims), (rows, cols)), shape=(n, n),
                           dtype=np.float32)
