@@ -4,8 +4,8 @@
 engines train ``batch_size // video.seq_len`` tracklets of ``video.seq_len``
 frames, Cluster Contrast ``batch_size // (video.seq_len * cc.clips_per_identity)``
 pseudo-identities of that many clips, as many steps an epoch as DAL (unless
-``cc.steps_per_epoch`` says). ``train.max_epoch`` counts DAL epochs: a supervised engine trains as
-many of its own epochs as see the same number of frames (its learning-rate
+``cc.steps_per_epoch`` says). ``train.max_epoch`` counts DAL epochs: a supervised
+engine trains as many of its own epochs as see the same number of frames (its learning-rate
 steps scaled alike), unless ``train.supervised_epochs`` says how many. The triplet engine samples with
 torchreid's ``RandomIdentitySampler`` unless ``sampler.train_sampler`` names
 another. An epoch that forms no batch is refused before training starts.

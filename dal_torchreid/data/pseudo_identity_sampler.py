@@ -77,7 +77,8 @@ class PseudoIdentityClipSampler(Sampler[list]):
         check_clips_per_identity(clips_per_identity)
         check_steps_per_epoch(steps_per_epoch)
         self.identities = identities_per_step(batch_size, seq_len, clips_per_identity)
-        self.batch_size, self.seq_len, self.clips = int(batch_size), int(seq_len), int(clips_per_identity)
+        self.batch_size, self.seq_len = int(batch_size), int(seq_len)
+        self.clips = int(clips_per_identity)
         self.steps = int(steps_per_epoch) or len(dataset) // (batch_size * num_replicas)
         self.seed, self.epoch = seed, 0
         self.num_replicas, self.rank = num_replicas, rank

@@ -129,8 +129,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                                        num_workers=base.num_workers, pin_memory=base.pin_memory)
         # (camera, tracklet within camera) -> tracklet index, to label a batch's frames
         cameras = torch.tensor(trainset.tracklet_camera)
-        self._tracklet_index = torch.full((trainset.num_cameras, max(trainset.tracklets_per_camera)),
-                                          -1, dtype=torch.long)
+        self._tracklet_index = torch.full(
+            (trainset.num_cameras, max(trainset.tracklets_per_camera)), -1, dtype=torch.long)
         self._tracklet_index[cameras, torch.tensor(trainset.tracklet_label)] = torch.arange(
             trainset.num_tracklets)
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
