@@ -42,18 +42,27 @@ def test_cc_keys_reach_the_engine():
     assert (kwargs['k2'], kwargs['eps'], kwargs['min_samples']) == (6, 0.6, 4)  # the reference's
 
 
-def test_cli_trains_cc_without_labels_and_writes_diagnostics(tmp_path):
-    root = tmp_path / 'data'
+@pytest.fixture(scope='module')
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cc-data')
     make_synthetic_dataset('prid2011', str(root), SyntheticConfig(
         ids=8, min_frames=4, max_frames=6, height=32, width=16))
-    save_dir = tmp_path / 'cc'
-    opts = ['data.save_dir', save_dir, 'data.workers', 0, 'data.height', 32, 'data.width', 16,
+    return root
+
+
+def tiny_opts(save_dir):
+    return ['data.save_dir', save_dir, 'data.workers', 0, 'data.height', 32, 'data.width', 16,
             'data.transforms', [], 'model.name', 'resnet18', 'model.pretrained', False,
             'use_gpu', False, 'video.sample_method', 'all', 'video.seq_len', 2,
             'test.batch_size', 1, 'train.max_epoch', 2, 'train.batch_size', 8,
             'train.print_freq', 100, 'cc.clips_per_identity', 2, 'cc.k1', 4, 'cc.k2', 2,
             'cc.min_samples', 2, 'cc.camera_centred', True, 'cc.cross_camera', True,
             'cc.outliers', 'own_class']
+
+
+def test_cli_trains_cc_without_labels_and_writes_diagnostics(root, tmp_path):
+    save_dir = tmp_path / 'cc'
+    opts = tiny_opts(save_dir)
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'train.py'), '--root', str(root),
          '--engine', 'cc', *map(str, opts)],
@@ -69,6 +78,15 @@ def test_cli_trains_cc_without_labels_and_writes_diagnostics(tmp_path):
     assert 'clusters:' in proc.stdout and 'pair precision' in proc.stdout
     # one DAL epoch's frames: 4 training people x 2 tracklets x 4-6 frames, 8 a step
     assert record['frames_seen'] > 0 and record['frames_seen'] % 8 == 0
+
+
+def test_an_epoch_without_a_batch_is_refused_before_training(root, tmp_path):
+    from dal_torchreid.budget import EmptyEpochError
+    from dal_torchreid.experiment import run_experiment
+    cfg = load_config(None, ['data.root', str(root), 'loss.name', 'cc'] +
+                      [str(v) for v in tiny_opts(tmp_path / 'cc')] + ['train.batch_size', 4096])
+    with pytest.raises(EmptyEpochError, match='PseudoIdentityClipSampler'):
+        run_experiment(cfg)
 
 
 def test_cc_config_error_exits_2(tmp_path):
