@@ -2,7 +2,9 @@
 
 Importing the package registers its parts in torchreid's namespaces:
 ``torchreid.engine.VideoDALEngine``, ``torchreid.losses.DeepAssociationLoss``,
-``torchreid.data.TrackletFrameDataset`` and ``torchreid.data.TrackletFrameSampler``;
+``torchreid.engine.VideoClusterContrastEngine``, ``torchreid.losses.ClusterMemory``,
+``torchreid.data.TrackletFrameDataset``, ``torchreid.data.TrackletFrameSampler`` and
+``torchreid.data.PseudoIdentityClipSampler``;
 ``dal_torchreid.optim``, ``.metrics`` and ``.models`` hold what torchreid's namesakes lack
 (the release's optimiser, protocols and weights).
 """

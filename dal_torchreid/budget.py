@@ -2,8 +2,10 @@
 
 ``train.batch_size`` counts frames per step for every engine: the supervised
 engines train ``batch_size // video.seq_len`` tracklets of ``video.seq_len``
-frames. ``train.max_epoch`` counts DAL epochs: a supervised engine trains as
-many of its own epochs as see the same number of frames (its learning-rate
+frames, Cluster Contrast ``batch_size // (video.seq_len * cc.clips_per_identity)``
+pseudo-identities of that many clips, as many steps an epoch as DAL (unless
+``cc.steps_per_epoch`` says). ``train.max_epoch`` counts DAL epochs: a supervised
+engine trains as many of its own epochs as see the same number of frames (its learning-rate
 steps scaled alike), unless ``train.supervised_epochs`` says how many. The triplet engine samples with
 torchreid's ``RandomIdentitySampler`` unless ``sampler.train_sampler`` names
 another. An epoch that forms no batch is refused before training starts.
@@ -21,6 +23,9 @@ from yacs.config import CfgNode
 from dal_torchreid.data.tracklet_frames import (
     EmptyEpochError, TrackletFrameDataset, TrackletFrameSampler
 )
+
+
+UNSUPERVISED_ENGINES = ('dal', 'cc')  # engines that train without identity labels
 
 
 def train_sampler(cfg: CfgNode) -> str:
@@ -41,6 +46,11 @@ def budget_rules(cfg: CfgNode) -> list[tuple[str, bool, str]]:
     :func:`dal_torchreid.config.validate_config`."""
     if cfg.loss.name == 'dal':
         return []
+    if cfg.loss.name == 'cc':
+        clip_frames = cfg.video.seq_len * cfg.cc.clips_per_identity
+        return [('train.batch_size', cfg.train.batch_size % clip_frames == 0 and
+                 cfg.train.batch_size >= clip_frames, 'must be a multiple of video.seq_len x '
+                 f'cc.clips_per_identity = {clip_frames} frames for the Cluster Contrast engine')]
     tracklets = batch_tracklets(cfg)
     identity_sampler = train_sampler(cfg) == 'RandomIdentitySampler'
     instances = cfg.sampler.num_instances
@@ -73,7 +83,10 @@ def loader_frames(loader) -> int:
 
     For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
     """
-    frames = len(loader) * loader.batch_size
+    per_batch = loader.batch_size
+    if per_batch is None:  # a batch sampler: Cluster Contrast's clips
+        per_batch = loader.batch_sampler.batch_size
+    frames = len(loader) * per_batch
     dataset = loader.dataset
     if hasattr(dataset, 'seq_len'):  # torchreid's VideoDataset: batches of clips
         frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
@@ -90,10 +103,11 @@ def check_epoch_trains(engine, cfg: CfgNode) -> None:
     if len(engine.train_loader) > 0:
         return
     tracklets = len(engine.datamanager.train_loader.dataset.train)
-    per_batch = (f'{cfg.train.batch_size} frames' if cfg.loss.name == 'dal' else
+    per_batch = (f'{cfg.train.batch_size} frames' if cfg.loss.name in UNSUPERVISED_ENGINES else
                  f'{batch_tracklets(cfg)} tracklets of {cfg.video.seq_len} frames '
                  f'(train.batch_size {cfg.train.batch_size})')
-    sampler = 'TrackletFrameSampler' if cfg.loss.name == 'dal' else train_sampler(cfg)
+    sampler = {'dal': 'TrackletFrameSampler', 'cc': 'PseudoIdentityClipSampler'}.get(
+        cfg.loss.name) or train_sampler(cfg)
     raise EmptyEpochError(
         f'an epoch of the {cfg.loss.name} engine forms no batch of {per_batch} with '
         f'{sampler} over {tracklets} training tracklets: nothing would be trained; lower '
@@ -106,10 +120,10 @@ def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
     ``train.supervised_epochs`` when set; otherwise as many epochs of
     ``batch_tracklets(cfg)`` tracklets per batch as cover DAL's training frames
     (``train.max_epoch`` DAL epochs), at least one, with ``train.stepsize`` scaled
-    alike so the learning rate changes after the same number of frames. A DAL
-    config is returned as is.
+    alike so the learning rate changes after the same number of frames. A DAL or
+    Cluster Contrast config is returned as is.
     """
-    if cfg.loss.name == 'dal':
+    if cfg.loss.name in UNSUPERVISED_ENGINES:
         return cfg
     epochs = cfg.train.supervised_epochs
     if epochs == 0:

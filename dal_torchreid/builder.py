@@ -3,8 +3,8 @@
 The ``*_kwargs`` converters turn a config of :mod:`dal_torchreid.config` into
 the arguments of torchreid's builders and of the engines; the ``build_*``
 functions build the data manager, model, optimizer, scheduler and engine.
-``loss.name`` picks the engine: ``'dal'`` trains :class:`VideoDALEngine`
-without identity labels; ``'softmax'`` and ``'triplet'`` train torchreid's
+``loss.name`` picks the engine: ``'dal'`` trains :class:`VideoDALEngine` and
+``'cc'`` :class:`VideoClusterContrastEngine` without identity labels; ``'softmax'`` and ``'triplet'`` train torchreid's
 supervised video engines with identity labels, on the same data and backbone.
 
 Examples::
@@ -27,11 +27,14 @@ from yacs.config import CfgNode
 
 import torchreid
 
-from dal_torchreid.budget import EmptyEpochError, batch_tracklets, train_sampler
+from dal_torchreid.budget import (
+    UNSUPERVISED_ENGINES, EmptyEpochError, batch_tracklets, train_sampler
+)
 from dal_torchreid.data.datamanager import DataLayoutError, build_video_datamanager
-from dal_torchreid.diagnostics import AssociationMonitor
+from dal_torchreid.diagnostics import AssociationMonitor, ClusterMonitor
 from dal_torchreid.engine import (
-    RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoDALEngine
+    RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoClusterContrastEngine,
+    VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
 from dal_torchreid.file_errors import check_input_file
@@ -72,7 +75,8 @@ def videodata_kwargs(cfg: CfgNode) -> dict:
         'use_gpu': uses_gpu(cfg),
         'split_id': cfg.data.split_id,
         'combineall': cfg.data.combineall,
-        'batch_size_train': cfg.train.batch_size if cfg.loss.name == 'dal' else batch_tracklets(cfg),
+        'batch_size_train': (cfg.train.batch_size if cfg.loss.name in UNSUPERVISED_ENGINES
+                             else batch_tracklets(cfg)),
         'batch_size_test': cfg.test.batch_size,
         'workers': cfg.data.workers,
         'num_instances': cfg.sampler.num_instances,
@@ -150,25 +154,54 @@ def memory_format_kwargs(cfg: CfgNode) -> dict:
     return {'channels_last': cfg.train.channels_last}
 
 
-def dal_engine_kwargs(cfg: CfgNode) -> dict:
-    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
+def unsupervised_engine_kwargs(cfg: CfgNode) -> dict:
+    """The keyword arguments both label-free engines take (besides their method's)."""
     return {
         'use_gpu': uses_gpu(cfg),
-        'margin': cfg.dal.margin,
-        'eta': cfg.dal.eta,
-        'warmup_epochs': cfg.dal.warmup_epochs,
-        'anchor_init': cfg.dal.anchor_init,
-        'sampling': cfg.dal.sampling,
         'batch_size': cfg.train.batch_size,
-        'num_instances': cfg.dal.num_instances,
         'pooling_method': cfg.video.pooling_method,
-        'clip_grad_value': cfg.dal.clip_grad_value or None,
         'seed': cfg.train.seed,
         'skip_bad_frames': cfg.data.skip_bad_frames,
         'amp': cfg.train.amp or None,
         'ema_decay': cfg.train.ema_decay if cfg.train.ema else None,
         **evaluation_kwargs(cfg),
         **memory_format_kwargs(cfg),
+    }
+
+
+def dal_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of ``VideoDALEngine`` besides datamanager, model, optimizer, scheduler."""
+    return {
+        'margin': cfg.dal.margin,
+        'eta': cfg.dal.eta,
+        'warmup_epochs': cfg.dal.warmup_epochs,
+        'anchor_init': cfg.dal.anchor_init,
+        'sampling': cfg.dal.sampling,
+        'num_instances': cfg.dal.num_instances,
+        'clip_grad_value': cfg.dal.clip_grad_value or None,
+        **unsupervised_engine_kwargs(cfg),
+    }
+
+
+def cc_engine_kwargs(cfg: CfgNode) -> dict:
+    """Keyword arguments of ``VideoClusterContrastEngine`` besides the first four."""
+    return {
+        'seq_len': cfg.video.seq_len,
+        'clips_per_identity': cfg.cc.clips_per_identity,
+        'steps_per_epoch': cfg.cc.steps_per_epoch,
+        'k1': cfg.cc.k1,
+        'k2': cfg.cc.k2,
+        'eps': cfg.cc.eps,
+        'min_samples': cfg.cc.min_samples,
+        'camera_centred': cfg.cc.camera_centred,
+        'cross_camera': cfg.cc.cross_camera,
+        'mutual_neighbors': cfg.cc.mutual_neighbors,
+        'outliers': cfg.cc.outliers,
+        'temperature': cfg.cc.temperature,
+        'momentum': cfg.cc.momentum,
+        'memory_update': cfg.cc.memory_update,
+        'clip_grad_value': cfg.cc.clip_grad_value or None,
+        **unsupervised_engine_kwargs(cfg),
     }
 
 
@@ -331,16 +364,21 @@ def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer):
 def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
     """The engine of ``loss.name``; ``engine.frames_seen`` counts its training frames.
 
-    The DAL engine gets an :class:`AssociationMonitor` with ``dal.diagnostics``:
+    The DAL engine gets an :class:`AssociationMonitor` with ``dal.diagnostics``, the
+    Cluster Contrast engine a :class:`ClusterMonitor` with ``cc.diagnostics``:
     identities from a separate read of the source data, for reporting only.
     """
-    if cfg.loss.name != 'dal' and world()[1] > 1:
+    if cfg.loss.name not in UNSUPERVISED_ENGINES and world()[1] > 1:
         raise ValueError(f'loss.name {cfg.loss.name!r}: torchreid\'s supervised engines do not '
-                         'run under torch.distributed; only the DAL engine does')
+                         'run under torch.distributed; only the DAL and cc engines do')
     if cfg.loss.name == 'dal':
         monitor = AssociationMonitor.from_datamanager(datamanager) if cfg.dal.diagnostics else None
         engine = VideoDALEngine(datamanager, model, optimizer, scheduler=scheduler,
                                 association_monitor=monitor, **dal_engine_kwargs(cfg))
+    elif cfg.loss.name == 'cc':
+        monitor = ClusterMonitor.from_datamanager(datamanager) if cfg.cc.diagnostics else None
+        engine = VideoClusterContrastEngine(datamanager, model, optimizer, scheduler=scheduler,
+                                            cluster_monitor=monitor, **cc_engine_kwargs(cfg))
     elif cfg.loss.name == 'softmax':
         engine = RecordedVideoSoftmaxEngine(datamanager, model, optimizer, scheduler=scheduler,
                                             **softmax_engine_kwargs(cfg))
@@ -348,5 +386,6 @@ def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
         engine = RecordedVideoTripletEngine(datamanager, model, optimizer, scheduler=scheduler,
                                             **triplet_engine_kwargs(cfg))
     else:
-        raise ValueError(f'loss.name must be one of dal, softmax, triplet, got {cfg.loss.name!r}')
+        raise ValueError(f'loss.name must be one of dal, cc, softmax, triplet, '
+                         f'got {cfg.loss.name!r}')
     return engine

@@ -1,10 +1,10 @@
 """Experiment configuration: torchreid's video defaults plus DAL's keys, merged by yacs.
 
 :func:`get_default_config` mirrors torchreid's ``scripts/default_config.py``
-and adds ``dal.*``, ``loss.name`` (which engine trains), ``rmsprop.eps``,
-``video.train_sample_method``, ``test.frame_batch_size``, ``train.amp`` /
-``train.ema`` and ``train.channels_last``. A plugin setting's default and check
-live beside the code that interprets it and are imported here; what torchreid accepts for its own
+and adds ``dal.*``, ``cc.*`` (Cluster Contrast), ``loss.name`` (which engine trains),
+``rmsprop.eps``, ``video.train_sample_method``, ``test.frame_batch_size``, ``train.amp`` /
+``train.ema`` and ``train.channels_last``. A plugin setting's default and check live
+beside the code that interprets it and are imported here; what torchreid accepts for its own
 settings is in :mod:`dal_torchreid.torchreid_settings`. :func:`load_config` merges a YAML file and
 ``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
 :class:`ConfigError` naming the key and where its value came from.
@@ -23,8 +23,15 @@ import torch
 import yaml
 from yacs.config import CfgNode as CN
 
+from dal_torchreid.cluster import (
+    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
+    check_min_samples, check_mutual_neighbors, check_outliers
+)
 from dal_torchreid.data.datamanager import check_sources, check_targets
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
+from dal_torchreid.data.pseudo_identity_sampler import (
+    CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, check_clips_per_identity, check_steps_per_epoch
+)
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, check_batch_size, check_num_instances, check_sampling
 )
@@ -34,10 +41,14 @@ from dal_torchreid.engine.evaluation import EVAL_FRAME_BATCH_SIZE, check_eval_fr
 from dal_torchreid.engine.memory_format import CHANNELS_LAST, check_channels_last
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, check_amp, check_clip_grad_value
 from dal_torchreid.engine.video_dal import (
-    ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_fixbase_epoch, check_warmup_epochs
+    ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
+from dal_torchreid.engine.unsupervised import check_fixbase_epoch
 from dal_torchreid.file_errors import check_input_file
-from dal_torchreid.losses import ETA, MARGIN, check_eta, check_margin
+from dal_torchreid.losses import (
+    ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, TEMPERATURE, check_eta, check_margin,
+    check_memory_update, check_momentum, check_temperature
+)
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
 from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
 from dal_torchreid.optim import (
@@ -94,13 +105,26 @@ def get_default_config() -> CN:
     cfg.rmsprop = CN(dict(alpha=0.99, eps=1e-8))  # rmsprop and rmsprop_tf (torchreid: no eps)
     cfg.adam = CN(dict(beta1=0.9, beta2=0.999))
     cfg.loss = CN(dict(
-        name='dal',  # 'dal' (no labels), 'softmax' or 'triplet' (identity labels)
+        name='dal',  # 'dal', 'cc' (no labels), 'softmax' or 'triplet' (identity labels)
         softmax=CN(dict(label_smooth=True)),
         triplet=CN(dict(margin=0.3, weight_t=1., weight_x=0.))))
     cfg.dal = CN(dict(
         margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
         sampling=SAMPLING, num_instances=NUM_INSTANCES, clip_grad_value=CLIP_GRAD_VALUE,
         diagnostics=True))  # score associations against identities, for reporting only
+    cfg.cc = CN(dict(  # Cluster Contrast (loss.name cc); reference values by default
+        k1=K1, k2=K2,  # Jaccard neighbourhood (itself included) and query expansion
+        eps=EPS, min_samples=MIN_SAMPLES,  # DBSCAN on Jaccard distances
+        camera_centred=False,  # cluster features with each camera's mean removed
+        cross_camera=False,  # neighbours, and DBSCAN's pairs, from other cameras only
+        mutual_neighbors=MUTUAL_NEIGHBORS,  # n > 0: pairs only among each other's n nearest
+        outliers=OUTLIERS,  # 'drop' (sit out the epoch) or 'own_class'
+        temperature=TEMPERATURE, momentum=MOMENTUM,
+        memory_update=MEMORY_UPDATE,  # 'all' (every sample in turn) or 'hard' (least similar)
+        clips_per_identity=CLIPS_PER_IDENTITY,  # K clips of video.seq_len frames per identity
+        steps_per_epoch=STEPS_PER_EPOCH,  # 0: a DAL epoch's frames
+        clip_grad_value=0.0,  # 0: no clipping (the reference's)
+        diagnostics=True))  # score pseudo-labels against identities, for reporting only
     cfg.test = CN(dict(
         batch_size=100,
         frame_batch_size=EVAL_FRAME_BATCH_SIZE,  # > 0: all frames, this many per model call
@@ -128,10 +152,20 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'dal.clip_grad_value': check_clip_grad_value, 'train.amp': check_amp,
     'train.ema_decay': check_ema_decay,
 }
+CC_CHECKS: dict[str, Callable[[Any], None]] = {
+    'train.batch_size': check_batch_size, 'cc.k1': check_k1, 'cc.k2': check_k2,
+    'cc.eps': check_eps, 'cc.min_samples': check_min_samples, 'cc.outliers': check_outliers,
+    'cc.mutual_neighbors': check_mutual_neighbors,
+    'cc.temperature': check_temperature, 'cc.momentum': check_momentum,
+    'cc.memory_update': check_memory_update, 'cc.clips_per_identity': check_clips_per_identity,
+    'cc.steps_per_epoch': check_steps_per_epoch, 'cc.clip_grad_value': check_clip_grad_value,
+    'train.amp': check_amp, 'train.ema_decay': check_ema_decay,
+}
+ENGINE_CHECKS = {'dal': DAL_CHECKS, 'cc': CC_CHECKS}
 
 
 def _paired_checks(cfg: CN) -> dict[str, Callable[[Any], None]]:
-    """The DAL checks of a key that depend on another setting."""
+    """The label-free engines' checks of a key that depend on another setting."""
     return {
         'train.amp': lambda amp: check_amp(amp, bool(cfg.use_gpu) and torch.cuda.is_available()),
         'train.fixbase_epoch': lambda epochs: check_fixbase_epoch(epochs, cfg.train.open_layers),
@@ -161,9 +195,9 @@ def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'conf
         numbers = value if isinstance(value, (list, tuple)) else [value]
         if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
             fail(key, f'must be finite, got {value!r}')
-    checks = dict(PLUGIN_CHECKS)
-    if cfg.loss.name == 'dal':
-        checks.update(DAL_CHECKS, **_paired_checks(cfg))
+    checks = dict(PLUGIN_CHECKS, **ENGINE_CHECKS.get(cfg.loss.name, {}))
+    if cfg.loss.name in ENGINE_CHECKS:  # the label-free engines: amp, a frozen classifier
+        checks.update(_paired_checks(cfg))
     for key, check in checks.items():
         name = key.rsplit('.', 1)[1]
         try:

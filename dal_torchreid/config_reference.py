@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from dal_torchreid.config import DAL_CHECKS, PLUGIN_CHECKS, _leaves, get_default_config
+from dal_torchreid.config import ENGINE_CHECKS, PLUGIN_CHECKS, _leaves, get_default_config
 from dal_torchreid.torchreid_settings import ENGINES, torchreid_rules
 
 # The keys of torchreid's own scripts/default_config.py (use_gpu: its scripts/main.py);
@@ -47,7 +47,8 @@ EXTENDED = {
     'data.targets': 'checked against the registry before any data is read',
 }
 
-ALL, DAL, SUPERVISED, TRIPLET, TOOL = 'all', 'dal', 'softmax, triplet', 'triplet', 'dal-train'
+ALL, DAL, CC, SUPERVISED, TRIPLET, TOOL = 'all', 'dal', 'cc', 'softmax, triplet', 'triplet', 'dal-train'
+UNSUPERVISED, CLIPS = 'dal, cc', 'softmax, triplet, cc'
 
 # key: (engines that read it, what it means).
 KEY_DOCS: dict[str, tuple[str, str]] = {
@@ -90,7 +91,7 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
                                           '`RandomIdentitySampler`'),
     'sampler.num_cams': (SUPERVISED, 'cameras per batch of `RandomDomainSampler`'),
     'sampler.num_datasets': (SUPERVISED, 'data sets per batch of `RandomDatasetSampler`'),
-    'video.seq_len': (SUPERVISED, 'frames per training clip of the supervised engines '
+    'video.seq_len': (CLIPS, 'frames per training clip of the supervised engines and cc '
                                   '(and per test clip on torchreid\'s path unless '
                                   '`sample_method` is `all`)'),
     'video.sample_method': (ALL, 'frames torchreid samples from a test tracklet (`all`: every '
@@ -127,11 +128,11 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'train.gamma': (ALL, 'learning-rate decay factor'),
     'train.print_freq': (ALL, 'steps between progress lines'),
     'train.seed': (ALL, 'random seed (Python, numpy, torch and the frame sampler)'),
-    'train.amp': (DAL, "autocast of the backbone: '' (float32), `bf16` (CPU or CUDA) or "
+    'train.amp': (UNSUPERVISED, "autocast of the backbone: '' (float32), `bf16` (CPU or CUDA) or "
                        '`fp16` (CUDA, gradient scaling); the loss runs in float32'),
-    'train.ema': (DAL, 'keep, evaluate and save an exponential moving average of the '
+    'train.ema': (UNSUPERVISED, 'keep, evaluate and save an exponential moving average of the '
                        'trainable weights (the release)'),
-    'train.ema_decay': (DAL, 'decay of that average, with TensorFlow\'s num_updates warm-up '
+    'train.ema_decay': (UNSUPERVISED, 'decay of that average, with TensorFlow\'s num_updates warm-up '
                              '(release 0.9999)'),
     'train.channels_last': (ALL, 'train in channels-last memory format (model and training '
                                  'batches); measured faster at re-id input sizes on the CPU, '
@@ -146,7 +147,8 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'rmsprop.eps': (ALL, 'epsilon of `rmsprop` and `rmsprop_tf` (torchreid has none)'),
     'adam.beta1': (ALL, 'Adam first-moment decay'),
     'adam.beta2': (ALL, 'Adam second-moment decay'),
-    'loss.name': (TOOL, 'the engine: `dal` (no identity labels), or torchreid\'s supervised '
+    'loss.name': (TOOL, 'the engine: `dal` or `cc` (Cluster Contrast), no identity labels; '
+                        'or torchreid\'s supervised '
                         '`softmax` / `triplet` (identity labels) (`--engine`)'),
     'loss.softmax.label_smooth': (SUPERVISED, 'label smoothing of the cross-entropy loss'),
     'loss.triplet.margin': (TRIPLET, 'triplet loss margin'),
@@ -164,6 +166,30 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'dal.clip_grad_value': (DAL, 'clip gradients by value (release 2.0); 0: off'),
     'dal.diagnostics': (DAL, 'score each epoch\'s associations against identities, read '
                              'separately, for reporting only'),
+    'cc.k1': (CC, 'Jaccard neighbourhood size, the tracklet itself included (reference 30)'),
+    'cc.k2': (CC, 'query-expansion neighbours; 1: none (reference 6)'),
+    'cc.eps': (CC, 'DBSCAN radius in Jaccard distance (reference 0.6); more clusters and '
+                   'outliers below, chained clusters above: watch both in the diagnostics'),
+    'cc.min_samples': (CC, "DBSCAN's core-point count, the tracklet itself included "
+                           '(reference 4; 2 where a person has one tracklet per camera)'),
+    'cc.camera_centred': (CC, "cluster features with each camera's mean feature subtracted, "
+                              'renormalised'),
+    'cc.cross_camera': (CC, 'neighbours, and DBSCAN\'s pairs, from other cameras only'),
+    'cc.mutual_neighbors': (CC, "n > 0: DBSCAN's pairs only between tracklets among each "
+                                "other's n nearest; 0: off"),
+    'cc.outliers': (CC, 'un-clustered tracklets sit out the epoch (`drop`, reference) or '
+                        'train as classes of their own (`own_class`)'),
+    'cc.temperature': (CC, 'softmax temperature of the memory loss (reference 0.05)'),
+    'cc.momentum': (CC, 'centroid momentum of the memory update (reference 0.1)'),
+    'cc.memory_update': (CC, '`all`: every clip moves its centroid in turn; `hard`: only the '
+                             "least similar clip of each identity (reference `--use-hard`)"),
+    'cc.clips_per_identity': (CC, 'K clips of `video.seq_len` frames per pseudo-identity a '
+                                  'step (`train.batch_size` = P x K x seq_len)'),
+    'cc.steps_per_epoch': (CC, 'steps per epoch; 0: as many as a DAL epoch over the same '
+                               'frames'),
+    'cc.clip_grad_value': (CC, 'clip gradients by value; 0: off (reference)'),
+    'cc.diagnostics': (CC, 'score each epoch\'s pseudo-labels against identities, read '
+                           'separately, for reporting only'),
     'test.batch_size': (ALL, 'tracklets per batch on torchreid\'s test path'),
     'test.frame_batch_size': (ALL, '> 0: the all-frame fast path, this many frames per '
                                    'loader batch; 0: torchreid\'s test path'),
@@ -211,12 +237,14 @@ def allowed_values(key: str) -> list[str]:
     """The rules a value of ``key`` must meet, as the checks say them (with the defaults)."""
     defaults = dict(_leaves(get_default_config()))
     rules = []
-    check = PLUGIN_CHECKS.get(key) or DAL_CHECKS.get(key)
+    engines = ', '.join(name for name, checks in ENGINE_CHECKS.items() if key in checks
+                        and key not in PLUGIN_CHECKS)
+    check = PLUGIN_CHECKS.get(key) or next(
+        (checks[key] for checks in ENGINE_CHECKS.values() if key in checks), None)
     if check is not None:
         said = _probe(check, defaults[key])
         if said:
-            rules.append(said + (' (DAL)' if key in DAL_CHECKS and key not in PLUGIN_CHECKS
-                                 else ''))
+            rules.append(said + (f' ({engines})' if engines else ''))
     for engine in ENGINES:
         cfg = get_default_config()
         cfg.loss.name = engine
@@ -253,7 +281,8 @@ def render_markdown() -> str:
         '`scripts/default_config.py`) or the plugin\'s. Configs are YAML files over these '
         'defaults; `KEY VALUE` pairs after `dal-train`\'s options override them, and '
         '`dal-train --print-config [--config-file F] [KEY VALUE ...]` prints the merged '
-        'config and exits. Engines: `dal` (`VideoDALEngine`), `softmax` and `triplet` '
+        'config and exits. Engines: `dal` (`VideoDALEngine`) and `cc` '
+        '(`VideoClusterContrastEngine`), without identity labels; `softmax` and `triplet` '
         '(torchreid\'s supervised video engines, with identity labels); `all` is every engine.',
     ]
     section = None

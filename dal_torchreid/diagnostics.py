@@ -1,15 +1,17 @@
-"""How good DAL's cross-camera associations are, judged with identity labels.
+"""How good DAL's associations and Cluster Contrast's pseudo-labels are, judged with identities.
 
 Training never sees identities. For REPORTING only, :func:`read_tracklet_identities`
 reads each training tracklet's person id from the source data, keyed by the
 same ``(camera, tracklet within camera)`` labels DAL trains with, and
 :func:`association_metrics` scores the cross-camera tracklet pairs that cyclic
-ranking associated in an epoch against them.
+ranking associated in an epoch against them; :func:`pair_metrics` scores Cluster
+Contrast's pseudo-labels alike.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import torch
 
 from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
@@ -150,4 +152,87 @@ class AssociationMonitor:
         if writer is not None:
             for key in ('num_associations', 'precision', 'recall'):
                 writer.add_scalar('Train/assoc_' + key, stats[key], epoch - 1)
+        return stats
+
+
+def pair_metrics(labels, identities) -> dict:
+    """Pairwise precision and recall of pseudo-labels against identities.
+
+    Args:
+        labels: one pseudo-label per tracklet (``-1``: in no cluster).
+        identities: one person id per tracklet, in the same order.
+
+    A pair of tracklets is predicted when both carry the same label ``>= 0``;
+    ``precision`` is the share of predicted pairs of one person, ``recall`` the
+    share of one person's pairs that are predicted (0.0 when there are none).
+    Also ``num_classes`` (labels ``>= 0``), ``num_clusters`` (labels of two
+    tracklets or more) and ``outlier_fraction`` (tracklets in no such cluster).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    identities = np.asarray(identities, dtype=np.int64)
+    if labels.shape != identities.shape:
+        raise ValueError(f'labels ({labels.shape}) and identities ({identities.shape}) must '
+                         'hold one value per tracklet')
+
+    def pairs(counts: np.ndarray) -> int:
+        return int((counts * (counts - 1) // 2).sum())
+
+    clustered = labels >= 0
+    _, sizes = np.unique(labels[clustered], return_counts=True)
+    _, both = np.unique(np.stack([labels[clustered], identities[clustered]]), axis=1,
+                        return_counts=True)
+    _, people = np.unique(identities, return_counts=True)
+    predicted, correct, true = pairs(sizes), pairs(both), pairs(people)
+    in_cluster = np.isin(labels, np.unique(labels[clustered])[sizes >= 2]) & clustered
+    return {
+        'num_classes': int(len(sizes)),
+        'num_clusters': int((sizes >= 2).sum()),
+        'outlier_fraction': float(1 - in_cluster.mean()) if len(labels) else 0.0,
+        'precision': correct / predicted if predicted else 0.0,
+        'recall': correct / true if true else 0.0,
+    }
+
+
+class ClusterMonitor:
+    """Scores each epoch's pseudo-labels against identities (reporting only).
+
+    Holds the identities of a separate read of the source data, in training
+    tracklet order, never passed to the engine's training inputs. The Cluster
+    Contrast engine hands it each epoch's pseudo-labels (:meth:`end_epoch`), which
+    prints, logs (``Train/cluster_*``) and keeps :func:`pair_metrics` in ``history``.
+
+    Args:
+        identities (sequence): person id of each training tracklet, in the order of
+            :class:`~dal_torchreid.data.TrackletFrameDataset`.
+
+    Examples::
+
+        monitor = ClusterMonitor.from_datamanager(datamanager)
+        engine = torchreid.engine.VideoClusterContrastEngine(datamanager, model, optimizer,
+                                                             cluster_monitor=monitor)
+        engine.run(...)
+        monitor.history  # one pair_metrics dict per epoch
+    """
+
+    def __init__(self, identities) -> None:
+        self.identities = np.asarray(identities, dtype=np.int64)
+        self.history: list[dict] = []
+
+    @classmethod
+    def from_datamanager(cls, datamanager) -> 'ClusterMonitor':
+        keyed = read_tracklet_identities(datamanager)
+        trainset = TrackletFrameDataset.from_datamanager(datamanager)
+        return cls([keyed[(c, k)] for c, k in zip(trainset.tracklet_camera,
+                                                  trainset.tracklet_label)])
+
+    def end_epoch(self, epoch: int, labels, writer=None) -> dict:
+        """Scores ``labels`` (the pseudo-labels epoch ``epoch``, 1-based, trains with)."""
+        stats = dict(pair_metrics(labels, self.identities), epoch=epoch)
+        self.history.append(stats)
+        print(f'=> epoch {epoch} clusters: {stats["num_clusters"]} of 2+ tracklets '
+              f'({stats["num_classes"]} classes), {stats["outlier_fraction"]:.1%} outliers, '
+              f'pair precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}')
+        if writer is not None:
+            for key in ('num_clusters', 'num_classes', 'outlier_fraction', 'precision', 'recall'):
+                writer.add_scalar('Train/cluster_' + key, stats[key], epoch - 1)
         return stats

@@ -30,13 +30,15 @@ from dal_torchreid.builder import (
     build_datamanager, build_engine, build_model, build_optimizer, build_scheduler,
     engine_run_kwargs, uses_gpu
 )
-from dal_torchreid.budget import check_epoch_trains, frames_per_epoch, with_supervised_budget
-from dal_torchreid.engine import VideoDALEngine
+from dal_torchreid.budget import (
+    UNSUPERVISED_ENGINES, check_epoch_trains, frames_per_epoch, with_supervised_budget
+)
 from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.results import (
-    make_record, plot_associations, read_results, summarize_splits, write_results
+    make_record, plot_associations, plot_clusters, read_results, summarize_splits, write_results
 )
 from dal_torchreid.save_dir import claim_save_dir
 
@@ -69,7 +71,7 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     start = time.time()
     datamanager = build_datamanager(cfg)
     cfg = with_supervised_budget(cfg, datamanager)  # the supervised engines' epochs
-    num_classes = 1 if cfg.loss.name == 'dal' else datamanager.num_train_pids
+    num_classes = 1 if cfg.loss.name in UNSUPERVISED_ENGINES else datamanager.num_train_pids
     model = build_model(cfg, num_classes)
     if uses_gpu(cfg):
         model = model.cuda()
@@ -115,6 +117,10 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     history = monitor.history if monitor is not None else None
     if history:
         record['associations'] = history
+    clusters = getattr(engine, 'cluster_monitor', None)
+    cluster_history = clusters.history if clusters is not None else None
+    if cluster_history:
+        record['clusters'] = cluster_history
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
@@ -122,6 +128,9 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     if history:
         plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
         print(f'Association diagnostics plotted to "{plot}"')
+    if cluster_history:
+        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
+        print(f'Cluster diagnostics plotted to "{plot}"')
     return record
 
 
@@ -132,7 +141,7 @@ def resume(cfg: CfgNode, engine, model, optimizer, scheduler) -> int:
     epoch of ``train.max_epoch`` to train."""
     path = cfg.model.resume
     check_input_file(path, 'model.resume: checkpoint')
-    if isinstance(engine, VideoDALEngine):
+    if isinstance(engine, UnsupervisedVideoEngine):
         epoch = engine.resume(path)
     else:
         epoch = resume_checkpoint(path, model, optimizer, scheduler)

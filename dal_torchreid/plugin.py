@@ -7,14 +7,18 @@ import torchreid
 
 
 def _plugin_names() -> dict:
-    from dal_torchreid.data import TrackletFrameDataset, TrackletFrameSampler
-    from dal_torchreid.engine import VideoDALEngine
-    from dal_torchreid.losses import DeepAssociationLoss
+    from dal_torchreid.data import (
+        PseudoIdentityClipSampler, TrackletFrameDataset, TrackletFrameSampler
+    )
+    from dal_torchreid.engine import VideoClusterContrastEngine, VideoDALEngine
+    from dal_torchreid.losses import ClusterMemory, DeepAssociationLoss
     return {
-        'engine': {'VideoDALEngine': VideoDALEngine},
-        'losses': {'DeepAssociationLoss': DeepAssociationLoss},
+        'engine': {'VideoDALEngine': VideoDALEngine,
+                   'VideoClusterContrastEngine': VideoClusterContrastEngine},
+        'losses': {'DeepAssociationLoss': DeepAssociationLoss, 'ClusterMemory': ClusterMemory},
         'data': {'TrackletFrameDataset': TrackletFrameDataset,
-                 'TrackletFrameSampler': TrackletFrameSampler},
+                 'TrackletFrameSampler': TrackletFrameSampler,
+                 'PseudoIdentityClipSampler': PseudoIdentityClipSampler},
     }
 
 

@@ -155,23 +155,21 @@ def plot_cmc_curves(curves: Mapping[str, Sequence[float]], path: str,
     return path
 
 
-def plot_associations(history: Sequence[Mapping], path: str) -> str:
-    """Plots per-epoch association count, precision and recall into the PNG ``path``.
-
-    ``history`` is ``VideoDALEngine.association_history`` (one
-    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch).
-    """
+def _plot_epochs(history: Sequence[Mapping], path: str, bars: str, bar_label: str,
+                 lines: Sequence[str]) -> str:
+    """Per-epoch bars of ``history[..][bars]`` beside lines of the percentages ``lines``."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
     epochs = [h['epoch'] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
-    left.bar(epochs, [h['num_associations'] for h in history], color='tab:gray')
+    left.bar(epochs, [h[bars] for h in history], color='tab:gray')
     left.set_xlabel('epoch')
-    left.set_ylabel('cross-camera associations')
-    for key in ('precision', 'recall'):
-        right.plot(epochs, [100 * h[key] for h in history], marker='o', label=key)
+    left.set_ylabel(bar_label)
+    for key in lines:
+        right.plot(epochs, [100 * h[key] for h in history], marker='o',
+                   label=key.replace('_', ' '))
     right.set_xlabel('epoch')
     right.set_ylabel('%')
     right.set_ylim(0, 100)
@@ -182,6 +180,24 @@ def plot_associations(history: Sequence[Mapping], path: str) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_associations(history: Sequence[Mapping], path: str) -> str:
+    """Plots per-epoch association count, precision and recall into the PNG ``path``.
+
+    ``history`` is ``VideoDALEngine.association_history`` (one
+    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch).
+    """
+    return _plot_epochs(history, path, 'num_associations', 'cross-camera associations',
+                        ('precision', 'recall'))
+
+
+def plot_clusters(history: Sequence[Mapping], path: str) -> str:
+    """Plots per-epoch clusters, outlier fraction and pair precision / recall of the pseudo-labels
+    into the PNG ``path``; ``history`` is ``ClusterMonitor.history``
+    (:func:`dal_torchreid.diagnostics.pair_metrics` dicts with their ``epoch``)."""
+    return _plot_epochs(history, path, 'num_clusters', 'clusters of 2+ tracklets',
+                        ('precision', 'recall', 'outlier_fraction'))
 
 
 def summarize_splits(records: Sequence[Mapping]) -> dict:

@@ -14,7 +14,7 @@ from dal_torchreid.budget import budget_rules
 from dal_torchreid.metrics import RELEASE_EVALUATIONS
 from dal_torchreid.models import available_models
 
-ENGINES = ('dal', 'softmax', 'triplet')
+ENGINES = ('dal', 'cc', 'softmax', 'triplet')
 VIDEO_SAMPLE_METHODS = ('evenly', 'random', 'all')
 LR_SCHEDULERS = ('single_step', 'multi_step', 'cosine')
 TRAIN_SAMPLERS = ('RandomSampler', 'SequentialSampler', 'RandomIdentitySampler',

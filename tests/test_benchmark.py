@@ -215,3 +215,16 @@ def test_a_target_is_met_only_when_low_and_median_both_meet_it():
     assert benchmark.target_met(dict(summary, median=1.11), '>=', 1.1)
     assert benchmark.target_met({'low': 0.015, 'median': 0.019}, '<=', 0.02)
     assert not benchmark.target_met({'low': 0.021, 'median': 0.019}, '<=', 0.02)
+
+
+def test_cluster_part_times_the_clustering_step():
+    from dal_torchreid.benchmarks import cluster_scale
+    assert 'cluster' in benchmark.PARTS
+    result = cluster_scale.scale_rows((200, 400), dim=32, threads=1)
+    assert [r['tracklets'] for r in result['rows']] == [200, 400]
+    for r in result['rows']:
+        assert r['total_s'] >= r['search_s'] > 0 and r['peak_mib'] >= 0
+        assert r['clusters'] > 0 and 0 <= r['outliers'] <= 1
+    assert 'clustering step' in benchmark.format_report(dict(
+        cluster_scale=result, mode='small', backbone='resnet18', input=[64, 32],
+        frames_per_batch=8, seconds=1.0, load={}, machine=benchmark.machine_info('cpu')))

@@ -35,11 +35,12 @@ def test_check_fails_on_a_stale_file(tmp_path, capsys):
 
 
 def test_allowed_values_come_from_the_checks():
-    assert allowed_values('dal.sampling') == ["must be one of ['frame', 'tracklet'] (DAL)"]
+    assert allowed_values('dal.sampling') == ["must be one of ['frame', 'tracklet'] (dal)"]
     assert allowed_values('model.bn_momentum') == ["must be in [0, 1] (0 keeps the model's own)"]
-    assert allowed_values('train.ema_decay') == ['must be in (0, 1) (DAL)']
+    assert allowed_values('train.ema_decay') == ['must be in (0, 1) (dal, cc)']
     assert allowed_values('train.lr') == ['must be > 0']
     assert "must be one of ['torchreid', 'release']" in allowed_values('test.protocol')
+    assert allowed_values('cc.outliers') == ["must be one of ['drop', 'own_class'] (cc)"]
     assert allowed_values('use_gpu') == []
 
 

@@ -6,6 +6,7 @@ Usage::
     dal-benchmark --device cuda --workers 8 --json log/benchmark_gpu.json
     dal-benchmark --small --threads 1                      # tiny backbone, < 1 min
     dal-benchmark --parts loss,eval --threads 1            # some parts only
+    dal-benchmark --parts cluster --threads 2              # Cluster Contrast's clustering
     dal-benchmark --compare log/run1.json log/run2.json    # do two runs agree?
     tools/benchmark_gpu.sh log/benchmark_gpu               # everything on one GPU, < 8 min
 
@@ -50,8 +51,10 @@ the number of training tracklets (:mod:`dal_torchreid.benchmarks.loss_scale`)
 and a table of training step times: torchreid's stock ``VideoSoftmaxEngine``,
 the plugin's supervised engine in contiguous and channels-last format, and DAL
 in both formats, float32 and under autocast (``amp`` ``'bf16'`` and, on CUDA,
-``'fp16'``). ``--small`` swaps resnet50 at 224x112 with 64-frame
-batches for resnet18 at 64x32 with 8 frames, a 1/16-scale 256-d loss and a
+``'fp16'``).
+the ``cluster`` part times Cluster Contrast's clustering step against the number of
+tracklets (:mod:`dal_torchreid.benchmarks.cluster_scale`). ``--small`` swaps resnet50 at
+224x112 with 64-frame batches for resnet18 at 64x32 with 8 frames, a 1/16-scale 256-d loss and a
 smaller data set: its figures only show that every part runs. (Not 32x16: there
 layer4's 2x1 maps meet a PyTorch bf16 kernel fault, see :mod:`bf16_conv`.)
 """
@@ -79,7 +82,7 @@ from torch.utils.data import DataLoader
 import torchreid
 
 import dal_torchreid  # noqa: F401  (registers the plugin)
-from dal_torchreid.benchmarks import loss_scale
+from dal_torchreid.benchmarks import cluster_scale, loss_scale
 from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
@@ -100,7 +103,7 @@ TARGETS = {  # per device: (comparison, target) of each ratio's TARGET_STATISTIC
              'eval_speedup': ('>=', 3.0)},
 }
 TARGET_STATISTIC = 'low'  # of ratio_summary: what report[ratio] holds (see target_met)
-PARTS = ('train', 'loss', 'eval', 'scale', 'formats')  # the three ratios, then the rest
+PARTS = ('train', 'loss', 'eval', 'scale', 'formats', 'cluster')  # the three ratios, then the rest
 AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
 SETTLE = 0.03  # warm-up goes on while a side's step is this much faster than its best before
 # largest |fast - torchreid| tracklet feature difference, relative to the largest
@@ -133,6 +136,8 @@ class Settings:
     scale_dim: int = LOSS_DIM
     scale_frames: int = 64
     scale_steps: int = 3   # timed loss steps per size (median)
+    cluster_tracklets: tuple = cluster_scale.TRACKLETS  # sizes of the clustering step
+    cluster_dim: int = cluster_scale.DIM
 
 
 FULL = Settings('resnet50', 224, 112, frames=64, seq_len=8, pairs=11, calls=1, warmup=2,
@@ -151,7 +156,7 @@ SMALL = Settings('resnet18', 64, 32, frames=8, seq_len=4, pairs=5, calls=1, warm
                                                  max_frames=5, height=64, width=32),
                  loss_tracklets=tuple(n // 16 for n in MARS_TRACKLETS), loss_dim=256,
                  scale_tracklets=loss_scale.SMALL_TRACKLETS, scale_dim=128, scale_frames=16,
-                 scale_steps=2)
+                 scale_steps=2, cluster_tracklets=cluster_scale.SMALL_TRACKLETS, cluster_dim=128)
 
 
 def settings_for(small: bool, device: str) -> Settings:
@@ -583,6 +588,8 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
             ('eval', 'eval_speedup', eval_speedup, (datamanager, settings, device, workers)),
             ('scale', 'loss_scale', scale_curve, (settings, device)),
             ('formats', 'formats', format_step_times, (datamanager, settings, device)),
+            ('cluster', 'cluster_scale', cluster_scale.scale_rows,
+             (settings.cluster_tracklets, settings.cluster_dim, torch.get_num_threads())),
         ]
         for part, name, measure, args in measures:
             if part not in parts:
@@ -677,6 +684,8 @@ def format_report(report: dict) -> str:
                          f'{m["speedup"]["median"]:>7.3f} {m["speedup"]["iqr"]:>7.3f}')
         for name, reason in a['skipped'].items():
             lines.append(f'{name:>5} skipped: {reason}')
+    if 'cluster_scale' in report:
+        lines.append(cluster_scale.format_rows(report['cluster_scale']))
     m = report['machine']
     lines.append(f'mode {report["mode"]}: {report["backbone"]} at {report["input"][0]}x'
                  f'{report["input"][1]}, {report["frames_per_batch"]} frames/batch, '

@@ -24,7 +24,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument('-s', '--sources', type=str, nargs='+', help='source data sets (data.sources)')
     parser.add_argument('-t', '--targets', type=str, nargs='+', help='target data sets (data.targets)')
     parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
-                        help='dal, or torchreid\'s supervised softmax / triplet (loss.name)')
+                        help='dal or cc (Cluster Contrast), no labels; or torchreid\'s supervised '
+                        'softmax / triplet (loss.name)')
     parser.add_argument('--print-config', action='store_true',
                         help='print the merged config (defaults, config file, overrides) as '
                              'YAML and exit, reading no data')

@@ -1,4 +1,5 @@
-"""Demo: an ImageNet backbone, DAL from it without labels, and a supervised engine, on CPU.
+"""Demo: an ImageNet backbone, DAL and Cluster Contrast from it without labels, and a
+supervised engine, on CPU.
 
 Usage (``make demo``)::
 
@@ -10,12 +11,14 @@ then, with the backbone and settings of ``configs/synthetic_pretrained.yaml``
 
 1. evaluates the pretrained backbone untrained (test only);
 2. trains and evaluates DAL from it, without identity labels;
-3. trains and evaluates torchreid's supervised engine (triplet by default) WITH
+3. trains and evaluates Cluster Contrast (the config's ``cc.*`` settings) from it,
+   without identity labels, on DAL's frames per step and total training frames;
+4. trains and evaluates torchreid's supervised engine (triplet by default) WITH
    identity labels, from the same weights, on DAL's frames per step and total
    training frames (:mod:`dal_torchreid.budget`, as ``dal-train --engine`` does).
 
 Prints a table of rank-1, rank-5 and mAP, and writes
-``<save-dir>/{untrained,dal,supervised}/results.json`` and ``<save-dir>/cmc.png``.
+``<save-dir>/{untrained,dal,cc,supervised}/results.json`` and ``<save-dir>/cmc.png``.
 """
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1),
                         help='torch CPU threads')
     parser.add_argument('opts', nargs=argparse.REMAINDER,
-                        help='KEY VALUE overrides applied to all three runs')
+                        help='KEY VALUE overrides applied to all four runs')
     return parser.parse_args(argv)
 
 
@@ -105,18 +108,23 @@ def _demo(args: argparse.Namespace) -> int:
     ensure_synthetic_prid2011(args.root, base.data.height, base.data.width)
 
     records = {}
-    print(f'\n=> [1/3] untrained {base.model.name} (test only)')
+    print(f'\n=> [1/4] untrained {base.model.name} (test only)')
     cfg = load_config(args.config_file, common + ['test.evaluate', True])
     records['untrained'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'untrained'))
 
-    print('\n=> [2/3] DAL, no identity labels')
+    print('\n=> [2/4] DAL, no identity labels')
     records['dal'] = run_experiment(base, save_dir=osp.join(args.save_dir, 'dal'))
 
-    print(f'\n=> [3/3] torchreid {args.supervised} engine with identity labels, same frame budget')
+    print('\n=> [3/4] Cluster Contrast, no identity labels, same frame budget')
+    cfg = load_config(args.config_file, common + ['loss.name', 'cc'])
+    records['cc'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'cc'))
+
+    print(f'\n=> [4/4] torchreid {args.supervised} engine with identity labels, same frame budget')
     cfg = load_config(args.config_file, common + ['loss.name', args.supervised])
     records['supervised'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'supervised'))
 
     labels = {'untrained': 'untrained (test only)', 'dal': 'DAL (no labels)',
+              'cc': 'Cluster Contrast (no labels)',
               'supervised': f'{args.supervised} (identity labels)'}
     curves = {labels[key]: next(iter(rec['targets'].values()))['cmc']
               for key, rec in records.items()}
@@ -128,6 +136,8 @@ def _demo(args: argparse.Namespace) -> int:
     over_untrained = f'{r1["dal"] / r1["untrained"]:.1f}x' if r1['untrained'] > 0 else 'inf'
     over_supervised = f'{r1["dal"] / r1["supervised"]:.2f}x' if r1['supervised'] > 0 else 'inf'
     print(f'\nDAL rank-1 / untrained: {over_untrained}; DAL rank-1 / supervised: {over_supervised}')
+    cc_over_dal = f'{r1["cc"] / r1["dal"]:.2f}x' if r1['dal'] > 0 else 'inf'
+    print(f'Cluster Contrast rank-1 / DAL: {cc_over_dal}')
     print(f'CMC curves: "{plot}"; results: "{args.save_dir}/*/results.json"; '
           f'total {total:.0f} s ({args.threads} threads)')
     return 0

@@ -1,10 +1,11 @@
-"""Train and/or evaluate a video re-id model: DAL, or torchreid's supervised engines.
+"""Train and/or evaluate a video re-id model: DAL, Cluster Contrast or torchreid's engines.
 
 Usage::
 
     dal-train --config-file configs/dal_resnet50_prid2011.yaml --root reid-data
     dal-train --config-file configs/dal_resnet50_prid2011.yaml --root reid-data \\
         --engine softmax data.save_dir log/softmax-resnet50-prid2011
+    dal-train --config-file configs/cc_resnet50_prid2011.yaml --root reid-data  # --engine cc
     dal-train --config-file configs/dal_resnet50_prid2011.yaml --root reid-data \\
         test.evaluate True model.load_weights log/dal-resnet50-prid2011/model/model.pth.tar-64
     torchrun --nproc_per_node=4 tools/train.py --config-file configs/dal_resnet50_mars.yaml \\

@@ -41,6 +41,14 @@ class EmptyEpochError(ValueError):
     """A training epoch that would form no batch: nothing would be trained."""
 
 
+def epoch_generator(seed: int | None, epoch: int) -> np.random.Generator:
+    """A sampler's random generator for ``epoch``: seeded with ``seed + epoch``, or drawn
+    from torch's global generator when ``seed`` is None (so torch's seed governs it)."""
+    if seed is None:
+        return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
+    return np.random.default_rng(seed + epoch)
+
+
 class TrackletFrameDataset(AllFramesDataset):
     r"""Single training frames with their camera and per-camera tracklet index.
 
@@ -154,13 +162,8 @@ class TrackletFrameSampler(Sampler[int]):
         """Chooses the epoch whose order a seeded sampler yields next."""
         self.epoch = int(epoch)
 
-    def _generator(self) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
-        return np.random.default_rng(self.seed + self.epoch)
-
     def _global_order(self) -> list[int]:
-        rng = self._generator()
+        rng = epoch_generator(self.seed, self.epoch)
         self.epoch += 1
         if self.sampling == 'frame':
             return rng.permutation(self._num_frames).tolist()

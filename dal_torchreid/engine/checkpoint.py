@@ -1,4 +1,5 @@
-"""DAL checkpoints: atomic, ``weights_only``-loadable, with anchors and RNG states.
+"""Unsupervised engines' checkpoints: atomic, ``weights_only``-loadable, with the method's
+state (DAL's anchors, Cluster Contrast's memory and pseudo-labels) and RNG states.
 
 torchreid's own checkpoints store rank-1 as a numpy float, which torch's default
 ``weights_only=True`` refuses to load; these hold only tensors and Python
@@ -115,7 +116,7 @@ def training_set_fingerprint(tracklet_paths, tracklet_camera) -> str:
 
 
 def checkpoint_meta(trainset, model, feature_dim: int, sources=()) -> dict:
-    """What a DAL checkpoint's anchors belong to: the source data sets, the training set
+    """What a checkpoint's method state belongs to: the source data sets, the training set
     (data set and split), its tracklets per camera, the backbone and the feature
     dimension."""
     return {
@@ -127,17 +128,24 @@ def checkpoint_meta(trainset, model, feature_dim: int, sources=()) -> dict:
     }
 
 
-def pack_dal_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
-                        rank1: float | None, meta: dict) -> dict:
-    """Everything a DAL run needs to continue: weights, optimiser, scheduler, anchors,
-    EMA, gradient scaler, epoch, random states, and ``meta`` (what the anchors belong to)."""
+# The key of each method's state (its criterion's state dict) in a checkpoint, its name,
+# and what that state is.
+METHOD_NAMES = {'dal': 'DAL', 'cc': 'Cluster Contrast'}
+METHOD_STATES = {'dal': 'anchors', 'cc': 'cluster memory'}
+
+
+def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
+                    rank1: float | None, meta: dict, method: str = 'dal') -> dict:
+    """Everything a run needs to continue: weights, optimiser, scheduler, the method's state
+    (``criterion``'s, under the key ``method``), EMA, gradient scaler, epoch, random
+    states, and ``meta`` (what that state belongs to)."""
     return {
         'state_dict': model.state_dict(),
         'epoch': epoch,
         'rank1': None if rank1 is None else float(rank1),
         'optimizer': optimizer.state_dict(),
         'scheduler': None if scheduler is None else scheduler.state_dict(),
-        'dal': criterion.state_dict(),
+        method: criterion.state_dict(),
         'ema': None if ema is None else ema.state_dict(),
         'scaler': scaler.state_dict(),
         'rng': capture_rng_states(),
@@ -145,18 +153,19 @@ def pack_dal_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, 
     }
 
 
-def unpack_dal_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema, scaler,
-                          meta: dict) -> int:
-    """Restores what :func:`pack_dal_checkpoint` saved into the given parts; returns the epoch.
+def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema, scaler,
+                      meta: dict, method: str = 'dal') -> int:
+    """Restores what :func:`pack_checkpoint` saved into the given parts; returns the epoch.
 
-    Refuses a file that is not a DAL checkpoint, or whose ``meta`` (sources,
+    Refuses a file that is not a checkpoint of ``method``, or whose ``meta`` (sources,
     training set, tracklets per camera, backbone, feature dimension) differs from
     ``meta``, naming both sides.
     """
     state = load_checkpoint(fpath)
-    missing = [k for k in ('state_dict', 'epoch', 'optimizer', 'dal') if k not in state]
+    missing = [k for k in ('state_dict', 'epoch', 'optimizer', method) if k not in state]
     if missing:
-        raise CheckpointError(f'checkpoint "{fpath}" is not a DAL checkpoint: missing {missing}')
+        raise CheckpointError(f'checkpoint "{fpath}" is not a {METHOD_NAMES[method]} checkpoint: '
+                              f'missing {missing}')
     saved = state.get('meta') or {}
     for key, value in meta.items():
         if key in saved and saved[key] != value:
@@ -165,9 +174,9 @@ def unpack_dal_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion,
                                   f'{what}, this run has {key} {value!r}')
     try:
         model.load_state_dict(state['state_dict'])
-        criterion.load_state_dict(state['dal'])
+        criterion.load_state_dict(state[method])
     except RuntimeError as err:
-        raise _fit_error(fpath, 'model or its anchors', err) from err
+        raise _fit_error(fpath, f'model or its {METHOD_STATES[method]}', err) from err
     try:
         optimizer.load_state_dict(state['optimizer'])
         if scheduler is not None and state.get('scheduler') is not None:
@@ -186,23 +195,27 @@ def unpack_dal_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion,
     return int(state['epoch'])
 
 
-class DALCheckpointer:
-    """Writes and restores one DAL run's checkpoints (rank 0 writes; every rank restores).
+class Checkpointer:
+    """Writes and restores one run's checkpoints (rank 0 writes; every rank restores).
 
     Args:
         parts (dict): ``model`` (unwrapped), ``optimizer``, ``scheduler``,
             ``criterion``, ``ema``, ``scaler`` and ``meta``, as
-            :func:`pack_dal_checkpoint` takes them.
+            :func:`pack_checkpoint` takes them.
+        method (str, optional): the engine's method, ``'dal'`` or ``'cc'``: the key of
+            the criterion's state, and what a checkpoint of another method is refused as.
 
     Examples::
 
-        checkpointer = DALCheckpointer(dict(model=model, optimizer=optimizer, ...))
+        checkpointer = Checkpointer(dict(model=model, optimizer=optimizer, ...), 'dal')
         checkpointer.write('log/dal', 'checkpoint-latest.pth.tar', epoch=3, rank1=None)
         start_epoch = checkpointer.resume('log/dal/model/checkpoint-latest.pth.tar')
     """
 
-    def __init__(self, parts: dict) -> None:
-        self.parts = parts
+    def __init__(self, parts: dict, method: str = 'dal') -> None:
+        if method not in METHOD_NAMES:
+            raise ValueError(f'method must be one of {list(METHOD_NAMES)}, got {method!r}')
+        self.parts, self.method = parts, method
 
     def start(self, save_dir: str, is_main: bool = True) -> None:
         """Before a run writes to ``save_dir``: rank 0 removes the unfinished checkpoint
@@ -216,12 +229,13 @@ class DALCheckpointer:
         if not is_main:
             return None
         fpath = os.path.join(save_dir, 'model', name)
-        save_checkpoint_atomic(pack_dal_checkpoint(epoch=epoch, rank1=rank1, **self.parts), fpath)
+        save_checkpoint_atomic(pack_checkpoint(epoch=epoch, rank1=rank1, method=self.method,
+                                               **self.parts), fpath)
         print(f'Checkpoint saved to "{fpath}"')
         return fpath
 
     def resume(self, fpath: str) -> int:
         """Restores every part from ``fpath``; returns the epoch it was written after."""
-        epoch = unpack_dal_checkpoint(fpath, **self.parts)
+        epoch = unpack_checkpoint(fpath, method=self.method, **self.parts)
         print(f'Resumed from "{fpath}" (epoch {epoch})')
         return epoch

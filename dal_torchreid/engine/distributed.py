@@ -119,3 +119,39 @@ def init_from_environment(use_gpu: bool, dist_timeout: int = DIST_TIMEOUT) -> bo
     else:
         dist.init_process_group('gloo', **timeout)
     return True
+
+
+def shard(total: int) -> range:
+    """This rank's share of ``total`` items: every ``world size``-th, from its rank."""
+    rank, size = world()
+    return range(rank, total, size)
+
+
+def gather_shards(rows: Tensor, total: int) -> Tensor:
+    """The ``(total, ...)`` rows that the ranks computed on their :func:`shard`, in order.
+
+    With one process, ``rows`` as they are.
+    """
+    rank, size = world()
+    if size == 1:
+        return rows
+    width = -(-total // size)
+    padded = rows.new_zeros((width,) + tuple(rows.shape[1:]))
+    padded[:len(rows)] = rows
+    if dist.get_backend() == 'nccl':
+        padded = padded.cuda()
+    parts = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(parts, padded)
+    out = rows.new_empty((total,) + tuple(rows.shape[1:]))
+    for r, part in enumerate(parts):
+        out[r::size] = part[:len(range(r, total, size))].to(out.device)
+    return out
+
+
+def broadcast_from_main(value: Tensor) -> Tensor:
+    """Rank 0's ``value`` (same shape and type on every rank) on every rank."""
+    if world()[1] == 1:
+        return value
+    sent = value.cuda() if dist.get_backend() == 'nccl' else value.clone()
+    dist.broadcast(sent, src=0)
+    return sent.to(value.device)

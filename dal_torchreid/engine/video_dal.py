@@ -26,30 +26,20 @@ import warnings
 
 import torch
 
-import torchreid
-
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, build_tracklet_frame_loader
 )
-from dal_torchreid.engine.checkpoint import (
-    DALCheckpointer, checkpoint_meta
-)
-from dal_torchreid.engine.distributed import (
-    NullWriter, broadcast_seed, gather_global_batch, is_main_process, world, wrap_distributed
-)
-from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
-from dal_torchreid.engine.evaluation import RecordingMixin
+from dal_torchreid.engine.distributed import broadcast_seed, gather_global_batch
+from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import anchor_features
-from dal_torchreid.engine.memory_format import to_memory_format
-from dal_torchreid.metrics import check_pooling_method
-from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE, OptimizerStep
+from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE
+from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.losses import ETA, MARGIN, DeepAssociationLoss
+from dal_torchreid.metrics import check_pooling_method
 
 WARMUP_EPOCHS = 2  # the release: 2 for PRID2011/iLIDS-VID, 1 for MARS
 ANCHOR_INITS = ('zeros', 'features')
 ANCHOR_INIT = 'zeros'  # the release's
-LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'
-CLASSIFIER = 'classifier'  # torchreid's name of the layer DAL never trains
 
 
 def check_warmup_epochs(warmup_epochs: int) -> None:
@@ -62,17 +52,7 @@ def check_anchor_init(anchor_init: str) -> None:
         raise ValueError(f'anchor_init must be one of {list(ANCHOR_INITS)}, got {anchor_init!r}')
 
 
-def check_fixbase_epoch(fixbase_epoch: int, open_layers) -> None:
-    """torchreid trains only ``open_layers`` for ``fixbase_epoch`` epochs; DAL freezes the
-    classifier, so those epochs need another layer open."""
-    if fixbase_epoch > 0 and set(open_layers or ()) <= {CLASSIFIER}:
-        raise ValueError(f'fixbase_epoch {fixbase_epoch} would train nothing: train.open_layers '
-                         f'{list(open_layers or ())} names only the classifier, which DAL never '
-                         'trains (name backbone layers in train.open_layers, or set '
-                         'train.fixbase_epoch 0)')
-
-
-class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
+class VideoDALEngine(UnsupervisedVideoEngine):
     r"""Deep Association Learning engine for video re-id, without identity labels.
 
     Trains on single frames labelled only by (camera, tracklet within camera),
@@ -126,46 +106,30 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         engine.run(save_dir='log/dal-resnet50-prid2011', max_epoch=20)
     """
 
+    method = 'dal'
+
     def __init__(self, datamanager, model, optimizer, scheduler=None, use_gpu=True,
                  margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
                  sampling=SAMPLING, batch_size=BATCH_SIZE, num_instances=NUM_INSTANCES,
                  pooling_method='avg', clip_grad_value=CLIP_GRAD_VALUE, seed=None,
                  skip_bad_frames=False, amp=None, ema_decay=None, association_monitor=None,
                  **evaluation):
-        if getattr(datamanager, 'data_type', 'video') != 'video':
-            raise ValueError(f'VideoDALEngine trains on video data: got an '
-                             f'{type(datamanager).__name__} (data_type '
-                             f'"{datamanager.data_type}"); build a torchreid.data.VideoDataManager')
         super().__init__(datamanager, use_gpu, **evaluation)
-        if not is_main_process():
-            self.writer = NullWriter()  # only rank 0 logs
         check_warmup_epochs(warmup_epochs)
         check_anchor_init(anchor_init)
         check_pooling_method(pooling_method)
-        self.warmup_epochs, self.batch_idx = int(warmup_epochs), 0
+        self.warmup_epochs = int(warmup_epochs)
         self.pooling_method = pooling_method
-        rank, self.world_size = world()
         self.train_loader = build_tracklet_frame_loader(
             datamanager, batch_size=batch_size, sampling=sampling, num_instances=num_instances,
             seed=broadcast_seed(seed), skip_bad_frames=skip_bad_frames,
-            num_replicas=self.world_size, rank=rank
+            num_replicas=self.world_size, rank=self.rank
         )
         trainset = self.train_loader.dataset
         if trainset.num_cameras < 2:
             warnings.warn('the training set has a single camera: cross-camera association '
                           'is impossible, DAL trains with intra-camera association only')
-        self.embedding = EmbeddingReader(model)
-        # DAL never trains the classifier: frozen, DDP does not wait for its gradients
-        self.embedding.classifier.requires_grad_(False)
-        if self.world_size > 1:
-            # DDP's gradient buckets take the strides the model has when wrapped
-            model = wrap_distributed(to_memory_format(model, self.channels_last), self.use_gpu)
-            self.embedding.model = model  # forward through the wrapper, which syncs gradients
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.register_model('model', model, optimizer, scheduler)
-        self.step = OptimizerStep(model, optimizer, self.use_gpu, clip_grad_value, amp, ema_decay)
+        self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = DeepAssociationLoss(
             trainset.tracklets_per_camera, self.embedding.feature_dim, margin=margin, eta=eta
         )
@@ -173,38 +137,20 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
             self.criterion.cuda()
         self.association_monitor = association_monitor
         self._anchors_ready = anchor_init == 'zeros'
-        self._save_dir = None
-        self.checkpointer = DALCheckpointer(dict(
-            model=unwrap_model(model), optimizer=optimizer, scheduler=scheduler,
-            criterion=self.criterion, ema=self.step.ema, scaler=self.step.scaler,
-            meta=checkpoint_meta(trainset, unwrap_model(model), self.embedding.feature_dim,
-                                 sources=datamanager.sources)))
+        self.setup_checkpoints(trainset, self.criterion)
 
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
 
     def run(self, save_dir='log', *args, **kwargs):
-        """torchreid's ``Engine.run``; records ``save_dir`` for per-epoch checkpoints and
-        removes the unfinished checkpoint files a killed run left there. Warns when
-        ``max_epoch`` ends before cross-camera association starts."""
-        self._save_dir = save_dir
+        """:meth:`UnsupervisedVideoEngine.run`; warns when ``max_epoch`` ends before
+        cross-camera association starts."""
         max_epoch = kwargs.get('max_epoch', 0)
         if not kwargs.get('test_only') and 0 < max_epoch <= self.warmup_epochs:
             warnings.warn(f'dal.warmup_epochs {self.warmup_epochs} >= train.max_epoch '
                           f'{max_epoch}: cross-camera association never starts, DAL trains with '
                           'intra-camera association only')
-        self.checkpointer.start(save_dir, is_main_process())
         return super().run(save_dir, *args, **kwargs)
-
-    def divergence_hint(self) -> str:
-        """Under CPU bf16 autocast, also float32: a PyTorch kernel fault (docs/user_guide.md)."""
-        hint = super().divergence_hint()
-        if self.step.device == 'cpu' and self.step.amp_dtype is torch.bfloat16:
-            hint += ('; under amp "bf16" on the CPU, PyTorch\'s oneDNN convolutions were also '
-                     'seen to give NaN weight gradients where a strided kernel reaches past a '
-                     'feature map of 1 or 2 pixels, as inputs far below 256x128 make: try '
-                     'amp "" (float32)')
-        return hint
 
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
         if not self._anchors_ready:
@@ -213,19 +159,7 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
         if self.association_monitor is not None:
             self.association_monitor.end_epoch(self.epoch + 1, self.writer)
-        if self._save_dir is not None:
-            self.checkpointer.write(self._save_dir, LATEST_CHECKPOINT, self.epoch + 1, None,
-                                    is_main_process())
-
-    def test(self, *args, **kwargs):
-        """torchreid's test on the EMA weights if kept, else the unwrapped model."""
-        trained = self.model
-        ema = self.step.ema
-        self.model = ema.module if ema is not None else unwrap_model(trained)
-        try:
-            return super().test(*args, **kwargs)
-        finally:
-            self.model = trained
+        self.write_latest_checkpoint()
 
     def forward_backward(self, data):
         imgs, tracklets, camids = self.parse_data_for_train(data)
@@ -259,17 +193,10 @@ class VideoDALEngine(RecordingMixin, torchreid.engine.Engine):
             self.use_gpu))
         self._anchors_ready = True
 
-    def save_model(self, epoch, rank1, save_dir, is_best=False):
-        """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically, anchors included."""
-        names = [f'model.pth.tar-{epoch + 1}'] + (['model-best.pth.tar'] if is_best else [])
-        paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process())
-                 for name in names]
-        return paths[0]
-
     def resume(self, fpath: str) -> int:
         """Restores weights, optimizer, scheduler, anchors, EMA, epoch and RNG states,
         refusing a checkpoint of another training set, split or backbone; returns the
         epoch to pass to ``run(start_epoch=...)``."""
-        self.epoch = self.checkpointer.resume(fpath)
+        epoch = super().resume(fpath)
         self._anchors_ready = True
-        return self.epoch
+        return epoch

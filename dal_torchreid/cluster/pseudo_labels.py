@@ -1,0 +1,151 @@
+"""Pseudo-identities of training tracklets: features -> distances -> DBSCAN labels.
+
+The clustering step of Cluster Contrast, with three camera-aware options for
+video (all off reproduces the reference):
+
+* ``camera_centred``: cluster camera-centred features
+  (:func:`~dal_torchreid.cluster.camera.camera_centred`);
+* ``cross_camera``: search each tracklet's neighbours among other cameras'
+  tracklets only, so k-reciprocal neighbourhoods cannot fill with the
+  tracklet's own camera, and give DBSCAN only pairs of tracklets in different
+  cameras (:func:`cross_camera_pairs`);
+* ``mutual_neighbors``: ``n > 0`` keeps only the pairs each of whose tracklets is
+  among the other's ``n`` nearest (:func:`mutual_neighbors_of`); with
+  ``cross_camera`` and ``n = 1`` DBSCAN then joins mutual nearest neighbours
+  across cameras and cannot chain them into large clusters;
+* ``outliers``: ``'drop'`` (reference: tracklets DBSCAN leaves un-clustered sit
+  out the epoch) or ``'own_class'`` (each becomes a class of its own, as SpCL
+  keeps un-clustered instances).
+
+Labels are ``0 .. C-1``; ``-1`` marks a dropped outlier.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import sparse
+from torch import Tensor
+
+from dal_torchreid.cluster.camera import camera_centred as centre_by_camera
+from dal_torchreid.cluster.jaccard import K1, K2, jaccard_distances
+
+EPS = 0.6  # the reference's DBSCAN radius (in Jaccard distance)
+MIN_SAMPLES = 4  # the reference's
+OUTLIER_MODES = ('drop', 'own_class')
+OUTLIERS = 'drop'
+MUTUAL_NEIGHBORS = 0  # off, as the reference
+
+
+def check_eps(eps: float) -> None:
+    if not 0 < eps < 1:
+        raise ValueError(f'eps must be in (0, 1) (a Jaccard distance; pairs not stored are at 1), '
+                         f'got {eps}')
+
+
+def check_min_samples(min_samples: int) -> None:
+    if min_samples < 1:
+        raise ValueError(f'min_samples must be >= 1, got {min_samples}')
+
+
+def check_outliers(outliers: str) -> None:
+    if outliers not in OUTLIER_MODES:
+        raise ValueError(f'outliers must be one of {list(OUTLIER_MODES)}, got {outliers!r}')
+
+
+def check_mutual_neighbors(mutual_neighbors: int) -> None:
+    if mutual_neighbors < 0:
+        raise ValueError(f'mutual_neighbors must be >= 0 (0: off), got {mutual_neighbors}')
+
+
+def _keep(distances: sparse.csr_matrix, keep: np.ndarray) -> sparse.csr_matrix:
+    coo = distances.tocoo()
+    out = sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])),
+                            shape=distances.shape)
+    out.sort_indices()
+    return out
+
+
+def cross_camera_pairs(distances: sparse.csr_matrix, cameras) -> sparse.csr_matrix:
+    """``distances`` with only the diagonal and pairs of tracklets in different cameras."""
+    coo = distances.tocoo()
+    cameras = np.asarray(cameras)
+    return _keep(distances, (cameras[coo.row] != cameras[coo.col]) | (coo.row == coo.col))
+
+
+def mutual_neighbors_of(distances: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    """``distances`` with only the diagonal and the pairs ``(i, j)`` where each is among
+    the other's ``n`` nearest stored entries (ties in storage order)."""
+    coo = distances.tocoo()
+    rows, cols, size = coo.row.astype(np.int64), coo.col.astype(np.int64), distances.shape[0]
+    off = rows != cols
+    order = np.lexsort((coo.data, off, rows))  # per row: self first, then by distance
+    rank = np.empty(len(order), dtype=np.int64)
+    starts = np.searchsorted(rows[order], rows[order], side='left')
+    rank[order] = np.arange(len(order)) - starts
+    top = off & (rank <= n)  # self holds rank 0
+    keys = np.sort(rows[top] * size + cols[top])
+    back = cols * size + rows
+    found = np.searchsorted(keys, back).clip(max=max(len(keys) - 1, 0))
+    mutual = top & (keys[found] == back) if len(keys) else top
+    return _keep(distances, mutual | ~off)
+
+
+def dbscan_labels(distances: sparse.csr_matrix, eps: float = EPS,
+                  min_samples: int = MIN_SAMPLES) -> np.ndarray:
+    """scikit-learn's ``DBSCAN(metric='precomputed')`` on a sparse distance matrix whose
+    stored entries are the only neighbours; ``-1``: noise.
+
+    One job: scikit-learn runs precomputed distances in one process anyway, and the
+    reference's users saw ``n_jobs=-1`` exhaust memory.
+    """
+    from sklearn.cluster import DBSCAN
+    with warnings.catch_warnings():
+        # scikit-learn warns that sorting the graph is costly; it is sorted already
+        warnings.simplefilter('ignore', sparse.SparseEfficiencyWarning)
+        return DBSCAN(eps=eps, min_samples=min_samples, metric='precomputed',
+                      n_jobs=1).fit_predict(distances).astype(np.int64)
+
+
+def outliers_as_classes(labels: np.ndarray) -> np.ndarray:
+    """``labels`` with every ``-1`` given a new class of its own, after the clusters."""
+    labels = labels.copy()
+    noise = labels < 0
+    labels[noise] = labels.max(initial=-1) + 1 + np.arange(noise.sum())
+    return labels
+
+
+def cluster_tracklets(features: Tensor, cameras: Tensor, k1: int = K1, k2: int = K2,
+                      eps: float = EPS, min_samples: int = MIN_SAMPLES,
+                      camera_centred: bool = False, cross_camera: bool = False,
+                      mutual_neighbors: int = MUTUAL_NEIGHBORS,
+                      outliers: str = OUTLIERS) -> np.ndarray:
+    """Pseudo-identity labels ``(N,)`` of L2-normalised tracklet features.
+
+    Args:
+        features (Tensor): ``(N, D)``, L2-normalised.
+        cameras (Tensor): ``(N,)`` camera of each tracklet (``0 .. C-1``).
+        k1, k2 (int): Jaccard neighbourhood and query-expansion sizes.
+        eps, min_samples: DBSCAN's.
+        camera_centred, cross_camera (bool), mutual_neighbors (int), outliers (str):
+            the options above.
+
+    Examples::
+
+        labels = cluster_tracklets(feats, cams, k1=10, k2=3, eps=0.6, min_samples=2,
+                                   camera_centred=True, cross_camera=True,
+                                   mutual_neighbors=1, outliers='own_class')
+    """
+    check_eps(eps)
+    check_min_samples(min_samples)
+    check_outliers(outliers)
+    check_mutual_neighbors(mutual_neighbors)
+    if camera_centred:
+        features = centre_by_camera(features, cameras)
+    distances = jaccard_distances(features, k1, k2, cameras if cross_camera else None)
+    if cross_camera:
+        distances = cross_camera_pairs(distances, cameras)
+    if mutual_neighbors:
+        distances = mutual_neighbors_of(distances, mutual_neighbors)
+    labels = dbscan_labels(distances, eps, min_samples)
+    return outliers_as_classes(labels) if outliers == 'own_class' else labels

@@ -1,0 +1,204 @@
+"""VideoClusterContrastEngine: unsupervised video re-id by camera-aware Cluster Contrast.
+
+Each epoch: every training tracklet's feature (all frames, eval mode,
+``pooling_method``, L2-normalised) -> pseudo-identities
+(:func:`~dal_torchreid.cluster.cluster_tracklets`: sparse k-reciprocal Jaccard
+distances, DBSCAN, camera-aware options) -> a memory of one centroid per
+pseudo-identity (:class:`~dal_torchreid.losses.ClusterMemory`). Then steps of
+``P`` pseudo-identities x ``K`` clips x ``seq_len`` frames
+(:class:`~dal_torchreid.data.pseudo_identity_sampler.PseudoIdentityClipSampler`):
+each clip's pooled embedding against the memory (cross-entropy over
+similarities / temperature), then the centroids move toward the batch.
+
+Training reads no identity: frames come from the label-free
+:class:`~dal_torchreid.data.TrackletFrameDataset`, pseudo-labels from the
+clustering. Under ``torch.distributed`` every rank extracts the features of
+its share of the tracklets, the features are gathered, rank 0's pseudo-labels
+are broadcast (so all ranks hold the same), and each step's clip features and
+labels are gathered into the global batch before the loss and the memory
+update, so every rank holds the same memory. Checkpoints hold the memory and
+the pseudo-labels beside everything DAL's hold.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from dal_torchreid.cluster import (
+    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
+    check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
+)
+from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.data.pseudo_identity_sampler import (
+    CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, PseudoIdentityClipSampler
+)
+from dal_torchreid.data.tracklet_frames import BATCH_SIZE, TrackletFrameDataset
+from dal_torchreid.engine.distributed import (
+    broadcast_from_main, broadcast_seed, gather_global_batch, gather_shards, shard
+)
+from dal_torchreid.engine.embedding import unwrap_model
+from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
+from dal_torchreid.losses import MEMORY_UPDATE, MOMENTUM, TEMPERATURE, ClusterMemory
+from dal_torchreid.metrics import check_pooling_method, pool_frames
+
+SEQ_LEN = 4
+FEATURE_FRAME_BATCH = 64  # frames per call when clustering, unless eval_frame_batch_size says
+
+
+class VideoClusterContrastEngine(UnsupervisedVideoEngine):
+    r"""Camera-aware Cluster Contrast for video re-id, without identity labels.
+
+    Args:
+        datamanager (VideoDataManager): its training tracklets (without identities),
+            transforms and worker settings are used; its test loaders evaluate.
+        model (nn.Module): a torchreid backbone with one ``classifier``; training uses
+            the classifier's input, the embedding.
+        optimizer (Optimizer): over ``model``'s parameters.
+        scheduler (LRScheduler, optional): learning-rate scheduler.
+        use_gpu (bool, optional): use a GPU. Default is True.
+        batch_size (int, optional): frames per step and process, ``P x K x seq_len``.
+        seq_len (int, optional): frames per training clip (``video.seq_len``).
+        clips_per_identity (int, optional): ``K`` clips per pseudo-identity a step.
+        steps_per_epoch (int, optional): 0: the steps of a DAL epoch over the same frames.
+        k1, k2 (int, optional): Jaccard neighbourhood and query expansion (reference 30, 6).
+        eps, min_samples (optional): DBSCAN's (reference 0.6, 4).
+        camera_centred (bool, optional): cluster camera-centred features.
+        cross_camera (bool, optional): neighbours, and DBSCAN's pairs, from other cameras only.
+        mutual_neighbors (int, optional): n > 0: DBSCAN's pairs only between tracklets each
+            among the other's n nearest; 0: off (reference).
+        outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
+        temperature, momentum (float, optional): the memory's (reference 0.05, 0.1).
+        memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
+        pooling_method (str, optional): frames to a tracklet or clip feature:
+            ``'avg'``, ``'max'`` or ``'release'``.
+        clip_grad_value (float, optional): clip gradients by value; None: off (reference).
+        seed (int, optional): seeds the clip sampler.
+        skip_bad_frames (bool, optional): skip unreadable frames with a warning.
+        amp (str, optional): ``'bf16'`` or ``'fp16'`` (CUDA) autocast of the backbone.
+        ema_decay (float, optional): evaluate and save a moving average of the weights.
+        cluster_monitor (ClusterMonitor, optional): scores each epoch's pseudo-labels
+            against identities, for reporting only (:mod:`dal_torchreid.diagnostics`).
+        **evaluation: ``eval_frame_batch_size``, ``protocol`` and ``both_directions``.
+
+    Examples::
+
+        import dal_torchreid  # registers torchreid.engine.VideoClusterContrastEngine
+        model = torchreid.models.build_model('resnet50', num_classes=1, pretrained=True)
+        optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3.5e-4)
+        engine = torchreid.engine.VideoClusterContrastEngine(
+            datamanager, model, optimizer, batch_size=64, seq_len=4, clips_per_identity=4,
+            k1=10, k2=3, min_samples=2, camera_centred=True, cross_camera=True,
+            mutual_neighbors=1, outliers='own_class', eval_frame_batch_size=256
+        )
+        engine.run(save_dir='log/cc-resnet50-prid2011', max_epoch=20)
+    """
+
+    method = 'cc'
+
+    def __init__(self, datamanager, model, optimizer, scheduler=None, use_gpu=True,
+                 batch_size=BATCH_SIZE, seq_len=SEQ_LEN, clips_per_identity=CLIPS_PER_IDENTITY,
+                 steps_per_epoch=STEPS_PER_EPOCH, k1=K1, k2=K2, eps=EPS, min_samples=MIN_SAMPLES,
+                 camera_centred=False, cross_camera=False,
+                 mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
+                 temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
+                 pooling_method='avg', clip_grad_value=None, seed=None, skip_bad_frames=False,
+                 amp=None, ema_decay=None, cluster_monitor=None, **evaluation):
+        super().__init__(datamanager, use_gpu, **evaluation)
+        check_k1(k1)
+        check_k2(k2)
+        check_eps(eps)
+        check_min_samples(min_samples)
+        check_outliers(outliers)
+        check_mutual_neighbors(mutual_neighbors)
+        check_pooling_method(pooling_method)
+        self.clustering = dict(k1=int(k1), k2=int(k2), eps=float(eps),
+                               min_samples=int(min_samples), camera_centred=bool(camera_centred),
+                               cross_camera=bool(cross_camera),
+                               mutual_neighbors=int(mutual_neighbors), outliers=outliers)
+        self.pooling_method, self.seq_len = pooling_method, int(seq_len)
+        trainset = TrackletFrameDataset.from_datamanager(datamanager,
+                                                         skip_bad_frames=skip_bad_frames)
+        sampler = PseudoIdentityClipSampler(
+            trainset, batch_size, seq_len, clips_per_identity, steps_per_epoch,
+            seed=broadcast_seed(seed), num_replicas=self.world_size, rank=self.rank)
+        base = datamanager.train_loader
+        self.train_loader = DataLoader(trainset, batch_sampler=sampler,
+                                       num_workers=base.num_workers, pin_memory=base.pin_memory)
+        # (camera, tracklet within camera) -> tracklet index, to label a batch's frames
+        cameras = torch.tensor(trainset.tracklet_camera)
+        self._tracklet_index = torch.full(
+            (trainset.num_cameras, max(trainset.tracklets_per_camera)), -1, dtype=torch.long)
+        self._tracklet_index[cameras, torch.tensor(trainset.tracklet_label)] = torch.arange(
+            trainset.num_tracklets)
+        self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
+        self.criterion = ClusterMemory(self.embedding.feature_dim, temperature, momentum,
+                                       memory_update)
+        if self.use_gpu:
+            self.criterion.cuda()
+        self.cluster_monitor = cluster_monitor
+        self.setup_checkpoints(trainset, self.criterion)
+
+    def parse_data_for_train(self, data):
+        return data['img'], data['tracklet'], data['camid']
+
+    def tracklet_features(self) -> torch.Tensor:
+        """Every training tracklet's L2-normalised feature ``(N, D)`` (all frames, eval
+        mode, test transforms), each rank extracting its share, gathered on all ranks."""
+        trainset = self.train_loader.dataset
+        mine = shard(trainset.num_tracklets)
+        frames = AllFramesDataset([trainset.tracklet_paths[t] for t in mine],
+                                  self.datamanager.transform_te, trainset.reader.skip_bad_frames,
+                                  name='training tracklet')
+        feats, _ = extract_tracklet_features(
+            unwrap_model(self.model), frames, self.eval_frame_batch_size or FEATURE_FRAME_BATCH,
+            self.pooling_method, use_gpu=self.use_gpu,
+            num_workers=self.train_loader.num_workers)
+        return F.normalize(gather_shards(feats, trainset.num_tracklets), dim=1)
+
+    def cluster(self) -> np.ndarray:
+        """The epoch's pseudo-labels (rank 0's on every rank); rebuilds the memory and
+        gives the labels to the sampler."""
+        feats = self.tracklet_features()
+        if not torch.isfinite(feats).all():
+            raise FloatingPointError(f'the training tracklet features hold NaN or infinite '
+                                     f'values before epoch {self.epoch + 1}: nothing to cluster')
+        cameras = torch.tensor(self.train_loader.dataset.tracklet_camera)
+        labels = torch.from_numpy(cluster_tracklets(feats, cameras, **self.clustering))
+        labels = broadcast_from_main(labels)
+        self.criterion.rebuild(feats, labels)
+        self.train_loader.batch_sampler.set_labels(labels.numpy())
+        return labels.numpy()
+
+    def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
+        labels = self.cluster()
+        if self.cluster_monitor is not None:
+            self.cluster_monitor.end_epoch(self.epoch + 1, labels, self.writer)
+        self.train_loader.batch_sampler.set_epoch(self.epoch)
+        super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
+        self.write_latest_checkpoint()
+
+    def forward_backward(self, data):
+        imgs, tracklets, camids = self.parse_data_for_train(data)
+        self.count_frames(imgs)
+        clips = imgs.size(0) // self.seq_len
+        index = self._tracklet_index[camids, tracklets].view(clips, self.seq_len)[:, 0]
+        labels = self.criterion.labels.cpu()[index]
+        if self.use_gpu:
+            imgs, labels, index = imgs.cuda(), labels.cuda(), index.cuda()
+        imgs = self.training_format(imgs)
+        with self.step.autocast():
+            features = self.embedding(imgs)
+        features = F.normalize(
+            pool_frames(features.float().view(clips, self.seq_len, -1), self.pooling_method), dim=1)
+        features, labels, _ = gather_global_batch(features, labels, index)
+        loss = self.criterion(features, labels)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f'Cluster Contrast loss is {loss.item()} at epoch '
+                                     f'{self.epoch + 1}, step {self.batch_idx + 1}')
+        # DDP averages gradients over ranks: the world size restores the global loss's sum
+        self.step(loss * self.world_size)
+        self.criterion.update(features, labels)
+        return {'loss': loss.item()}

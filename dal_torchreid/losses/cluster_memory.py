@@ -1,0 +1,141 @@
+"""Cluster Contrast's memory: one centroid per pseudo-identity, and the loss against it.
+
+Pure functions for the method (:func:`cluster_centroids`, :func:`memory_logits`,
+:func:`momentum_update`) and :class:`ClusterMemory`, the module that keeps the
+centroids and the pseudo-labels they belong to. As the reference
+(``clustercontrast/models/cm.py``): features are L2-normalised, the loss is the
+cross-entropy of ``f . M^T / temperature`` with the sample's cluster as target,
+computed against the memory before the step's update; after the step every
+sample moves its cluster's centroid, ``M[y] <- m M[y] + (1 - m) f``, renormalised,
+samples in batch order (``'all'``) or only the least similar sample of each
+cluster in the batch (``'hard'``, the reference's ``--use-hard``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+TEMPERATURE = 0.05  # the reference's
+MOMENTUM = 0.1  # the reference README's commands (its code default is 0.2)
+MEMORY_UPDATES = ('all', 'hard')
+MEMORY_UPDATE = 'all'
+
+
+def check_temperature(temperature: float) -> None:
+    if temperature <= 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+
+
+def check_momentum(momentum: float) -> None:
+    if not 0 <= momentum < 1:
+        raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+
+
+def check_memory_update(memory_update: str) -> None:
+    if memory_update not in MEMORY_UPDATES:
+        raise ValueError(f'memory_update must be one of {list(MEMORY_UPDATES)}, '
+                         f'got {memory_update!r}')
+
+
+def cluster_centroids(features: Tensor, labels: Tensor) -> Tensor:
+    """``(C, D)`` L2-normalised mean feature of each label ``0 .. C-1`` (``-1`` ignored)."""
+    keep = labels >= 0
+    features, labels = features[keep], labels[keep]
+    num = int(labels.max()) + 1 if len(labels) else 0
+    sums = torch.zeros(num, features.size(1), dtype=features.dtype).index_add_(0, labels, features)
+    return F.normalize(sums, dim=1)
+
+
+def memory_logits(features: Tensor, centroids: Tensor, temperature: float) -> Tensor:
+    """``normalize(features) . centroids^T / temperature``, ``(B, C)``."""
+    return F.normalize(features, dim=1) @ centroids.t() / temperature
+
+
+def momentum_update(centroids: Tensor, features: Tensor, labels: Tensor, momentum: float,
+                    hard: bool = False) -> None:
+    """Moves ``centroids`` (in place) toward the batch's normalised ``features`` of each label.
+
+    ``hard=False``: every sample in turn; ``hard=True``: per label, only the sample
+    least similar to its centroid before the update. Each update is renormalised.
+    """
+    features = F.normalize(features.detach().float(), dim=1)
+    if hard:
+        sims = (features * centroids[labels]).sum(1)
+        order = np.lexsort((sims.cpu().numpy(), labels.cpu().numpy()))
+        keep = np.ones(len(order), dtype=bool)
+        sorted_labels = labels.cpu().numpy()[order]
+        keep[1:] = sorted_labels[1:] != sorted_labels[:-1]  # the first (least similar) per label
+        chosen = torch.from_numpy(order[keep]).to(labels.device)
+        features, labels = features[chosen], labels[chosen]
+    for f, y in zip(features, labels.tolist()):
+        centroids[y] = momentum * centroids[y] + (1 - momentum) * f
+        centroids[y] /= centroids[y].norm()
+
+
+class ClusterMemory(nn.Module):
+    r"""Cluster centroids, the pseudo-labels they come from, and the contrastive loss.
+
+    Args:
+        feature_dim (int): embedding dimension ``D``.
+        temperature (float, optional): softmax temperature (reference 0.05).
+        momentum (float, optional): centroid momentum ``m`` (reference 0.1).
+        memory_update (str, optional): ``'all'`` (reference default) or ``'hard'``.
+
+    :meth:`rebuild` sets the pseudo-labels (``(N,)``, ``-1``: not trained this
+    epoch) and centroids from the training tracklets' features; ``forward``
+    returns the loss of a batch; :meth:`update` then moves the centroids. The
+    buffers ``labels`` and ``centroids`` change size with each rebuild and are
+    saved and restored with the module's state dict.
+
+    Examples::
+
+        memory = torchreid.losses.ClusterMemory(2048, temperature=0.05, momentum=0.1)
+        memory.rebuild(tracklet_features, torch.from_numpy(pseudo_labels))
+        loss = memory(clip_features, clip_labels)
+        loss.backward()
+        memory.update(clip_features, clip_labels)
+    """
+
+    def __init__(self, feature_dim: int, temperature: float = TEMPERATURE,
+                 momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE) -> None:
+        super().__init__()
+        check_temperature(temperature)
+        check_momentum(momentum)
+        check_memory_update(memory_update)
+        self.feature_dim = int(feature_dim)
+        self.temperature, self.momentum = float(temperature), float(momentum)
+        self.hard = memory_update == 'hard'
+        self.register_buffer('centroids', torch.zeros(0, self.feature_dim))
+        self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+
+    @property
+    def num_clusters(self) -> int:
+        return self.centroids.size(0)
+
+    @torch.no_grad()
+    def rebuild(self, features: Tensor, labels: Tensor) -> None:
+        """New pseudo-labels and their centroids from L2-normalised tracklet features."""
+        labels = labels.to(torch.long).cpu()
+        self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
+            self.centroids.device)
+        self.labels = labels.to(self.labels.device)
+
+    def forward(self, features: Tensor, targets: Tensor) -> Tensor:
+        if self.num_clusters == 0:
+            raise RuntimeError('ClusterMemory has no clusters: call rebuild() first')
+        return F.cross_entropy(memory_logits(features.float(), self.centroids, self.temperature),
+                               targets)
+
+    @torch.no_grad()
+    def update(self, features: Tensor, targets: Tensor) -> None:
+        """Moves each target's centroid toward its samples (after the step's loss)."""
+        momentum_update(self.centroids, features, targets, self.momentum, self.hard)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ('centroids', 'labels'):  # sizes follow the saved clustering
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name],
+                                                     device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
