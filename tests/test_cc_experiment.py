@@ -1,5 +1,4 @@
 """dal-train --engine cc: config keys, checks and a run end to end on a tiny PRID2011 set."""
-import json
 import os
 import os.path as osp
 import subprocess

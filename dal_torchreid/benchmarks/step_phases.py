@@ -40,8 +40,6 @@ from typing import Callable
 
 import torch
 
-import torchreid
-
 from dal_torchreid.benchmarks import speed
 
 PHASES = ('forward', 'gather', 'loss', 'to_backward', 'backward', 'clip', 'optimizer', 'after')
