@@ -80,12 +80,20 @@ def test_sparse_jaccard_equals_the_dense_reference(k1, k2, cross):
 def test_nearest_neighbours_are_exact_in_any_chunk_and_cross_camera():
     x = features(40, 8, seed=1)
     sims = x @ x.t()
-    ranks = nearest_neighbors(x, 5, chunk_elements=37)
-    assert torch.equal(ranks[:, 0], torch.arange(40))
-    assert torch.equal(ranks, sims.topk(5, dim=1).indices)
     cameras = torch.arange(40) % 3
-    cross = nearest_neighbors(x, 6, cameras, chunk_elements=100)
-    assert (cameras[cross[:, 1:]] != cameras[:, None]).all()
+    masked = sims.masked_fill(cameras[:, None] == cameras[None, :], float('-inf'))
+    masked.fill_diagonal_(float('inf'))
+    for chunk in (1, 37, 100, 1 << 24):  # blocks of 1, 6, 10 and all 40 rows
+        ranks, values = nearest_neighbors(x, 5, chunk_elements=chunk, return_similarities=True)
+        assert torch.equal(ranks[:, 0], torch.arange(40))
+        assert torch.equal(ranks, sims.topk(5, dim=1).indices)
+        assert torch.allclose(values, sims.topk(5, dim=1).values, atol=1e-6)
+        cross, values = nearest_neighbors(x, 6, cameras, chunk_elements=chunk,
+                                          return_similarities=True)
+        assert (cameras[cross[:, 1:]] != cameras[:, None]).all()
+        assert torch.equal(cross, masked.topk(6, dim=1).indices)
+        assert torch.allclose(values[:, 0], sims.diagonal(), atol=1e-6)
+        assert torch.allclose(values[:, 1:], masked.topk(6, dim=1).values[:, 1:], atol=1e-6)
 
 
 def test_duplicate_features_are_neighbours_at_distance_zero():

@@ -1,16 +1,34 @@
-"""Exact k-nearest neighbours of L2-normalised features, computed in chunks with torch.
+"""Exact k-nearest neighbours of L2-normalised features, computed in blocks with torch.
 
-Cluster Contrast searches neighbours with faiss; an exact top-k over feature dot
-products gives the same neighbours (up to the order of exact ties). Rows are
-processed :data:`CHUNK_ELEMENTS` similarities at a time, so memory grows with
-``N x k`` and the chunk, never with ``N x N``.
+Cluster Contrast searches neighbours with faiss's flat (exact) index; an exact
+top-k over feature dot products gives the same neighbours (up to the order of
+exact ties). The similarity matrix is symmetric, so only its blocks on and
+above the diagonal are computed, each serving the top-k of its rows and,
+transposed, of its columns: half the multiply-adds of a row-by-row search (and
+of faiss's flat index, measured slower than this on CPU: docs/benchmarks.md).
+A block holds at most :data:`CHUNK_ELEMENTS` similarities, so memory grows with
+``N x k`` and the block, never with ``N x N``.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
 
 CHUNK_ELEMENTS = 1 << 24  # similarities held at once (64 MiB of float32)
+
+
+def _merge(best: Tensor, best_index: Tensor, rows: slice, sims: Tensor, offset: int) -> None:
+    """Keeps in ``best[rows]`` the largest of its values and ``sims``'s rows (columns
+    numbered from ``offset``)."""
+    k = best.size(1)
+    top = sims.topk(min(k, sims.size(1)), dim=1)
+    values = torch.cat([best[rows], top.values], 1)
+    indices = torch.cat([best_index[rows], top.indices + offset], 1)
+    keep = values.topk(k, dim=1)
+    best[rows] = keep.values
+    best_index[rows] = indices.gather(1, keep.indices)
 
 
 def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
@@ -26,9 +44,10 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
         cameras (Tensor, optional): ``(N,)`` camera of each row: when given, a row's
             neighbours (after itself) come from other cameras only, the cross-camera
             constraint of :mod:`dal_torchreid.cluster.pseudo_labels`.
-        chunk_elements (int): similarities computed at once.
+        chunk_elements (int): similarities computed at once (a block of
+            ``sqrt(chunk_elements)`` rows by as many columns).
         return_similarities (bool): also return the ``(N, k)`` dot products (a row's own:
-            its squared norm).
+            its squared norm), in decreasing order after the first.
     """
     n = features.size(0)
     if cameras is not None:
@@ -39,19 +58,25 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}')
     features = features.float()
-    rows = max(1, chunk_elements // max(n, 1))
-    out = torch.empty(n, k, dtype=torch.long)
-    values = torch.empty(n, k)
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        sims = features[start:stop] @ features.t()
-        index = torch.arange(start, stop)
-        own = sims[index - start, index].clone()
-        if cameras is not None:
-            sims.masked_fill_(cameras[start:stop, None] == cameras[None, :], float('-inf'))
-        sims[index - start, index] = float('inf')  # itself first, whatever duplicates exist
-        top = sims.topk(k, dim=1)
-        out[start:stop] = top.indices
-        values[start:stop] = top.values
-        values[start:stop, 0] = own
-    return (out, values) if return_similarities else out
+    block = max(1, math.isqrt(chunk_elements))
+    best = torch.full((n, k), float('-inf'))
+    best_index = torch.full((n, k), -1, dtype=torch.long)
+    own = torch.empty(n)
+    for lo in range(0, n, block):
+        rows = slice(lo, min(n, lo + block))
+        for lo2 in range(lo, n, block):
+            cols = slice(lo2, min(n, lo2 + block))
+            sims = features[rows] @ features[cols].t()
+            diagonal = torch.arange(sims.size(0)) if lo2 == lo else None
+            if diagonal is not None:
+                own[rows] = sims[diagonal, diagonal]
+            if cameras is not None:
+                sims.masked_fill_(cameras[rows, None] == cameras[None, cols], float('-inf'))
+            if diagonal is not None:
+                sims[diagonal, diagonal] = float('inf')  # itself first, whatever duplicates exist
+                _merge(best, best_index, rows, sims, lo2)
+            else:
+                _merge(best, best_index, rows, sims, lo2)
+                _merge(best, best_index, cols, sims.t(), lo)
+    best[:, 0] = own
+    return (best_index, best) if return_similarities else best_index
