@@ -125,8 +125,8 @@ def test_a_read_only_save_dir_is_one_line(tiny_prid2011_root, tmp_path, capsys):
      'command line: train.amp "fp16" needs CUDA; use "bf16" on the CPU'),
     (['train.fixbase_epoch', '1'],
      "command line: train.fixbase_epoch 1 would train nothing: train.open_layers "
-     "['classifier'] names only the classifier, which DAL never trains (name backbone "
-     'layers in train.open_layers, or set train.fixbase_epoch 0)'),
+     "['classifier'] names only the classifier, which the label-free engines never train "
+     '(name backbone layers in train.open_layers, or set train.fixbase_epoch 0)'),
 ], ids=['fp16-cpu', 'fixbase'])
 def test_settings_the_engine_cannot_run_are_refused_at_validation(opts, expected):
     with pytest.raises(ConfigError) as caught:

@@ -35,9 +35,9 @@ def check_fixbase_epoch(fixbase_epoch: int, open_layers) -> None:
     engines freeze the classifier, so those epochs need another layer open."""
     if fixbase_epoch > 0 and set(open_layers or ()) <= {CLASSIFIER}:
         raise ValueError(f'fixbase_epoch {fixbase_epoch} would train nothing: train.open_layers '
-                         f'{list(open_layers or ())} names only the classifier, which DAL never '
-                         'trains (name backbone layers in train.open_layers, or set '
-                         'train.fixbase_epoch 0)')
+                         f'{list(open_layers or ())} names only the classifier, which the '
+                         'label-free engines never train (name backbone layers in '
+                         'train.open_layers, or set train.fixbase_epoch 0)')
 
 
 class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
