@@ -86,3 +86,82 @@ def test_bad_settings_and_empty_memory_are_refused():
             ClusterMemory(8, **kwargs)
     with pytest.raises(RuntimeError, match='rebuild'):
         ClusterMemory(8)(torch.randn(2, 8), torch.tensor([0, 0]))
+
+
+# cameras of setup()'s 12 tracklets: clusters 0 {0, 1}, 1 {0, 1}, 2 {1}, 3 {0}
+TRACKLET_CAMERAS = torch.tensor([0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 0])
+BATCH_CAMERAS = torch.tensor([1, 0, 1, 0, 0, 1, 1, 1, 0, 0])
+
+
+def reference_camera_loss(batch, cameras, targets, centroids, tracklet_cameras, labels, t):
+    """Cross-entropy, each sample's softmax over its own cluster and the clusters with a
+    member tracklet in its camera, written out sample by sample."""
+    total = 0.0
+    for x, c, y in zip(batch, cameras, targets):
+        x = x / np.linalg.norm(x)
+        kept = [k for k in range(len(centroids))
+                if k == y or any(tracklet_cameras[i] == c for i in np.flatnonzero(labels == k))]
+        logits = np.array([x @ centroids[k] / t for k in kept])
+        total += np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[kept.index(y)]
+    return total / len(batch)
+
+
+def camera_memory(**kwargs):
+    tracklets, labels, batch, targets = setup()
+    memory = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS, **kwargs)
+    memory.rebuild(tracklets, labels)
+    return memory, labels, batch, targets
+
+
+def test_camera_negatives_loss_matches_the_explicit_reference():
+    memory, labels, batch, targets = camera_memory(temperature=0.05)
+    assert memory.camera_presence.tolist() == [[True, True], [True, True], [False, True],
+                                               [True, False]]
+    expected = reference_camera_loss(batch.numpy(), BATCH_CAMERAS.numpy(), targets.numpy(),
+                                     memory.centroids.numpy(), TRACKLET_CAMERAS.numpy(),
+                                     labels.numpy(), 0.05)
+    loss = memory(batch, targets, BATCH_CAMERAS)
+    assert np.isclose(loss.item(), expected, atol=1e-5)
+    everything = ClusterMemory(8, temperature=0.05)
+    everything.rebuild(*setup()[:2])
+    assert loss.item() < everything(batch, targets).item()  # fewer negatives
+    # sample 5 (camera 1, cluster 2) competes with clusters 0-2 only: cluster 3 has no
+    # camera-1 member, so no gradient reaches its logit
+    feats = batch.clone().requires_grad_()
+    memory(feats[5:6], targets[5:6], BATCH_CAMERAS[5:6]).backward()
+    alone = feats.detach()[5:6].clone().requires_grad_()
+    sub = ClusterMemory(8, temperature=0.05)
+    sub.centroids, sub.labels = memory.centroids[:3].clone(), memory.labels
+    sub(alone, targets[5:6]).backward()
+    assert torch.allclose(feats.grad[5:6], alone.grad, atol=1e-6)
+
+
+def test_all_negatives_ignore_cameras_and_keep_the_reference_loss():
+    tracklets, labels, batch, targets = setup()
+    memory = ClusterMemory(8, negatives='all')
+    memory.rebuild(tracklets, labels)
+    assert torch.equal(memory(batch, targets, BATCH_CAMERAS), memory(batch, targets))
+    assert memory.camera_presence.numel() == 0
+
+
+def test_camera_presence_is_recomputed_on_load_and_not_saved():
+    memory, labels, _, _ = camera_memory()
+    state = memory.state_dict()
+    assert set(state) == {'centroids', 'labels'}  # the same checkpoint contents as 'all'
+    fresh = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.camera_presence, memory.camera_presence)
+    assert torch.equal(fresh.labels, labels)
+    other = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS[:5])
+    with pytest.raises(ValueError, match='12 pseudo-labels for 5 tracklet cameras'):
+        other.load_state_dict(state)
+
+
+def test_camera_negatives_need_cameras():
+    with pytest.raises(ValueError, match='^negatives must'):
+        ClusterMemory(8, negatives='own')
+    with pytest.raises(ValueError, match='tracklet_cameras'):
+        ClusterMemory(8, negatives='camera')
+    memory, _, batch, targets = camera_memory()
+    with pytest.raises(ValueError, match="samples' cameras"):
+        memory(batch, targets)

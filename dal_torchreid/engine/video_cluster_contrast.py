@@ -41,7 +41,7 @@ from dal_torchreid.engine.distributed import (
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
-from dal_torchreid.losses import MEMORY_UPDATE, MOMENTUM, TEMPERATURE, ClusterMemory
+from dal_torchreid.losses import MEMORY_UPDATE, MOMENTUM, NEGATIVES, TEMPERATURE, ClusterMemory
 from dal_torchreid.metrics import check_pooling_method, pool_frames
 
 SEQ_LEN = 4
@@ -72,6 +72,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
         temperature, momentum (float, optional): the memory's (reference 0.05, 0.1).
         memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
+        negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
+            ``'camera'``: only the clusters with a member tracklet in the clip's camera.
         pooling_method (str, optional): frames to a tracklet or clip feature:
             ``'avg'``, ``'max'`` or ``'release'``.
         clip_grad_value (float, optional): clip gradients by value; None: off (reference).
@@ -104,7 +106,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  camera_centred=False, cross_camera=False,
                  mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
                  temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
-                 pooling_method='avg', clip_grad_value=None, seed=None, skip_bad_frames=False,
+                 negatives=NEGATIVES, pooling_method='avg', clip_grad_value=None, seed=None, skip_bad_frames=False,
                  amp=None, ema_decay=None, cluster_monitor=None, **evaluation):
         super().__init__(datamanager, use_gpu, **evaluation)
         check_k1(k1)
@@ -129,13 +131,14 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                                        num_workers=base.num_workers, pin_memory=base.pin_memory)
         # (camera, tracklet within camera) -> tracklet index, to label a batch's frames
         cameras = torch.tensor(trainset.tracklet_camera)
+        self._tracklet_camera = cameras
         self._tracklet_index = torch.full(
             (trainset.num_cameras, max(trainset.tracklets_per_camera)), -1, dtype=torch.long)
         self._tracklet_index[cameras, torch.tensor(trainset.tracklet_label)] = torch.arange(
             trainset.num_tracklets)
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = ClusterMemory(self.embedding.feature_dim, temperature, momentum,
-                                       memory_update)
+                                       memory_update, negatives, tracklet_cameras=cameras)
         if self.use_gpu:
             self.criterion.cuda()
         self.cluster_monitor = cluster_monitor
@@ -193,8 +196,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
             features = self.embedding(imgs)
         features = F.normalize(
             pool_frames(features.float().view(clips, self.seq_len, -1), self.pooling_method), dim=1)
-        features, labels, _ = gather_global_batch(features, labels, index)
-        loss = self.criterion(features, labels)
+        features, labels, index = gather_global_batch(features, labels, index)
+        loss = self.criterion(features, labels, self._tracklet_camera[index.cpu()])
         if not torch.isfinite(loss):
             raise FloatingPointError(f'Cluster Contrast loss is {loss.item()} at epoch '
                                      f'{self.epoch + 1}, step {self.batch_idx + 1}')

@@ -9,6 +9,13 @@ computed against the memory before the step's update; after the step every
 sample moves its cluster's centroid, ``M[y] <- m M[y] + (1 - m) f``, renormalised,
 samples in batch order (``'all'``) or only the least similar sample of each
 cluster in the batch (``'hard'``, the reference's ``--use-hard``).
+
+``negatives='camera'`` (this plugin's; the reference has no such option): a
+sample of camera ``c`` competes only with the clusters that have a member
+tracklet in camera ``c``, and its own (:func:`camera_negatives_mask`). With one
+tracklet per person and camera, a tracklet's own camera holds only other
+people, while a singleton class of another camera may be its own partner,
+which the full softmax would push it away from.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ TEMPERATURE = 0.05  # the reference's
 MOMENTUM = 0.1  # the reference README's commands (its code default is 0.2)
 MEMORY_UPDATES = ('all', 'hard')
 MEMORY_UPDATE = 'all'
+NEGATIVES_CHOICES = ('all', 'camera')
+NEGATIVES = 'all'  # the reference's
 
 
 def check_temperature(temperature: float) -> None:
@@ -37,6 +46,31 @@ def check_memory_update(memory_update: str) -> None:
     if memory_update not in MEMORY_UPDATES:
         raise ValueError(f'memory_update must be one of {list(MEMORY_UPDATES)}, '
                          f'got {memory_update!r}')
+
+
+def check_negatives(negatives: str) -> None:
+    if negatives not in NEGATIVES_CHOICES:
+        raise ValueError(f'negatives must be one of {list(NEGATIVES_CHOICES)}, got {negatives!r}')
+
+
+def cluster_cameras(labels: Tensor, cameras: Tensor, num_clusters: int) -> Tensor:
+    """``(C, num_cameras)`` bool: whether cluster ``c`` has a member tracklet in each camera.
+
+    ``labels`` and ``cameras`` are per tracklet (``-1``: in no cluster).
+    """
+    keep = labels >= 0
+    num_cameras = int(cameras.max()) + 1 if len(cameras) else 0
+    present = torch.zeros(num_clusters, num_cameras, dtype=torch.bool, device=labels.device)
+    present[labels[keep], cameras[keep].to(labels.device)] = True
+    return present
+
+
+def camera_negatives_mask(present: Tensor, cameras: Tensor, targets: Tensor) -> Tensor:
+    """``(B, C)`` bool: the clusters each sample's logits keep, those with a member in the
+    sample's camera (``present``, from :func:`cluster_cameras`) and the sample's own."""
+    keep = present[:, cameras].t().clone()
+    keep[torch.arange(len(targets), device=targets.device), targets] = True
+    return keep
 
 
 def cluster_centroids(features: Tensor, labels: Tensor) -> Tensor:
@@ -82,12 +116,18 @@ class ClusterMemory(nn.Module):
         temperature (float, optional): softmax temperature (reference 0.05).
         momentum (float, optional): centroid momentum ``m`` (reference 0.1).
         memory_update (str, optional): ``'all'`` (reference default) or ``'hard'``.
+        negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
+            ``'camera'``: only the clusters with a member in the sample's camera.
+        tracklet_cameras (Tensor, optional): ``(N,)`` camera of each training tracklet,
+            required by ``negatives='camera'`` (the labels' tracklets, in order).
 
     :meth:`rebuild` sets the pseudo-labels (``(N,)``, ``-1``: not trained this
     epoch) and centroids from the training tracklets' features; ``forward``
-    returns the loss of a batch; :meth:`update` then moves the centroids. The
+    returns the loss of a batch (given the samples' cameras with
+    ``negatives='camera'``); :meth:`update` then moves the centroids. The
     buffers ``labels`` and ``centroids`` change size with each rebuild and are
-    saved and restored with the module's state dict.
+    saved and restored with the module's state dict; the clusters' cameras are
+    recomputed from the labels and ``tracklet_cameras``.
 
     Examples::
 
@@ -96,19 +136,36 @@ class ClusterMemory(nn.Module):
         loss = memory(clip_features, clip_labels)
         loss.backward()
         memory.update(clip_features, clip_labels)
+
+        # negatives only among the clusters seen in the sample's camera
+        memory = torchreid.losses.ClusterMemory(2048, negatives='camera',
+                                                tracklet_cameras=tracklet_cameras)
+        memory.rebuild(tracklet_features, torch.from_numpy(pseudo_labels))
+        loss = memory(clip_features, clip_labels, clip_cameras)
     """
 
     def __init__(self, feature_dim: int, temperature: float = TEMPERATURE,
-                 momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE) -> None:
+                 momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE,
+                 negatives: str = NEGATIVES, tracklet_cameras: Tensor | None = None) -> None:
         super().__init__()
         check_temperature(temperature)
         check_momentum(momentum)
         check_memory_update(memory_update)
+        check_negatives(negatives)
+        if negatives == 'camera' and tracklet_cameras is None:
+            raise ValueError("negatives 'camera' needs tracklet_cameras")
         self.feature_dim = int(feature_dim)
         self.temperature, self.momentum = float(temperature), float(momentum)
         self.hard = memory_update == 'hard'
+        self.by_camera = negatives == 'camera'
         self.register_buffer('centroids', torch.zeros(0, self.feature_dim))
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+        # derived from labels and tracklet_cameras, so not saved
+        cameras = torch.zeros(0, dtype=torch.long) if tracklet_cameras is None else \
+            torch.as_tensor(tracklet_cameras, dtype=torch.long)
+        self.register_buffer('tracklet_cameras', cameras, persistent=False)
+        self.register_buffer('camera_presence', torch.zeros(0, 0, dtype=torch.bool),
+                             persistent=False)
 
     @property
     def num_clusters(self) -> int:
@@ -121,12 +178,28 @@ class ClusterMemory(nn.Module):
         self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
             self.centroids.device)
         self.labels = labels.to(self.labels.device)
+        self._find_cluster_cameras()
 
-    def forward(self, features: Tensor, targets: Tensor) -> Tensor:
+    def _find_cluster_cameras(self) -> None:
+        if not self.by_camera:
+            return
+        if len(self.tracklet_cameras) != len(self.labels):
+            raise ValueError(f'ClusterMemory: {len(self.labels)} pseudo-labels for '
+                             f'{len(self.tracklet_cameras)} tracklet cameras')
+        self.camera_presence = cluster_cameras(self.labels, self.tracklet_cameras,
+                                               self.num_clusters)
+
+    def forward(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> Tensor:
+        """The batch's mean loss; ``cameras`` (``(B,)``, each sample's) with ``'camera'``."""
         if self.num_clusters == 0:
             raise RuntimeError('ClusterMemory has no clusters: call rebuild() first')
-        return F.cross_entropy(memory_logits(features.float(), self.centroids, self.temperature),
-                               targets)
+        logits = memory_logits(features.float(), self.centroids, self.temperature)
+        if self.by_camera:
+            if cameras is None:
+                raise ValueError("ClusterMemory with negatives 'camera' needs the samples' cameras")
+            keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device), targets)
+            logits = logits.masked_fill(~keep, float('-inf'))
+        return F.cross_entropy(logits, targets)
 
     @torch.no_grad()
     def update(self, features: Tensor, targets: Tensor) -> None:
@@ -139,3 +212,5 @@ class ClusterMemory(nn.Module):
                 setattr(self, name, torch.empty_like(state_dict[prefix + name],
                                                      device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + 'labels' in state_dict:
+            self._find_cluster_cameras()
