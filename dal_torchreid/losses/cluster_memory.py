@@ -197,7 +197,8 @@ class ClusterMemory(nn.Module):
         if self.by_camera:
             if cameras is None:
                 raise ValueError("ClusterMemory with negatives 'camera' needs the samples' cameras")
-            keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device), targets)
+            keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device),
+                                         targets)
             logits = logits.masked_fill(~keep, float('-inf'))
         return F.cross_entropy(logits, targets)
 
