@@ -93,7 +93,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         engine = torchreid.engine.VideoClusterContrastEngine(
             datamanager, model, optimizer, batch_size=64, seq_len=4, clips_per_identity=4,
             k1=10, k2=3, min_samples=2, camera_centred=True, cross_camera=True,
-            mutual_neighbors=1, outliers='own_class', eval_frame_batch_size=256
+            mutual_neighbors=1, outliers='own_class', negatives='camera',
+            eval_frame_batch_size=256
         )
         engine.run(save_dir='log/cc-resnet50-prid2011', max_epoch=20)
     """
