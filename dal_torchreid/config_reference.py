@@ -185,6 +185,9 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
                              "least similar clip of each identity (reference `--use-hard`)"),
     'cc.negatives': (CC, '`all`: a clip\'s loss competes with every cluster (reference); '
                          '`camera`: only with its own and those with a tracklet in its camera'),
+    'cc.proxies': (CC, '`cluster`: one memory centroid per cluster (reference); `camera`: one '
+                       'per cluster and camera, trained with CAP\'s intra- and inter-camera '
+                       'losses (needs `cc.negatives all`)'),
     'cc.clips_per_identity': (CC, 'K clips of `video.seq_len` frames per pseudo-identity a '
                                   'step (`train.batch_size` = P x K x seq_len)'),
     'cc.steps_per_epoch': (CC, 'steps per epoch; 0: as many as a DAL epoch over the same '

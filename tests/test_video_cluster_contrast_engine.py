@@ -183,7 +183,9 @@ def test_bad_engine_arguments_are_named(tiny_prid2011_root):
                          (dict(momentum=1), 'momentum'), (dict(batch_size=10), 'batch_size'),
                          (dict(clips_per_identity=0), 'clips_per_identity'),
                          (dict(memory_update='x'), 'memory_update'),
-                         (dict(negatives='own'), 'negatives')]:
+                         (dict(negatives='own'), 'negatives'),
+                         (dict(proxies='own'), 'proxies'),
+                         (dict(proxies='camera', negatives='camera'), 'proxies')]:
         with pytest.raises(ValueError, match=word):
             tiny_cc(dm, **kwargs)
 

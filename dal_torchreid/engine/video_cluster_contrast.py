@@ -41,7 +41,9 @@ from dal_torchreid.engine.distributed import (
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
-from dal_torchreid.losses import MEMORY_UPDATE, MOMENTUM, NEGATIVES, TEMPERATURE, ClusterMemory
+from dal_torchreid.losses import (
+    MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory
+)
 from dal_torchreid.metrics import check_pooling_method, pool_frames
 
 SEQ_LEN = 4
@@ -74,6 +76,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
         negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
             ``'camera'``: only the clusters with a member tracklet in the clip's camera.
+        proxies (str, optional): ``'cluster'`` (reference): a centroid per cluster;
+            ``'camera'``: a proxy per cluster and camera, CAP's losses.
         pooling_method (str, optional): frames to a tracklet or clip feature:
             ``'avg'``, ``'max'`` or ``'release'``.
         clip_grad_value (float, optional): clip gradients by value; None: off (reference).
@@ -107,7 +111,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  camera_centred=False, cross_camera=False,
                  mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
                  temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
-                 negatives=NEGATIVES, pooling_method='avg', clip_grad_value=None, seed=None,
+                 negatives=NEGATIVES, proxies=PROXIES, pooling_method='avg', clip_grad_value=None, seed=None,
                  skip_bad_frames=False, amp=None, ema_decay=None, cluster_monitor=None,
                  **evaluation):
         super().__init__(datamanager, use_gpu, **evaluation)
@@ -140,7 +144,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
             trainset.num_tracklets)
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = ClusterMemory(self.embedding.feature_dim, temperature, momentum,
-                                       memory_update, negatives, tracklet_cameras=cameras)
+                                       memory_update, negatives, proxies,
+                                       tracklet_cameras=cameras)
         if self.use_gpu:
             self.criterion.cuda()
         self.cluster_monitor = cluster_monitor
@@ -199,11 +204,12 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         features = F.normalize(
             pool_frames(features.float().view(clips, self.seq_len, -1), self.pooling_method), dim=1)
         features, labels, index = gather_global_batch(features, labels, index)
-        loss = self.criterion(features, labels, self._tracklet_camera[index.cpu()])
+        cameras = self._tracklet_camera[index.cpu()]
+        loss = self.criterion(features, labels, cameras)
         if not torch.isfinite(loss):
             raise FloatingPointError(f'Cluster Contrast loss is {loss.item()} at epoch '
                                      f'{self.epoch + 1}, step {self.batch_idx + 1}')
         # DDP averages gradients over ranks: the world size restores the global loss's sum
         self.step(loss * self.world_size)
-        self.criterion.update(features, labels)
+        self.criterion.update(features, labels, cameras)
         return {'loss': loss.item()}

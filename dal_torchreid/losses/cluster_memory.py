@@ -30,6 +30,10 @@ MEMORY_UPDATES = ('all', 'hard')
 MEMORY_UPDATE = 'all'
 NEGATIVES_CHOICES = ('all', 'camera')
 NEGATIVES = 'all'  # the reference's
+PROXIES_CHOICES = ('cluster', 'camera')
+PROXIES = 'cluster'  # the reference's: one centroid per cluster
+HARD_NEGATIVES = 50  # CAP's: negative proxies in the inter-camera loss (its bg_knn)
+INTER_CAMERA_WEIGHT = 0.5  # CAP's
 
 
 def check_temperature(temperature: float) -> None:
@@ -53,6 +57,11 @@ def check_negatives(negatives: str) -> None:
         raise ValueError(f'negatives must be one of {list(NEGATIVES_CHOICES)}, got {negatives!r}')
 
 
+def check_proxies(proxies: str) -> None:
+    if proxies not in PROXIES_CHOICES:
+        raise ValueError(f'proxies must be one of {list(PROXIES_CHOICES)}, got {proxies!r}')
+
+
 def cluster_cameras(labels: Tensor, cameras: Tensor, num_clusters: int) -> Tensor:
     """``(C, num_cameras)`` bool: whether cluster ``c`` has a member tracklet in each camera.
 
@@ -71,6 +80,43 @@ def camera_negatives_mask(present: Tensor, cameras: Tensor, targets: Tensor) -> 
     keep = present[:, cameras].t().clone()
     keep[torch.arange(len(targets), device=targets.device), targets] = True
     return keep
+
+
+def camera_proxy_index(present: Tensor) -> Tensor:
+    """``(C, num_cameras)`` long: the proxy of each (cluster, camera) with a member there,
+    numbered cluster by cluster, cameras in order; ``-1`` where the cluster has none."""
+    index = torch.full(present.shape, -1, dtype=torch.long, device=present.device)
+    index[present] = torch.arange(int(present.sum()), device=present.device)
+    return index
+
+
+def camera_proxy_loss(logits: Tensor, proxy_targets: Tensor, cluster_targets: Tensor,
+                      cameras: Tensor, proxy_cluster: Tensor, proxy_camera: Tensor,
+                      hard_negatives: int = HARD_NEGATIVES,
+                      inter_weight: float = INTER_CAMERA_WEIGHT) -> Tensor:
+    """CAP's loss (Wang et al., AAAI 2021) from ``logits`` ``(B, P)`` against the proxies.
+
+    For the samples of each camera in the batch: the intra-camera loss is the
+    cross-entropy over that camera's proxies with the sample's own proxy as target;
+    the inter-camera loss is ``-mean_p log softmax`` over the positive proxies ``p``
+    (every proxy of the sample's cluster) and the ``hard_negatives`` most similar
+    proxies of other clusters. Each is the mean over the camera's samples; the loss
+    sums ``intra + inter_weight * inter`` over the cameras, as CAP does.
+    """
+    total = logits.new_zeros(())
+    for camera in torch.unique(cameras):
+        rows = cameras == camera
+        sims = logits[rows]
+        intra = F.cross_entropy(sims.masked_fill(proxy_camera[None] != camera, float('-inf')),
+                                proxy_targets[rows])
+        positive = proxy_cluster[None] == cluster_targets[rows][:, None]
+        ranked = sims.detach().masked_fill(positive, float('-inf'))
+        hard = torch.zeros_like(positive).scatter_(
+            1, ranked.topk(min(hard_negatives, sims.size(1)), dim=1).indices, True) & ~positive
+        logp = F.log_softmax(sims.masked_fill(~(positive | hard), float('-inf')), dim=1)
+        inter = -(logp.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
+        total = total + intra + inter_weight * inter
+    return total
 
 
 def cluster_centroids(features: Tensor, labels: Tensor) -> Tensor:
@@ -118,8 +164,11 @@ class ClusterMemory(nn.Module):
         memory_update (str, optional): ``'all'`` (reference default) or ``'hard'``.
         negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
             ``'camera'``: only the clusters with a member in the sample's camera.
+        proxies (str, optional): ``'cluster'`` (reference): one centroid per cluster;
+            ``'camera'``: one per cluster and camera, trained with CAP's intra- and
+            inter-camera losses (:func:`camera_proxy_loss`) instead of the cross-entropy.
         tracklet_cameras (Tensor, optional): ``(N,)`` camera of each training tracklet,
-            required by ``negatives='camera'`` (the labels' tracklets, in order).
+            required by either ``'camera'`` (the labels' tracklets, in order).
 
     :meth:`rebuild` sets the pseudo-labels (``(N,)``, ``-1``: not trained this
     epoch) and centroids from the training tracklets' features; ``forward``
@@ -146,18 +195,24 @@ class ClusterMemory(nn.Module):
 
     def __init__(self, feature_dim: int, temperature: float = TEMPERATURE,
                  momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE,
-                 negatives: str = NEGATIVES, tracklet_cameras: Tensor | None = None) -> None:
+                 negatives: str = NEGATIVES, proxies: str = PROXIES,
+                 tracklet_cameras: Tensor | None = None) -> None:
         super().__init__()
         check_temperature(temperature)
         check_momentum(momentum)
         check_memory_update(memory_update)
         check_negatives(negatives)
-        if negatives == 'camera' and tracklet_cameras is None:
-            raise ValueError("negatives 'camera' needs tracklet_cameras")
+        check_proxies(proxies)
+        if proxies == 'camera' and negatives == 'camera':
+            raise ValueError("negatives 'camera' applies to proxies 'cluster' only: camera "
+                             "proxies already compete within their camera")
+        if 'camera' in (negatives, proxies) and tracklet_cameras is None:
+            raise ValueError("negatives or proxies 'camera' need tracklet_cameras")
         self.feature_dim = int(feature_dim)
         self.temperature, self.momentum = float(temperature), float(momentum)
         self.hard = memory_update == 'hard'
         self.by_camera = negatives == 'camera'
+        self.camera_proxies = proxies == 'camera'
         self.register_buffer('centroids', torch.zeros(0, self.feature_dim))
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         # derived from labels and tracklet_cameras, so not saved
@@ -166,45 +221,70 @@ class ClusterMemory(nn.Module):
         self.register_buffer('tracklet_cameras', cameras, persistent=False)
         self.register_buffer('camera_presence', torch.zeros(0, 0, dtype=torch.bool),
                              persistent=False)
+        self.register_buffer('proxy_index', torch.zeros(0, 0, dtype=torch.long),
+                             persistent=False)
 
     @property
     def num_clusters(self) -> int:
-        return self.centroids.size(0)
+        return max(int(self.labels.max()) + 1, 0) if len(self.labels) else 0
 
     @torch.no_grad()
     def rebuild(self, features: Tensor, labels: Tensor) -> None:
-        """New pseudo-labels and their centroids from L2-normalised tracklet features."""
-        labels = labels.to(torch.long).cpu()
+        """New pseudo-labels and their centroids (or camera proxies) from L2-normalised
+        tracklet features."""
+        self.labels = labels.to(torch.long).to(self.labels.device)
+        self._find_cluster_cameras()
+        labels = self.labels.cpu()
+        if self.camera_proxies:  # each tracklet's proxy: its (cluster, camera)
+            keep = labels >= 0
+            labels = torch.full_like(labels, -1)
+            labels[keep] = self.proxy_index.cpu()[self.labels.cpu()[keep],
+                                                  self.tracklet_cameras.cpu()[keep]]
         self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
             self.centroids.device)
-        self.labels = labels.to(self.labels.device)
-        self._find_cluster_cameras()
 
     def _find_cluster_cameras(self) -> None:
-        if not self.by_camera:
+        if not (self.by_camera or self.camera_proxies):
             return
         if len(self.tracklet_cameras) != len(self.labels):
             raise ValueError(f'ClusterMemory: {len(self.labels)} pseudo-labels for '
                              f'{len(self.tracklet_cameras)} tracklet cameras')
         self.camera_presence = cluster_cameras(self.labels, self.tracklet_cameras,
                                                self.num_clusters)
+        if self.camera_proxies:
+            self.proxy_index = camera_proxy_index(self.camera_presence)
+
+    def _proxy_targets(self, targets: Tensor, cameras: Tensor) -> Tensor:
+        proxies = self.proxy_index[targets, cameras]
+        if (proxies < 0).any():
+            raise ValueError('ClusterMemory: a sample\'s cluster has no tracklet in its camera')
+        return proxies
 
     def forward(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> Tensor:
-        """The batch's mean loss; ``cameras`` (``(B,)``, each sample's) with ``'camera'``."""
+        """The batch's loss; ``cameras`` (``(B,)``, each sample's) with ``'camera'``."""
         if self.num_clusters == 0:
             raise RuntimeError('ClusterMemory has no clusters: call rebuild() first')
         logits = memory_logits(features.float(), self.centroids, self.temperature)
+        if (self.by_camera or self.camera_proxies) and cameras is None:
+            raise ValueError("ClusterMemory with negatives or proxies 'camera' needs the "
+                             "samples' cameras")
+        if self.camera_proxies:
+            cameras = cameras.to(logits.device)
+            present = self.camera_presence.nonzero()
+            return camera_proxy_loss(logits, self._proxy_targets(targets, cameras), targets,
+                                     cameras, present[:, 0], present[:, 1])
         if self.by_camera:
-            if cameras is None:
-                raise ValueError("ClusterMemory with negatives 'camera' needs the samples' cameras")
             keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device),
                                          targets)
             logits = logits.masked_fill(~keep, float('-inf'))
         return F.cross_entropy(logits, targets)
 
     @torch.no_grad()
-    def update(self, features: Tensor, targets: Tensor) -> None:
-        """Moves each target's centroid toward its samples (after the step's loss)."""
+    def update(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> None:
+        """Moves each target's centroid (camera proxy: ``cameras`` needed) toward its
+        samples, after the step's loss."""
+        if self.camera_proxies:
+            targets = self._proxy_targets(targets, cameras.to(targets.device))
         momentum_update(self.centroids, features, targets, self.momentum, self.hard)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
