@@ -111,9 +111,9 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  camera_centred=False, cross_camera=False,
                  mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
                  temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
-                 negatives=NEGATIVES, proxies=PROXIES, pooling_method='avg', clip_grad_value=None, seed=None,
-                 skip_bad_frames=False, amp=None, ema_decay=None, cluster_monitor=None,
-                 **evaluation):
+                 negatives=NEGATIVES, proxies=PROXIES, pooling_method='avg',
+                 clip_grad_value=None, seed=None, skip_bad_frames=False, amp=None,
+                 ema_decay=None, cluster_monitor=None, **evaluation):
         super().__init__(datamanager, use_gpu, **evaluation)
         check_k1(k1)
         check_k2(k2)

@@ -15,7 +15,8 @@ sample of camera ``c`` competes only with the clusters that have a member
 tracklet in camera ``c``, and its own (:func:`camera_negatives_mask`). With one
 tracklet per person and camera, a tracklet's own camera holds only other
 people, while a singleton class of another camera may be its own partner,
-which the full softmax would push it away from.
+which the full softmax would push it away from. ``proxies='camera'`` keeps CAP's
+camera-aware proxies instead of one centroid per cluster (:func:`camera_proxy_loss`).
 """
 from __future__ import annotations
 
@@ -254,8 +255,13 @@ class ClusterMemory(nn.Module):
         if self.camera_proxies:
             self.proxy_index = camera_proxy_index(self.camera_presence)
 
+    def _check_cameras(self, cameras: Tensor | None) -> None:
+        if (self.by_camera or self.camera_proxies) and cameras is None:
+            raise ValueError("ClusterMemory with negatives or proxies 'camera' needs the "
+                             "samples' cameras")
+
     def _proxy_targets(self, targets: Tensor, cameras: Tensor) -> Tensor:
-        proxies = self.proxy_index[targets, cameras]
+        proxies = self.proxy_index[targets, cameras.to(targets.device)]
         if (proxies < 0).any():
             raise ValueError('ClusterMemory: a sample\'s cluster has no tracklet in its camera')
         return proxies
@@ -264,10 +270,8 @@ class ClusterMemory(nn.Module):
         """The batch's loss; ``cameras`` (``(B,)``, each sample's) with ``'camera'``."""
         if self.num_clusters == 0:
             raise RuntimeError('ClusterMemory has no clusters: call rebuild() first')
+        self._check_cameras(cameras)
         logits = memory_logits(features.float(), self.centroids, self.temperature)
-        if (self.by_camera or self.camera_proxies) and cameras is None:
-            raise ValueError("ClusterMemory with negatives or proxies 'camera' needs the "
-                             "samples' cameras")
         if self.camera_proxies:
             cameras = cameras.to(logits.device)
             present = self.camera_presence.nonzero()
@@ -283,8 +287,9 @@ class ClusterMemory(nn.Module):
     def update(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> None:
         """Moves each target's centroid (camera proxy: ``cameras`` needed) toward its
         samples, after the step's loss."""
+        self._check_cameras(cameras)
         if self.camera_proxies:
-            targets = self._proxy_targets(targets, cameras.to(targets.device))
+            targets = self._proxy_targets(targets, cameras)
         momentum_update(self.centroids, features, targets, self.momentum, self.hard)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
