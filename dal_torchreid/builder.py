@@ -200,6 +200,8 @@ def cc_engine_kwargs(cfg: CfgNode) -> dict:
         'temperature': cfg.cc.temperature,
         'momentum': cfg.cc.momentum,
         'memory_update': cfg.cc.memory_update,
+        'negatives': cfg.cc.negatives,
+        'proxies': cfg.cc.proxies,
         'clip_grad_value': cfg.cc.clip_grad_value or None,
         **unsupervised_engine_kwargs(cfg),
     }

@@ -46,8 +46,9 @@ from dal_torchreid.engine.video_dal import (
 from dal_torchreid.engine.unsupervised import check_fixbase_epoch
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.losses import (
-    ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, TEMPERATURE, check_eta, check_margin,
-    check_memory_update, check_momentum, check_temperature
+    ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, check_eta,
+    check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
+    check_temperature
 )
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
 from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
@@ -121,6 +122,8 @@ def get_default_config() -> CN:
         outliers=OUTLIERS,  # 'drop' (sit out the epoch) or 'own_class'
         temperature=TEMPERATURE, momentum=MOMENTUM,
         memory_update=MEMORY_UPDATE,  # 'all' (every sample in turn) or 'hard' (least similar)
+        negatives=NEGATIVES,  # 'all' clusters, or 'camera': those seen in the sample's camera
+        proxies=PROXIES,  # 'cluster' (a centroid each) or 'camera' (per camera, CAP's losses)
         clips_per_identity=CLIPS_PER_IDENTITY,  # K clips of video.seq_len frames per identity
         steps_per_epoch=STEPS_PER_EPOCH,  # 0: a DAL epoch's frames
         clip_grad_value=0.0,  # 0: no clipping (the reference's)
@@ -157,7 +160,9 @@ CC_CHECKS: dict[str, Callable[[Any], None]] = {
     'cc.eps': check_eps, 'cc.min_samples': check_min_samples, 'cc.outliers': check_outliers,
     'cc.mutual_neighbors': check_mutual_neighbors,
     'cc.temperature': check_temperature, 'cc.momentum': check_momentum,
-    'cc.memory_update': check_memory_update, 'cc.clips_per_identity': check_clips_per_identity,
+    'cc.memory_update': check_memory_update, 'cc.negatives': check_negatives,
+    'cc.proxies': check_proxies,
+    'cc.clips_per_identity': check_clips_per_identity,
     'cc.steps_per_epoch': check_steps_per_epoch, 'cc.clip_grad_value': check_clip_grad_value,
     'train.amp': check_amp, 'train.ema_decay': check_ema_decay,
 }

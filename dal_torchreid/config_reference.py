@@ -183,6 +183,11 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'cc.momentum': (CC, 'centroid momentum of the memory update (reference 0.1)'),
     'cc.memory_update': (CC, '`all`: every clip moves its centroid in turn; `hard`: only the '
                              "least similar clip of each identity (reference `--use-hard`)"),
+    'cc.negatives': (CC, '`all`: a clip\'s loss competes with every cluster (reference); '
+                         '`camera`: only with its own and those with a tracklet in its camera'),
+    'cc.proxies': (CC, '`cluster`: one memory centroid per cluster (reference); `camera`: one '
+                       'per cluster and camera, trained with CAP\'s intra- and inter-camera '
+                       'losses (needs `cc.negatives all`)'),
     'cc.clips_per_identity': (CC, 'K clips of `video.seq_len` frames per pseudo-identity a '
                                   'step (`train.batch_size` = P x K x seq_len)'),
     'cc.steps_per_epoch': (CC, 'steps per epoch; 0: as many as a DAL epoch over the same '

@@ -5,6 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from dal_torchreid.losses import ClusterMemory
+from dal_torchreid.losses.cluster_memory import camera_proxy_loss
 
 
 def reference_update(memory, feats, labels, m, hard):
@@ -86,3 +87,168 @@ def test_bad_settings_and_empty_memory_are_refused():
             ClusterMemory(8, **kwargs)
     with pytest.raises(RuntimeError, match='rebuild'):
         ClusterMemory(8)(torch.randn(2, 8), torch.tensor([0, 0]))
+
+
+# cameras of setup()'s 12 tracklets: clusters 0 {0, 1}, 1 {0, 1}, 2 {1}, 3 {0}
+TRACKLET_CAMERAS = torch.tensor([0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 0])
+BATCH_CAMERAS = torch.tensor([1, 0, 1, 0, 0, 1, 1, 1, 0, 0])
+
+
+def reference_camera_loss(batch, cameras, targets, centroids, tracklet_cameras, labels, t):
+    """Cross-entropy, each sample's softmax over its own cluster and the clusters with a
+    member tracklet in its camera, written out sample by sample."""
+    total = 0.0
+    for x, c, y in zip(batch, cameras, targets):
+        x = x / np.linalg.norm(x)
+        kept = [k for k in range(len(centroids))
+                if k == y or any(tracklet_cameras[i] == c for i in np.flatnonzero(labels == k))]
+        logits = np.array([x @ centroids[k] / t for k in kept])
+        total += np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[kept.index(y)]
+    return total / len(batch)
+
+
+def camera_memory(**kwargs):
+    tracklets, labels, batch, targets = setup()
+    memory = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS, **kwargs)
+    memory.rebuild(tracklets, labels)
+    return memory, labels, batch, targets
+
+
+def test_camera_negatives_loss_matches_the_explicit_reference():
+    memory, labels, batch, targets = camera_memory(temperature=0.05)
+    assert memory.camera_presence.tolist() == [[True, True], [True, True], [False, True],
+                                               [True, False]]
+    expected = reference_camera_loss(batch.numpy(), BATCH_CAMERAS.numpy(), targets.numpy(),
+                                     memory.centroids.numpy(), TRACKLET_CAMERAS.numpy(),
+                                     labels.numpy(), 0.05)
+    loss = memory(batch, targets, BATCH_CAMERAS)
+    assert np.isclose(loss.item(), expected, atol=1e-5)
+    everything = ClusterMemory(8, temperature=0.05)
+    everything.rebuild(*setup()[:2])
+    assert loss.item() < everything(batch, targets).item()  # fewer negatives
+    # sample 5 (camera 1, cluster 2) competes with clusters 0-2 only: cluster 3 has no
+    # camera-1 member, so no gradient reaches its logit
+    feats = batch.clone().requires_grad_()
+    memory(feats[5:6], targets[5:6], BATCH_CAMERAS[5:6]).backward()
+    alone = feats.detach()[5:6].clone().requires_grad_()
+    sub = ClusterMemory(8, temperature=0.05)
+    sub.centroids, sub.labels = memory.centroids[:3].clone(), memory.labels
+    sub(alone, targets[5:6]).backward()
+    assert torch.allclose(feats.grad[5:6], alone.grad, atol=1e-6)
+
+
+def test_all_negatives_ignore_cameras_and_keep_the_reference_loss():
+    tracklets, labels, batch, targets = setup()
+    memory = ClusterMemory(8, negatives='all')
+    memory.rebuild(tracklets, labels)
+    assert torch.equal(memory(batch, targets, BATCH_CAMERAS), memory(batch, targets))
+    assert memory.camera_presence.numel() == 0
+
+
+def test_camera_presence_is_recomputed_on_load_and_not_saved():
+    memory, labels, _, _ = camera_memory()
+    state = memory.state_dict()
+    assert set(state) == {'centroids', 'labels'}  # the same checkpoint contents as 'all'
+    fresh = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.camera_presence, memory.camera_presence)
+    assert torch.equal(fresh.labels, labels)
+    other = ClusterMemory(8, negatives='camera', tracklet_cameras=TRACKLET_CAMERAS[:5])
+    with pytest.raises(ValueError, match='12 pseudo-labels for 5 tracklet cameras'):
+        other.load_state_dict(state)
+
+
+def test_camera_negatives_need_cameras():
+    with pytest.raises(ValueError, match='^negatives must'):
+        ClusterMemory(8, negatives='own')
+    with pytest.raises(ValueError, match='tracklet_cameras'):
+        ClusterMemory(8, negatives='camera')
+    memory, _, batch, targets = camera_memory()
+    with pytest.raises(ValueError, match="samples' cameras"):
+        memory(batch, targets)
+
+
+def reference_cap_loss(batch, cameras, targets, proxies, proxy_cluster, proxy_camera, t,
+                       hard, weight):
+    """CAP (reid/loss/CamAwareMemory.py), sample by sample: per camera, the mean intra-camera
+    cross-entropy over its proxies plus weight x the mean inter-camera loss over the
+    cluster's proxies and the `hard` most similar others; summed over cameras."""
+    total = 0.0
+    for c in sorted(set(cameras.tolist())):
+        intra, inter = [], []
+        for x, y in zip(batch[cameras == c], targets[cameras == c]):
+            s = (x / np.linalg.norm(x)) @ proxies.T / t
+            own = [p for p in range(len(proxies)) if proxy_camera[p] == c]
+            target = [p for p in own if proxy_cluster[p] == y][0]
+            lse = np.log(np.exp(s[own] - s[own].max()).sum()) + s[own].max()
+            intra.append(lse - s[target])
+            pos = [p for p in range(len(proxies)) if proxy_cluster[p] == y]
+            others = sorted((p for p in range(len(proxies)) if proxy_cluster[p] != y),
+                            key=lambda p: -s[p])[:hard]
+            kept = s[pos + others]
+            lse = np.log(np.exp(kept - kept.max()).sum()) + kept.max()
+            inter.append(np.mean([lse - s[p] for p in pos]))
+        total += np.mean(intra) + weight * np.mean(inter)
+    return total
+
+
+def test_camera_proxies_are_per_cluster_and_camera_means():
+    tracklets, labels, _, _ = setup()
+    memory = ClusterMemory(8, proxies='camera', tracklet_cameras=TRACKLET_CAMERAS)
+    memory.rebuild(tracklets, labels)
+    # clusters 0 and 1 in both cameras, 2 in camera 1, 3 in camera 0: six proxies
+    assert memory.proxy_index.tolist() == [[0, 1], [2, 3], [-1, 4], [5, -1]]
+    assert memory.num_clusters == 4
+    expected = []
+    for y, c in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1), (3, 0)]:
+        mean = tracklets[(labels == y) & (TRACKLET_CAMERAS == c)].mean(0).numpy()
+        expected.append(mean / np.linalg.norm(mean))
+    assert np.allclose(memory.centroids.numpy(), np.stack(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize('hard', [2, 50])
+def test_camera_proxy_loss_matches_the_explicit_reference(hard):
+    tracklets, labels, batch, targets = setup()
+    # each sample's cluster must have a tracklet in its camera: cluster 2 lives in camera 1,
+    # cluster 3 in camera 0
+    cameras = torch.tensor([1, 0, 1, 0, 0, 1, 1, 0, 0, 1])
+    cameras[targets == 2], cameras[targets == 3] = 1, 0
+    memory = ClusterMemory(8, temperature=0.07, proxies='camera',
+                           tracklet_cameras=TRACKLET_CAMERAS)
+    memory.rebuild(tracklets, labels)
+    present = memory.camera_presence.nonzero().numpy()
+    logits = F.normalize(batch, dim=1) @ memory.centroids.t() / 0.07
+    proxy_targets = memory.proxy_index[targets, cameras]
+    loss = camera_proxy_loss(logits, proxy_targets, targets, cameras, torch.from_numpy(
+        present[:, 0]), torch.from_numpy(present[:, 1]), hard_negatives=hard)
+    expected = reference_cap_loss(batch.numpy(), cameras.numpy(), targets.numpy(),
+                                  memory.centroids.numpy(), present[:, 0], present[:, 1],
+                                  0.07, hard, 0.5)
+    assert np.isclose(loss.item(), expected, atol=1e-4)
+    if hard == 50:  # the module's default, more than the six proxies
+        assert np.isclose(memory(batch, targets, cameras).item(), expected, atol=1e-4)
+    # the update moves each sample's (cluster, camera) proxy, as the reference's
+    before = memory.centroids.numpy().copy()
+    memory.update(batch, targets, cameras)
+    expected = reference_update(before, F.normalize(batch, dim=1).numpy(),
+                                proxy_targets.numpy(), memory.momentum, False)
+    assert np.allclose(memory.centroids.numpy(), expected, atol=1e-6)
+
+
+def test_camera_proxies_survive_a_state_dict_round_trip():
+    tracklets, labels, _, _ = setup()
+    memory = ClusterMemory(8, proxies='camera', tracklet_cameras=TRACKLET_CAMERAS)
+    memory.rebuild(tracklets, labels)
+    fresh = ClusterMemory(8, proxies='camera', tracklet_cameras=TRACKLET_CAMERAS)
+    fresh.load_state_dict(memory.state_dict())
+    assert torch.equal(fresh.centroids, memory.centroids)
+    assert torch.equal(fresh.proxy_index, memory.proxy_index)
+
+
+def test_camera_proxy_settings_are_checked():
+    with pytest.raises(ValueError, match='^proxies must'):
+        ClusterMemory(8, proxies='tracklet')
+    with pytest.raises(ValueError, match='tracklet_cameras'):
+        ClusterMemory(8, proxies='camera')
+    with pytest.raises(ValueError, match="proxies 'cluster' only"):
+        ClusterMemory(8, proxies='camera', negatives='camera', tracklet_cameras=TRACKLET_CAMERAS)

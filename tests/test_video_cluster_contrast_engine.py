@@ -110,19 +110,21 @@ def test_identity_labels_do_not_reach_training(tiny_prid2011_root):
 
 def test_resume_continues_exactly_and_refuses_foreign_checkpoints(tiny_prid2011_root, tmp_path):
     dm = tiny_datamanager(tiny_prid2011_root, transforms=[])
+    # negatives 'camera': the clusters' cameras come back from the labels and the data
     torch.manual_seed(0)
-    whole = tiny_cc(dm)
+    whole = tiny_cc(dm, negatives='camera')
     run(whole, 3, str(tmp_path / 'whole'))
     torch.manual_seed(0)
-    first = tiny_cc(dm)
+    first = tiny_cc(dm, negatives='camera')
     run(first, 2, str(tmp_path / 'part'))
     latest = tmp_path / 'part' / 'model' / 'checkpoint-latest.pth.tar'
     state = torch.load(latest, weights_only=True)
     assert torch.equal(state['cc']['labels'], first.criterion.labels)
     torch.manual_seed(123)  # the checkpoint's random states replace these
-    second = tiny_cc(dm)
+    second = tiny_cc(dm, negatives='camera')
     assert second.resume(str(latest)) == 2
     assert torch.equal(second.criterion.centroids, first.criterion.centroids)
+    assert torch.equal(second.criterion.camera_presence, first.criterion.camera_presence)
     run(second, 3, str(tmp_path / 'part'), start_epoch=2)
     assert second.steps == whole.steps[len(first.steps):]
     for a, b in zip(whole.model.state_dict().values(), second.model.state_dict().values()):
@@ -180,7 +182,10 @@ def test_bad_engine_arguments_are_named(tiny_prid2011_root):
                          (dict(outliers='keep'), 'outliers'), (dict(temperature=0), 'temperature'),
                          (dict(momentum=1), 'momentum'), (dict(batch_size=10), 'batch_size'),
                          (dict(clips_per_identity=0), 'clips_per_identity'),
-                         (dict(memory_update='x'), 'memory_update')]:
+                         (dict(memory_update='x'), 'memory_update'),
+                         (dict(negatives='own'), 'negatives'),
+                         (dict(proxies='own'), 'proxies'),
+                         (dict(proxies='camera', negatives='camera'), 'proxies')]:
         with pytest.raises(ValueError, match=word):
             tiny_cc(dm, **kwargs)
 

@@ -41,7 +41,9 @@ from dal_torchreid.engine.distributed import (
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
-from dal_torchreid.losses import MEMORY_UPDATE, MOMENTUM, TEMPERATURE, ClusterMemory
+from dal_torchreid.losses import (
+    MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory
+)
 from dal_torchreid.metrics import check_pooling_method, pool_frames
 
 SEQ_LEN = 4
@@ -72,6 +74,10 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
         temperature, momentum (float, optional): the memory's (reference 0.05, 0.1).
         memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
+        negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
+            ``'camera'``: only the clusters with a member tracklet in the clip's camera.
+        proxies (str, optional): ``'cluster'`` (reference): a centroid per cluster;
+            ``'camera'``: a proxy per cluster and camera, CAP's losses.
         pooling_method (str, optional): frames to a tracklet or clip feature:
             ``'avg'``, ``'max'`` or ``'release'``.
         clip_grad_value (float, optional): clip gradients by value; None: off (reference).
@@ -91,7 +97,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         engine = torchreid.engine.VideoClusterContrastEngine(
             datamanager, model, optimizer, batch_size=64, seq_len=4, clips_per_identity=4,
             k1=10, k2=3, min_samples=2, camera_centred=True, cross_camera=True,
-            mutual_neighbors=1, outliers='own_class', eval_frame_batch_size=256
+            mutual_neighbors=1, outliers='own_class', negatives='camera',
+            eval_frame_batch_size=256
         )
         engine.run(save_dir='log/cc-resnet50-prid2011', max_epoch=20)
     """
@@ -104,8 +111,9 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  camera_centred=False, cross_camera=False,
                  mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
                  temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
-                 pooling_method='avg', clip_grad_value=None, seed=None, skip_bad_frames=False,
-                 amp=None, ema_decay=None, cluster_monitor=None, **evaluation):
+                 negatives=NEGATIVES, proxies=PROXIES, pooling_method='avg',
+                 clip_grad_value=None, seed=None, skip_bad_frames=False, amp=None,
+                 ema_decay=None, cluster_monitor=None, **evaluation):
         super().__init__(datamanager, use_gpu, **evaluation)
         check_k1(k1)
         check_k2(k2)
@@ -129,13 +137,15 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                                        num_workers=base.num_workers, pin_memory=base.pin_memory)
         # (camera, tracklet within camera) -> tracklet index, to label a batch's frames
         cameras = torch.tensor(trainset.tracklet_camera)
+        self._tracklet_camera = cameras
         self._tracklet_index = torch.full(
             (trainset.num_cameras, max(trainset.tracklets_per_camera)), -1, dtype=torch.long)
         self._tracklet_index[cameras, torch.tensor(trainset.tracklet_label)] = torch.arange(
             trainset.num_tracklets)
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = ClusterMemory(self.embedding.feature_dim, temperature, momentum,
-                                       memory_update)
+                                       memory_update, negatives, proxies,
+                                       tracklet_cameras=cameras)
         if self.use_gpu:
             self.criterion.cuda()
         self.cluster_monitor = cluster_monitor
@@ -193,12 +203,13 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
             features = self.embedding(imgs)
         features = F.normalize(
             pool_frames(features.float().view(clips, self.seq_len, -1), self.pooling_method), dim=1)
-        features, labels, _ = gather_global_batch(features, labels, index)
-        loss = self.criterion(features, labels)
+        features, labels, index = gather_global_batch(features, labels, index)
+        cameras = self._tracklet_camera[index.cpu()]
+        loss = self.criterion(features, labels, cameras)
         if not torch.isfinite(loss):
             raise FloatingPointError(f'Cluster Contrast loss is {loss.item()} at epoch '
                                      f'{self.epoch + 1}, step {self.batch_idx + 1}')
         # DDP averages gradients over ranks: the world size restores the global loss's sum
         self.step(loss * self.world_size)
-        self.criterion.update(features, labels)
+        self.criterion.update(features, labels, cameras)
         return {'loss': loss.item()}

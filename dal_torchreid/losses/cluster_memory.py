@@ -9,6 +9,14 @@ computed against the memory before the step's update; after the step every
 sample moves its cluster's centroid, ``M[y] <- m M[y] + (1 - m) f``, renormalised,
 samples in batch order (``'all'``) or only the least similar sample of each
 cluster in the batch (``'hard'``, the reference's ``--use-hard``).
+
+``negatives='camera'`` (this plugin's; the reference has no such option): a
+sample of camera ``c`` competes only with the clusters that have a member
+tracklet in camera ``c``, and its own (:func:`camera_negatives_mask`). With one
+tracklet per person and camera, a tracklet's own camera holds only other
+people, while a singleton class of another camera may be its own partner,
+which the full softmax would push it away from. ``proxies='camera'`` keeps CAP's
+camera-aware proxies instead of one centroid per cluster (:func:`camera_proxy_loss`).
 """
 from __future__ import annotations
 
@@ -21,6 +29,12 @@ TEMPERATURE = 0.05  # the reference's
 MOMENTUM = 0.1  # the reference README's commands (its code default is 0.2)
 MEMORY_UPDATES = ('all', 'hard')
 MEMORY_UPDATE = 'all'
+NEGATIVES_CHOICES = ('all', 'camera')
+NEGATIVES = 'all'  # the reference's
+PROXIES_CHOICES = ('cluster', 'camera')
+PROXIES = 'cluster'  # the reference's: one centroid per cluster
+HARD_NEGATIVES = 50  # CAP's: negative proxies in the inter-camera loss (its bg_knn)
+INTER_CAMERA_WEIGHT = 0.5  # CAP's
 
 
 def check_temperature(temperature: float) -> None:
@@ -37,6 +51,73 @@ def check_memory_update(memory_update: str) -> None:
     if memory_update not in MEMORY_UPDATES:
         raise ValueError(f'memory_update must be one of {list(MEMORY_UPDATES)}, '
                          f'got {memory_update!r}')
+
+
+def check_negatives(negatives: str) -> None:
+    if negatives not in NEGATIVES_CHOICES:
+        raise ValueError(f'negatives must be one of {list(NEGATIVES_CHOICES)}, got {negatives!r}')
+
+
+def check_proxies(proxies: str) -> None:
+    if proxies not in PROXIES_CHOICES:
+        raise ValueError(f'proxies must be one of {list(PROXIES_CHOICES)}, got {proxies!r}')
+
+
+def cluster_cameras(labels: Tensor, cameras: Tensor, num_clusters: int) -> Tensor:
+    """``(C, num_cameras)`` bool: whether cluster ``c`` has a member tracklet in each camera.
+
+    ``labels`` and ``cameras`` are per tracklet (``-1``: in no cluster).
+    """
+    keep = labels >= 0
+    num_cameras = int(cameras.max()) + 1 if len(cameras) else 0
+    present = torch.zeros(num_clusters, num_cameras, dtype=torch.bool, device=labels.device)
+    present[labels[keep], cameras[keep].to(labels.device)] = True
+    return present
+
+
+def camera_negatives_mask(present: Tensor, cameras: Tensor, targets: Tensor) -> Tensor:
+    """``(B, C)`` bool: the clusters each sample's logits keep, those with a member in the
+    sample's camera (``present``, from :func:`cluster_cameras`) and the sample's own."""
+    keep = present[:, cameras].t().clone()
+    keep[torch.arange(len(targets), device=targets.device), targets] = True
+    return keep
+
+
+def camera_proxy_index(present: Tensor) -> Tensor:
+    """``(C, num_cameras)`` long: the proxy of each (cluster, camera) with a member there,
+    numbered cluster by cluster, cameras in order; ``-1`` where the cluster has none."""
+    index = torch.full(present.shape, -1, dtype=torch.long, device=present.device)
+    index[present] = torch.arange(int(present.sum()), device=present.device)
+    return index
+
+
+def camera_proxy_loss(logits: Tensor, proxy_targets: Tensor, cluster_targets: Tensor,
+                      cameras: Tensor, proxy_cluster: Tensor, proxy_camera: Tensor,
+                      hard_negatives: int = HARD_NEGATIVES,
+                      inter_weight: float = INTER_CAMERA_WEIGHT) -> Tensor:
+    """CAP's loss (Wang et al., AAAI 2021) from ``logits`` ``(B, P)`` against the proxies.
+
+    For the samples of each camera in the batch: the intra-camera loss is the
+    cross-entropy over that camera's proxies with the sample's own proxy as target;
+    the inter-camera loss is ``-mean_p log softmax`` over the positive proxies ``p``
+    (every proxy of the sample's cluster) and the ``hard_negatives`` most similar
+    proxies of other clusters. Each is the mean over the camera's samples; the loss
+    sums ``intra + inter_weight * inter`` over the cameras, as CAP does.
+    """
+    total = logits.new_zeros(())
+    for camera in torch.unique(cameras):
+        rows = cameras == camera
+        sims = logits[rows]
+        intra = F.cross_entropy(sims.masked_fill(proxy_camera[None] != camera, float('-inf')),
+                                proxy_targets[rows])
+        positive = proxy_cluster[None] == cluster_targets[rows][:, None]
+        ranked = sims.detach().masked_fill(positive, float('-inf'))
+        hard = torch.zeros_like(positive).scatter_(
+            1, ranked.topk(min(hard_negatives, sims.size(1)), dim=1).indices, True) & ~positive
+        logp = F.log_softmax(sims.masked_fill(~(positive | hard), float('-inf')), dim=1)
+        inter = -(logp.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
+        total = total + intra + inter_weight * inter
+    return total
 
 
 def cluster_centroids(features: Tensor, labels: Tensor) -> Tensor:
@@ -82,12 +163,21 @@ class ClusterMemory(nn.Module):
         temperature (float, optional): softmax temperature (reference 0.05).
         momentum (float, optional): centroid momentum ``m`` (reference 0.1).
         memory_update (str, optional): ``'all'`` (reference default) or ``'hard'``.
+        negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
+            ``'camera'``: only the clusters with a member in the sample's camera.
+        proxies (str, optional): ``'cluster'`` (reference): one centroid per cluster;
+            ``'camera'``: one per cluster and camera, trained with CAP's intra- and
+            inter-camera losses (:func:`camera_proxy_loss`) instead of the cross-entropy.
+        tracklet_cameras (Tensor, optional): ``(N,)`` camera of each training tracklet,
+            required by either ``'camera'`` (the labels' tracklets, in order).
 
     :meth:`rebuild` sets the pseudo-labels (``(N,)``, ``-1``: not trained this
     epoch) and centroids from the training tracklets' features; ``forward``
-    returns the loss of a batch; :meth:`update` then moves the centroids. The
+    returns the loss of a batch (given the samples' cameras with
+    ``negatives='camera'``); :meth:`update` then moves the centroids. The
     buffers ``labels`` and ``centroids`` change size with each rebuild and are
-    saved and restored with the module's state dict.
+    saved and restored with the module's state dict; the clusters' cameras are
+    recomputed from the labels and ``tracklet_cameras``.
 
     Examples::
 
@@ -96,41 +186,110 @@ class ClusterMemory(nn.Module):
         loss = memory(clip_features, clip_labels)
         loss.backward()
         memory.update(clip_features, clip_labels)
+
+        # negatives only among the clusters seen in the sample's camera
+        memory = torchreid.losses.ClusterMemory(2048, negatives='camera',
+                                                tracklet_cameras=tracklet_cameras)
+        memory.rebuild(tracklet_features, torch.from_numpy(pseudo_labels))
+        loss = memory(clip_features, clip_labels, clip_cameras)
     """
 
     def __init__(self, feature_dim: int, temperature: float = TEMPERATURE,
-                 momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE) -> None:
+                 momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE,
+                 negatives: str = NEGATIVES, proxies: str = PROXIES,
+                 tracklet_cameras: Tensor | None = None) -> None:
         super().__init__()
         check_temperature(temperature)
         check_momentum(momentum)
         check_memory_update(memory_update)
+        check_negatives(negatives)
+        check_proxies(proxies)
+        if proxies == 'camera' and negatives == 'camera':
+            raise ValueError("negatives 'camera' applies to proxies 'cluster' only: camera "
+                             "proxies already compete within their camera")
+        if 'camera' in (negatives, proxies) and tracklet_cameras is None:
+            raise ValueError("negatives or proxies 'camera' need tracklet_cameras")
         self.feature_dim = int(feature_dim)
         self.temperature, self.momentum = float(temperature), float(momentum)
         self.hard = memory_update == 'hard'
+        self.by_camera = negatives == 'camera'
+        self.camera_proxies = proxies == 'camera'
         self.register_buffer('centroids', torch.zeros(0, self.feature_dim))
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+        # derived from labels and tracklet_cameras, so not saved
+        cameras = torch.zeros(0, dtype=torch.long) if tracklet_cameras is None else \
+            torch.as_tensor(tracklet_cameras, dtype=torch.long)
+        self.register_buffer('tracklet_cameras', cameras, persistent=False)
+        self.register_buffer('camera_presence', torch.zeros(0, 0, dtype=torch.bool),
+                             persistent=False)
+        self.register_buffer('proxy_index', torch.zeros(0, 0, dtype=torch.long),
+                             persistent=False)
 
     @property
     def num_clusters(self) -> int:
-        return self.centroids.size(0)
+        return max(int(self.labels.max()) + 1, 0) if len(self.labels) else 0
 
     @torch.no_grad()
     def rebuild(self, features: Tensor, labels: Tensor) -> None:
-        """New pseudo-labels and their centroids from L2-normalised tracklet features."""
-        labels = labels.to(torch.long).cpu()
+        """New pseudo-labels and their centroids (or camera proxies) from L2-normalised
+        tracklet features."""
+        self.labels = labels.to(torch.long).to(self.labels.device)
+        self._find_cluster_cameras()
+        labels = self.labels.cpu()
+        if self.camera_proxies:  # each tracklet's proxy: its (cluster, camera)
+            keep = labels >= 0
+            labels = torch.full_like(labels, -1)
+            labels[keep] = self.proxy_index.cpu()[self.labels.cpu()[keep],
+                                                  self.tracklet_cameras.cpu()[keep]]
         self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
             self.centroids.device)
-        self.labels = labels.to(self.labels.device)
 
-    def forward(self, features: Tensor, targets: Tensor) -> Tensor:
+    def _find_cluster_cameras(self) -> None:
+        if not (self.by_camera or self.camera_proxies):
+            return
+        if len(self.tracklet_cameras) != len(self.labels):
+            raise ValueError(f'ClusterMemory: {len(self.labels)} pseudo-labels for '
+                             f'{len(self.tracklet_cameras)} tracklet cameras')
+        self.camera_presence = cluster_cameras(self.labels, self.tracklet_cameras,
+                                               self.num_clusters)
+        if self.camera_proxies:
+            self.proxy_index = camera_proxy_index(self.camera_presence)
+
+    def _check_cameras(self, cameras: Tensor | None) -> None:
+        if (self.by_camera or self.camera_proxies) and cameras is None:
+            raise ValueError("ClusterMemory with negatives or proxies 'camera' needs the "
+                             "samples' cameras")
+
+    def _proxy_targets(self, targets: Tensor, cameras: Tensor) -> Tensor:
+        proxies = self.proxy_index[targets, cameras.to(targets.device)]
+        if (proxies < 0).any():
+            raise ValueError('ClusterMemory: a sample\'s cluster has no tracklet in its camera')
+        return proxies
+
+    def forward(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> Tensor:
+        """The batch's loss; ``cameras`` (``(B,)``, each sample's) with ``'camera'``."""
         if self.num_clusters == 0:
             raise RuntimeError('ClusterMemory has no clusters: call rebuild() first')
-        return F.cross_entropy(memory_logits(features.float(), self.centroids, self.temperature),
-                               targets)
+        self._check_cameras(cameras)
+        logits = memory_logits(features.float(), self.centroids, self.temperature)
+        if self.camera_proxies:
+            cameras = cameras.to(logits.device)
+            present = self.camera_presence.nonzero()
+            return camera_proxy_loss(logits, self._proxy_targets(targets, cameras), targets,
+                                     cameras, present[:, 0], present[:, 1])
+        if self.by_camera:
+            keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device),
+                                         targets)
+            logits = logits.masked_fill(~keep, float('-inf'))
+        return F.cross_entropy(logits, targets)
 
     @torch.no_grad()
-    def update(self, features: Tensor, targets: Tensor) -> None:
-        """Moves each target's centroid toward its samples (after the step's loss)."""
+    def update(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> None:
+        """Moves each target's centroid (camera proxy: ``cameras`` needed) toward its
+        samples, after the step's loss."""
+        self._check_cameras(cameras)
+        if self.camera_proxies:
+            targets = self._proxy_targets(targets, cameras)
         momentum_update(self.centroids, features, targets, self.momentum, self.hard)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -139,3 +298,5 @@ class ClusterMemory(nn.Module):
                 setattr(self, name, torch.empty_like(state_dict[prefix + name],
                                                      device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + 'labels' in state_dict:
+            self._find_cluster_cameras()
