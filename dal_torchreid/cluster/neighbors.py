@@ -48,6 +48,8 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
             ``sqrt(chunk_elements)`` rows by as many columns).
         return_similarities (bool): also return the ``(N, k)`` dot products (a row's own:
             its squared norm), in decreasing order after the first.
+
+    The search runs on ``features``'s device; the results are on the CPU.
     """
     n = features.size(0)
     if cameras is not None:
@@ -58,16 +60,19 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}')
     features = features.float()
+    device = features.device
+    if cameras is not None:
+        cameras = cameras.to(device)
     block = max(1, math.isqrt(chunk_elements))
-    best = torch.full((n, k), float('-inf'))
-    best_index = torch.full((n, k), -1, dtype=torch.long)
-    own = torch.empty(n)
+    best = torch.full((n, k), float('-inf'), device=device)
+    best_index = torch.full((n, k), -1, dtype=torch.long, device=device)
+    own = torch.empty(n, device=device)
     for lo in range(0, n, block):
         rows = slice(lo, min(n, lo + block))
         for lo2 in range(lo, n, block):
             cols = slice(lo2, min(n, lo2 + block))
             sims = features[rows] @ features[cols].t()
-            diagonal = torch.arange(sims.size(0)) if lo2 == lo else None
+            diagonal = torch.arange(sims.size(0), device=device) if lo2 == lo else None
             if diagonal is not None:
                 own[rows] = sims[diagonal, diagonal]
             if cameras is not None:
@@ -79,4 +84,5 @@ def nearest_neighbors(features: Tensor, k: int, cameras: Tensor | None = None,
                 _merge(best, best_index, rows, sims, lo2)
                 _merge(best, best_index, cols, sims.t(), lo)
     best[:, 0] = own
+    best, best_index = best.cpu(), best_index.cpu()
     return (best_index, best) if return_similarities else best_index

@@ -238,9 +238,9 @@ class ClusterMemory(nn.Module):
         labels = self.labels.cpu()
         if self.camera_proxies:  # each tracklet's proxy: its (cluster, camera)
             keep = labels >= 0
-            labels = torch.full_like(labels, -1)
-            labels[keep] = self.proxy_index.cpu()[self.labels.cpu()[keep],
-                                                  self.tracklet_cameras.cpu()[keep]]
+            proxies = torch.full_like(labels, -1)
+            proxies[keep] = self.proxy_index.cpu()[labels[keep], self.tracklet_cameras.cpu()[keep]]
+            labels = proxies
         self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
             self.centroids.device)
 
