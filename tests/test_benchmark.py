@@ -168,15 +168,24 @@ def test_call_format_benchmark_times_each_size_in_both_formats():
 
 def test_bf16_conv_benchmark_counts_passes_and_prints_every_map(capsys):
     from dal_torchreid.benchmarks import bf16_conv
-    assert bf16_conv.bad_passes(4, 2, bf16=False, passes=2, batch=2) == (0, [])
-    assert bf16_conv.main(['--passes', '1', '--batch', '1']) == 0
+    assert bf16_conv.bad_passes(4, 2, bf16=False, passes=2, batch=2) == (0, 0, [])
+    assert bf16_conv.bad_passes(2, 1, bf16=False, passes=1, batch=2, conv='depthwise-s2') == \
+        (0, 0, [])  # float32 writes the padded taps' zero gradient
+    assert bf16_conv.padded_kernel_taps(2, 1, stride=2) == [
+        [0, 0], [0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 2]]  # row 0; columns 0 and 2
+    assert bf16_conv.padded_kernel_taps(8, 4, stride=2) == []
+    assert bf16_conv.main(['--passes', '1', '--batch', '1', '--convs', 'resnet-s2,depthwise-s1',
+                           '--maps', '2x1,4x2', '--fp32']) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 + 2 * len(bf16_conv.MAPS) and '1 passes each' in lines[0]
-    assert lines[1].startswith('2x1 map, bf16: NaN weight gradient in ')
-    assert lines[2] == '2x1 map, fp32: NaN weight gradient in 0 of 1 passes (0.0%)'
-    with pytest.raises(SystemExit):
-        bf16_conv.main(['--passes', '0'])
-
+    assert len(lines) == 1 + 2 * 2 * 2 + 1 and '1 passes each' in lines[0]
+    assert lines[1].startswith('resnet-s2 2x1 map, bf16: wrong weight gradient in ')
+    assert lines[2] == ('resnet-s2 2x1 map, fp32: wrong weight gradient in 0 of 1 passes '
+                        '(0.0%; non-finite in 0), taps []; taps wholly in padding [[0, 0], '
+                        '[0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 2]]')
+    assert lines[-1].startswith('wrong taps outside the padding: ')
+    for bad in (['--passes', '0'], ['--convs', 'vgg'], ['--maps', '2by1']):
+        with pytest.raises(SystemExit):
+            bf16_conv.main(bad)
 
 def test_step_phases_split_each_engine_step_into_phases_that_add_up(tmp_path, capsys):
     from dal_torchreid.benchmarks import step_phases
@@ -226,5 +235,5 @@ def test_cluster_part_times_the_clustering_step():
         assert r['total_s'] >= r['search_s'] > 0 and r['peak_mib'] >= 0
         assert r['clusters'] > 0 and 0 <= r['outliers'] <= 1
     assert 'clustering step' in benchmark.format_report(dict(
-        cluster_scale=result, mode='small', backbone='resnet18', input=[64, 32],
+        cluster_scale=result, mode='small', backbone='resnet18', input=[64, 48],
         frames_per_batch=8, seconds=1.0, load={}, machine=benchmark.machine_info('cpu')))

@@ -25,12 +25,14 @@ from dal_torchreid.engine.checkpoint import CheckpointError
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.file_errors import WriteError
 from dal_torchreid.models import WeightsError
+from dal_torchreid.models.conv_padding import Bf16InputSizeError
 from dal_torchreid.save_dir import SaveDirError, prepare_save_dir
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
-                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError)
+                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
+                Bf16InputSizeError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)

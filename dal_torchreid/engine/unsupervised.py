@@ -25,6 +25,7 @@ from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
 from dal_torchreid.engine.evaluation import RecordingMixin
 from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.engine.optimization import OptimizerStep
+from dal_torchreid.models.conv_padding import check_cpu_bf16_input
 
 LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'
 CLASSIFIER = 'classifier'  # torchreid's name of the layer the label-free engines never train
@@ -79,7 +80,11 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
     def setup_model(self, model, optimizer, scheduler, clip_grad_value=None, amp=None,
                     ema_decay=None) -> None:
         """Reads the embedding, freezes the classifier (never trained), wraps the model
-        for ``torch.distributed`` and builds the optimiser step."""
+        for ``torch.distributed`` and builds the optimiser step. Refuses CPU bf16 autocast
+        at an input size where a convolution has kernel taps wholly in padding
+        (:func:`~dal_torchreid.models.conv_padding.check_cpu_bf16_input`)."""
+        if amp == 'bf16' and not self.use_gpu:
+            check_cpu_bf16_input(model, self.datamanager.height, self.datamanager.width)
         self.embedding = EmbeddingReader(model)
         # the classifier is never trained: frozen, DDP does not wait for its gradients
         self.embedding.classifier.requires_grad_(False)
@@ -113,8 +118,8 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         hint = super().divergence_hint()
         if self.step.device == 'cpu' and self.step.amp_dtype is torch.bfloat16:
             hint += ('; under amp "bf16" on the CPU, PyTorch\'s oneDNN convolutions were also '
-                     'seen to give NaN weight gradients where a strided kernel reaches past a '
-                     'feature map of 1 or 2 pixels, as inputs far below 256x128 make: try '
+                     'seen to give NaN weight gradients to kernel taps lying wholly in padding '
+                     '(refused at the start, but other kernels may differ): try '
                      'amp "" (float32)')
         return hint
 
