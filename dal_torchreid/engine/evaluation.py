@@ -92,6 +92,10 @@ def warn_small_gallery(name: str, num_tracklets: int, num_people: int, ranks) ->
                       f'{"rank" if len(names) > 1 else "ranks"} the whole gallery and say little')
 
 
+# RecordingMixin's own keyword arguments, which every engine of the plugin takes
+EVALUATION_ARGUMENTS = ('eval_frame_batch_size', 'protocol', 'both_directions', 'channels_last')
+
+
 class RecordingMixin:
     """Mixin for a torchreid ``Engine``: counts training frames, records test results.
 

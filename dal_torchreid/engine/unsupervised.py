@@ -13,6 +13,8 @@ data, its criterion and ``forward_backward``.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 import torchreid
@@ -22,7 +24,7 @@ from dal_torchreid.engine.distributed import (
     NullWriter, is_main_process, world, wrap_distributed
 )
 from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
-from dal_torchreid.engine.evaluation import RecordingMixin
+from dal_torchreid.engine.evaluation import EVALUATION_ARGUMENTS, RecordingMixin
 from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.engine.optimization import OptimizerStep
 
@@ -38,6 +40,25 @@ def check_fixbase_epoch(fixbase_epoch: int, open_layers) -> None:
                          f'{list(open_layers or ())} names only the classifier, which the '
                          'label-free engines never train (name backbone layers in '
                          'train.open_layers, or set train.fixbase_epoch 0)')
+
+
+def check_engine_arguments(engine: type, evaluation: dict) -> None:
+    """Raises ``TypeError`` for a keyword argument ``engine`` does not take (torchreid's own
+    error names only its base class), saying which label-free engine takes it and what
+    ``engine`` takes."""
+    unknown = sorted(set(evaluation) - set(EVALUATION_ARGUMENTS))
+    if not unknown:
+        return
+    name = unknown[0]
+    # the plugin's engine behind a user's subclass: its arguments, its name
+    engine = next(c for c in engine.__mro__ if UnsupervisedVideoEngine in c.__bases__)
+    owners = [other.__name__ for other in UnsupervisedVideoEngine.__subclasses__()
+              if other is not engine and name in inspect.signature(other.__init__).parameters]
+    hint = f' (a {" / ".join(owners)} argument)' if owners else ''
+    takes = [p for p in inspect.signature(engine.__init__).parameters
+             if p not in ('self', 'evaluation', 'datamanager', 'model', 'optimizer')]
+    raise TypeError(f'{engine.__name__}() got an unexpected keyword argument {name!r}{hint}; '
+                    f'it takes {", ".join(takes + list(EVALUATION_ARGUMENTS))}')
 
 
 class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
@@ -65,6 +86,7 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
     method = ''  # the checkpoints' key for the criterion's state: 'dal' or 'cc'
 
     def __init__(self, datamanager, use_gpu=True, **evaluation):
+        check_engine_arguments(type(self), evaluation)
         if getattr(datamanager, 'data_type', 'video') != 'video':
             raise ValueError(f'{type(self).__name__} trains on video data: got an '
                              f'{type(datamanager).__name__} (data_type '
