@@ -35,11 +35,13 @@ from dal_torchreid.budget import (
 )
 from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.results import (
     make_record, plot_associations, plot_clusters, read_results, summarize_splits, write_results
 )
+from dal_torchreid.run_log import console_log
 from dal_torchreid.save_dir import claim_save_dir
 
 
@@ -113,6 +115,12 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         config=_plain(cfg),
         config_sha1=config_sha1(requested),
     )
+    return write_run_record(engine, record, save_dir)
+
+
+def write_run_record(engine, record: dict, save_dir: str) -> dict:
+    """Adds the engine's per-epoch diagnostics to ``record``; rank 0 writes it to
+    ``<save_dir>/results.json`` and plots them. Returns the record."""
     monitor = getattr(engine, 'association_monitor', None)
     history = monitor.history if monitor is not None else None
     if history:
@@ -132,6 +140,45 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
         print(f'Cluster diagnostics plotted to "{plot}"')
     return record
+
+
+def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
+    """What ``dal-train`` does with an engine built in Python: ``engine.run(save_dir=save_dir,
+    **run_kwargs)`` holding ``save_dir`` (:func:`~dal_torchreid.save_dir.claim_save_dir`),
+    its console copied to ``<save_dir>/train.log-<time>`` (``test.log-`` for
+    ``test_only``), then ``<save_dir>/results.json`` and the diagnostics' plots.
+
+    Args:
+        engine: an engine of the plugin (``VideoDALEngine``, ``VideoClusterContrastEngine``,
+            ``RecordedVideoSoftmaxEngine``, ``RecordedVideoTripletEngine``).
+        save_dir (str): the run's folder.
+        **run_kwargs: ``Engine.run``'s (``max_epoch``, ``print_freq``, ``test_only`` ...).
+
+    Returns:
+        dict: the record written to ``results.json`` (see :mod:`dal_torchreid.results`).
+
+    Examples::
+
+        record = run_engine(engine, save_dir='log/dal', max_epoch=8, print_freq=100)
+        print(record['targets']['prid2011']['rank1'])
+    """
+    test_only = bool(run_kwargs.get('test_only'))
+    with claim_save_dir(save_dir, is_main_process()), \
+            console_log(save_dir, 'test.log' if test_only else 'train.log'):
+        start = time.time()
+        start_epoch = run_kwargs.get('start_epoch', 0)
+        engine.run(save_dir=save_dir, **run_kwargs)
+        model = unwrap_model(engine.model)
+        record = make_record(
+            engine.test_results,
+            engine=getattr(engine, 'method', '') or type(engine).__name__,
+            backbone=type(model).__name__,
+            epochs=0 if test_only else run_kwargs.get('max_epoch', 0) - start_epoch,
+            wall_time_s=round(time.time() - start, 2),
+            frames_seen=int(getattr(engine, 'frames_seen', 0)),
+            test_only=test_only,
+        )
+        return write_run_record(engine, record, save_dir)
 
 
 def resume(cfg: CfgNode, engine, model, optimizer, scheduler) -> int:
