@@ -104,10 +104,10 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         engine.test_results,
         engine=cfg.loss.name,
         backbone=cfg.model.name,
-        epochs=(cfg.train.max_epoch - run_kwargs['start_epoch']) if trained else 0,
+        epochs=cfg.train.max_epoch if trained else 0,  # every segment of a resumed run
         seed=cfg.train.seed,
         wall_time_s=round(wall_time, 2),
-        frames_seen=int(engine.frames_seen),
+        frames_seen=frames_seen(engine, run_kwargs['start_epoch']) if trained else 0,
         test_only=bool(cfg.test.evaluate),
         init_weights=cfg.model.resume or cfg.model.load_weights or (
             'imagenet' if cfg.model.pretrained else 'random'),
@@ -115,7 +115,19 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         config=_plain(cfg),
         config_sha1=config_sha1(requested),
     )
+    if trained and run_kwargs['start_epoch']:
+        record['resumed_from_epoch'] = run_kwargs['start_epoch']
     return write_run_record(engine, record, save_dir)
+
+
+def frames_seen(engine, start_epoch: int = 0) -> int:
+    """The training frames of every segment of a run resumed after ``start_epoch``: a
+    label-free engine's checkpoint carries its count on; torchreid's supervised checkpoints
+    do not, so their earlier epochs count as many frames as each epoch trains."""
+    seen = int(getattr(engine, 'frames_seen', 0))
+    if start_epoch and not isinstance(engine, UnsupervisedVideoEngine):
+        seen += start_epoch * frames_per_epoch(engine)
+    return seen
 
 
 def write_run_record(engine, record: dict, save_dir: str) -> dict:
@@ -166,16 +178,15 @@ def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
     with claim_save_dir(save_dir, is_main_process()), \
             console_log(save_dir, 'test.log' if test_only else 'train.log'):
         start = time.time()
-        start_epoch = run_kwargs.get('start_epoch', 0)
         engine.run(save_dir=save_dir, **run_kwargs)
         model = unwrap_model(engine.model)
         record = make_record(
             engine.test_results,
             engine=getattr(engine, 'method', '') or type(engine).__name__,
             backbone=type(model).__name__,
-            epochs=0 if test_only else run_kwargs.get('max_epoch', 0) - start_epoch,
+            epochs=0 if test_only else run_kwargs.get('max_epoch', 0),
             wall_time_s=round(time.time() - start, 2),
-            frames_seen=int(getattr(engine, 'frames_seen', 0)),
+            frames_seen=0 if test_only else frames_seen(engine, run_kwargs.get('start_epoch', 0)),
             test_only=test_only,
         )
         return write_run_record(engine, record, save_dir)

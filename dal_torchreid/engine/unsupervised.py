@@ -144,7 +144,7 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """After an epoch: ``checkpoint-latest.pth.tar``, when the run has a ``save_dir``."""
         if self._save_dir is not None:
             self.checkpointer.write(self._save_dir, LATEST_CHECKPOINT, self.epoch + 1, None,
-                                    is_main_process())
+                                    is_main_process(), self.progress())
 
     def test(self, *args, **kwargs):
         """torchreid's test on the EMA weights if kept, else the unwrapped model."""
@@ -160,7 +160,8 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically, the method's state
         included."""
         names = [f'model.pth.tar-{epoch + 1}'] + (['model-best.pth.tar'] if is_best else [])
-        paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process())
+        paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process(),
+                                         self.progress())
                  for name in names]
         return paths[0]
 
@@ -169,4 +170,23 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         states, refusing a checkpoint of another method, training set, split or backbone;
         returns the epoch to pass to ``run(start_epoch=...)``."""
         self.epoch = self.checkpointer.resume(fpath)
+        recorded = self.checkpointer.progress
+        if recorded:  # the run goes on counting from where the checkpoint's stopped
+            self.frames_seen = recorded['frames_seen']
+            monitor = self.monitor()
+            if monitor is not None:
+                monitor.history[:0] = [e for e in recorded['history'].get(self.method, [])
+                                       if e.get('epoch', 0) <= self.epoch]
         return self.epoch
+
+    def monitor(self):
+        """The engine's diagnostics monitor (identities, for reporting only), or None."""
+        return None
+
+    def progress(self) -> dict:
+        """What this run has recorded so far, kept in its checkpoints so a resumed run's
+        ``results.json`` and plots cover every epoch: frames seen (all processes) and the
+        monitor's per-epoch history."""
+        monitor = self.monitor()
+        return {'frames_seen': int(self.frames_seen),
+                'history': {self.method: list(monitor.history) if monitor is not None else []}}

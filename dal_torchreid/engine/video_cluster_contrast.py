@@ -160,6 +160,9 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         self.cluster_monitor = cluster_monitor
         self.setup_checkpoints(trainset, self.criterion)
 
+    def monitor(self):
+        return self.cluster_monitor
+
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
 

@@ -143,6 +143,9 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         self._anchors_ready = anchor_init == 'zeros'
         self.setup_checkpoints(trainset, self.criterion)
 
+    def monitor(self):
+        return self.association_monitor
+
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
 
