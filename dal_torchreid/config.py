@@ -95,6 +95,7 @@ def get_default_config() -> CN:
         pooling_method=POOLING_METHOD))  # 'avg', 'max' or 'release': frames to a tracklet
     cfg.train = CN(dict(
         optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
+        restart=False,  # start over in a save_dir holding an unfinished run (moved aside)
         weight_decay_scope=WEIGHT_DECAY_SCOPE,  # 'all' (torchreid) or 'conv_linear' (release)
         batch_size=BATCH_SIZE,  # frames per step; supervised: batch_size // seq_len tracklets
         supervised_epochs=0,  # 0: as many as see DAL's frames (max_epoch DAL epochs)

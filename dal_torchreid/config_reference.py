@@ -111,6 +111,9 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'train.max_epoch': (ALL, 'DAL epochs; the supervised engines train as many of their own '
                              'epochs as see the same frames (`train.supervised_epochs`)'),
     'train.start_epoch': (ALL, 'epoch to start from (set by `model.resume`)'),
+    'train.restart': (UNSUPERVISED, 'a `data.save_dir` holding an unfinished run of the same '
+                                    'config: start over, moving its files aside (False: '
+                                    'resume it from its `checkpoint-latest.pth.tar`)'),
     'train.weight_decay_scope': (ALL, '`all` parameters (torchreid) or `conv_linear`: '
                                       'convolution and linear weights only (the release)'),
     'train.batch_size': (ALL, 'frames per step and process for every engine; the supervised '

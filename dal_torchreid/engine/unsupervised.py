@@ -27,8 +27,8 @@ from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
 from dal_torchreid.engine.evaluation import EVALUATION_ARGUMENTS, RecordingMixin
 from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.engine.optimization import OptimizerStep
+from dal_torchreid.save_dir import LATEST_CHECKPOINT
 
-LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'
 CLASSIFIER = 'classifier'  # torchreid's name of the layer the label-free engines never train
 
 

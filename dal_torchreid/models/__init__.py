@@ -9,7 +9,9 @@ import io
 
 import torchreid
 
-from dal_torchreid.models.backbone import MANUAL_IMAGENET_WEIGHTS, PretrainedWeightsError, build_model
+from dal_torchreid.models.backbone import (
+    MANUAL_IMAGENET_WEIGHTS, PretrainedWeightsError, build_model
+)
 from dal_torchreid.models.imagenet import (
     IMAGENET_BACKBONES, ImageNetWeightsError, convert_mobilenetv2_weights,
     fetch_mobilenetv2_imagenet, imagenet_weights_file, load_imagenet_weights
