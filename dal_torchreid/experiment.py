@@ -38,9 +38,10 @@ from dal_torchreid.engine.checkpoint import CheckpointError, load_checkpoint, re
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
+from dal_torchreid.environment import environment_line, package_versions
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.results import (
-    RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results,
+    RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results, rounded,
     summarize_splits, write_config, write_results
 )
 from dal_torchreid.run_log import console_log
@@ -129,6 +130,7 @@ def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...
 
 
 def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
+    print(environment_line())
     torchreid.utils.set_random_seed(cfg.train.seed)
     start = time.time()
     datamanager = build_datamanager(cfg)
@@ -201,6 +203,11 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
     cluster_history = clusters.history if clusters is not None else None
     if cluster_history:
         record['clusters'] = cluster_history
+    evaluations = getattr(engine, 'evaluations', None)
+    if evaluations:
+        record['evaluations'] = evaluations
+    record['versions'] = package_versions()
+    record = rounded(record)
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
@@ -239,6 +246,7 @@ def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
     earlier = (RESULTS_FILENAME,) if continuing else EARLIER_RUN
     with claim_save_dir(save_dir, is_main_process(), earlier), \
             console_log(save_dir, 'test.log' if test_only else 'train.log'):
+        print(environment_line())
         start = time.time()
         engine.run(save_dir=save_dir, **run_kwargs)
         model = unwrap_model(engine.model)

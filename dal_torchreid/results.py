@@ -1,6 +1,7 @@
 """Experiment results: ``results.json``, a results table and CMC curve plots.
 
-A results record is a plain dict, written as ``<save_dir>/results.json``::
+A results record is a plain dict, written as ``<save_dir>/results.json`` (numbers to six
+significant digits, :func:`rounded`)::
 
     {
       "engine": "dal", "backbone": "resnet50", "epochs": 64, "seed": 1,
@@ -72,11 +73,27 @@ def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
     return record
 
 
+SIGNIFICANT_DIGITS = 6  # of results.json's numbers: float32 metrics carry noise past that
+
+
+def rounded(value, digits: int = SIGNIFICANT_DIGITS):
+    """``value`` with every float (in dicts and lists too) to ``digits`` significant digits,
+    except under ``config`` (the run's settings, kept as given)."""
+    if isinstance(value, float):
+        return float(f'{value:.{digits}g}')
+    if isinstance(value, dict):
+        return {k: v if k == 'config' else rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def write_results(record: Mapping, save_dir: str) -> str:
     """Writes ``record`` to ``<save_dir>/results.json`` atomically, through a temporary
     file of this write's own; returns the path. A failed write (a full disk) is a
     :class:`~dal_torchreid.file_errors.WriteError` naming the file."""
-    return write_text(json.dumps(record, indent=2) + '\n', save_dir, RESULTS_FILENAME)
+    return write_text(json.dumps(rounded(dict(record)), indent=2) + '\n', save_dir,
+                      RESULTS_FILENAME)
 
 
 def write_config(cfg, save_dir: str) -> str:
