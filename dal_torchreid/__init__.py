@@ -8,8 +8,15 @@ Importing the package registers its parts in torchreid's namespaces:
 ``dal_torchreid.optim``, ``.metrics`` and ``.models`` hold what torchreid's namesakes lack
 (the release's optimiser, protocols and weights).
 """
-from dal_torchreid import metrics, models, optim  # noqa: F401  (dal_torchreid.optim, ...)
-from dal_torchreid.plugin import register_plugin
+import warnings
+
+# torchreid warns at import that its Cython ranking is not built; runs say which ranking
+# runs instead (dal_torchreid.environment). Only that message is filtered.
+warnings.filterwarnings('ignore', message=r'Cython evaluation .* is unavailable',
+                        category=UserWarning)
+
+from dal_torchreid import metrics, models, optim  # noqa: E402,F401  (dal_torchreid.optim, ...)
+from dal_torchreid.plugin import register_plugin  # noqa: E402
 
 __version__ = '0.1.0'
 

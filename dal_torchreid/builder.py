@@ -17,9 +17,6 @@ Examples::
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
-import sys
 import traceback
 
 import torch
@@ -38,19 +35,10 @@ from dal_torchreid.engine import (
 )
 from dal_torchreid.engine.distributed import world
 from dal_torchreid.file_errors import check_input_file
-from dal_torchreid.models import (
-    IMAGENET_BACKBONES, ImageNetWeightsError, load_imagenet_weights, load_weights
+from dal_torchreid.models import (  # noqa: F401  (PretrainedWeightsError: raised here)
+    PretrainedWeightsError, build_model as build_backbone, load_weights
 )
 from dal_torchreid import optim as dal_optim
-
-# Backbones whose ImageNet weights torchreid only asks the user to download (the plugin
-# obtains those of IMAGENET_BACKBONES itself).
-MANUAL_IMAGENET_WEIGHTS = ('mlfn', 'mobilenetv2_x1_4', 'shufflenet')
-
-
-class PretrainedWeightsError(RuntimeError):
-    """ImageNet weights for ``model.pretrained`` could not be obtained."""
-
 
 class InputSizeError(ValueError):
     """Frames of ``data.height`` x ``data.width`` too small for the backbone."""
@@ -262,34 +250,6 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
     return datamanager
 
 
-def _expected_weights_file(name: str) -> str | None:
-    """Where torchreid looks for ``name``'s ImageNet weights, when its model module says."""
-    modules = [m for key, m in list(sys.modules.items())
-               if key.startswith('torchreid') and '.models.' in key]
-    for module in modules:
-        model_urls = getattr(module, 'model_urls', {})
-        if name in model_urls and not model_urls[name].startswith('https://mega'):
-            filename = osp.basename(model_urls[name].split('?')[0])
-            return osp.join(torch.hub.get_dir(), 'checkpoints', filename)
-        if name in getattr(module, 'pretrained_urls', {}):
-            torch_home = osp.expanduser(os.getenv(
-                'TORCH_HOME', osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'), 'torch')))
-            return osp.join(torch_home, 'checkpoints', name + '_imagenet.pth')
-    return None
-
-
-def _offline_advice(name: str) -> str:
-    expected = _expected_weights_file(name)
-    hub = osp.join(torch.hub.get_dir(), 'checkpoints')
-    where = (f'put the weights file at "{expected}" (torch hub\'s checkpoint directory; set '
-             '$TORCH_HOME to move it)' if expected else
-             f'put the weights file in torch hub\'s checkpoint directory ("{hub}", or '
-             '$TORCH_HOME/checkpoints for OSNet models) under the file name torchreid expects')
-    return (f'To proceed offline: {where}; or pass "model.load_weights PATH" with a weights '
-            'file you have (and "model.pretrained False"); or train from scratch with '
-            '"model.pretrained False".')
-
-
 def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     """The torchreid backbone ``model.name``, with ``model.pretrained`` / ``model.load_weights``.
 
@@ -301,30 +261,12 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     :class:`~dal_torchreid.models.WeightsError` one that does not fit the model
     (unless ``model.allow_partial_weights``).
     """
-    name = cfg.model.name
     if cfg.model.load_weights:
         check_input_file(cfg.model.load_weights, 'model.load_weights: file')
-    pretrained = bool(cfg.model.pretrained) and not cfg.model.load_weights
-    loss = 'triplet' if cfg.loss.name == 'triplet' else 'softmax'
-    if pretrained and name in MANUAL_IMAGENET_WEIGHTS:
-        raise PretrainedWeightsError(
-            f'model.pretrained: torchreid does not download the ImageNet weights of "{name}". '
-            'Download them and pass "model.load_weights PATH", or set "model.pretrained False" '
-            'to train from scratch.')
-    ours = pretrained and name in IMAGENET_BACKBONES
-    try:
-        model = torchreid.models.build_model(name=name, num_classes=num_classes, loss=loss,
-                                             pretrained=pretrained and not ours,
-                                             use_gpu=uses_gpu(cfg))
-    except OSError as err:
-        raise PretrainedWeightsError(
-            f'model.pretrained: could not download the ImageNet weights of "{name}" ({err}). '
-            f'{_offline_advice(name)}') from err
-    if ours:
-        try:
-            load_imagenet_weights(model, name)
-        except ImageNetWeightsError as err:
-            raise PretrainedWeightsError(f'model.pretrained: {err}') from err
+    model = build_backbone(cfg.model.name, num_classes,
+                           loss='triplet' if cfg.loss.name == 'triplet' else 'softmax',
+                           pretrained=bool(cfg.model.pretrained) and not cfg.model.load_weights,
+                           use_gpu=uses_gpu(cfg))
     if cfg.model.load_weights:
         load_weights(model, cfg.model.load_weights, cfg.model.allow_partial_weights,
                      ema=cfg.model.load_ema)

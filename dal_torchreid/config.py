@@ -83,15 +83,19 @@ def get_default_config() -> CN:
         split_id=0, height=256, width=128, combineall=False, transforms=['random_flip'],
         norm_mean=[0.485, 0.456, 0.406], norm_std=[0.229, 0.224, 0.225], save_dir='log',
         skip_bad_frames=SKIP_BAD_FRAMES))  # skip unreadable frames, one warning per file
+    # video.seq_len 16 and sampler.num_instances 2 (torchreid: 15 and 4) so that the default
+    # 64-frame batch suits every engine: 4 clips of 16 frames, 2 identities x 2 tracklets for
+    # the triplet engine, 1 pseudo-identity x 4 clips for Cluster Contrast
     cfg.sampler = CN(dict(
         train_sampler='',  # supervised engines; '': RandomIdentitySampler (triplet), RandomSampler
-        num_instances=4, num_cams=1, num_datasets=1))
+        num_instances=2, num_cams=1, num_datasets=1))
     cfg.video = CN(dict(
-        seq_len=15, sample_method='evenly',
+        seq_len=16, sample_method='evenly',
         train_sample_method='',  # the supervised engines' training clips; '': sample_method
         pooling_method=POOLING_METHOD))  # 'avg', 'max' or 'release': frames to a tracklet
     cfg.train = CN(dict(
         optim='adam', lr=0.0003, weight_decay=5e-4, max_epoch=60, start_epoch=0,
+        restart=False,  # start over in a save_dir holding an unfinished run (moved aside)
         weight_decay_scope=WEIGHT_DECAY_SCOPE,  # 'all' (torchreid) or 'conv_linear' (release)
         batch_size=BATCH_SIZE,  # frames per step; supervised: batch_size // seq_len tracklets
         supervised_epochs=0,  # 0: as many as see DAL's frames (max_epoch DAL epochs)

@@ -88,12 +88,14 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
                                           "'': `RandomIdentitySampler` (triplet), "
                                           '`RandomSampler` (softmax)'),
     'sampler.num_instances': (SUPERVISED, 'tracklets per identity in a batch of '
-                                          '`RandomIdentitySampler`'),
+                                          '`RandomIdentitySampler` (torchreid: 4; 2 lets the '
+                                          'default 64-frame batch hold two identities)'),
     'sampler.num_cams': (SUPERVISED, 'cameras per batch of `RandomDomainSampler`'),
     'sampler.num_datasets': (SUPERVISED, 'data sets per batch of `RandomDatasetSampler`'),
     'video.seq_len': (CLIPS, 'frames per training clip of the supervised engines and cc '
                                   '(and per test clip on torchreid\'s path unless '
-                                  '`sample_method` is `all`)'),
+                                  '`sample_method` is `all`); torchreid: 15, here 16 so '
+                                  'that 64 frames are 4 clips'),
     'video.sample_method': (ALL, 'frames torchreid samples from a test tracklet (`all`: every '
                                  'frame); the supervised engines\' clips too, unless '
                                  '`video.train_sample_method` is set'),
@@ -109,6 +111,9 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'train.max_epoch': (ALL, 'DAL epochs; the supervised engines train as many of their own '
                              'epochs as see the same frames (`train.supervised_epochs`)'),
     'train.start_epoch': (ALL, 'epoch to start from (set by `model.resume`)'),
+    'train.restart': (UNSUPERVISED, 'a `data.save_dir` holding an unfinished run of the same '
+                                    'config: start over, moving its files aside (False: '
+                                    'resume it from its `checkpoint-latest.pth.tar`)'),
     'train.weight_decay_scope': (ALL, '`all` parameters (torchreid) or `conv_linear`: '
                                       'convolution and linear weights only (the release)'),
     'train.batch_size': (ALL, 'frames per step and process for every engine; the supervised '

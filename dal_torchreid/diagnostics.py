@@ -37,6 +37,21 @@ def read_tracklet_identities(datamanager) -> dict[TrackletKey, int]:
             zip(trainset.tracklet_camera, trainset.tracklet_label, pids)}
 
 
+def count_associations(rows) -> int:
+    """Distinct cross-camera tracklet pairs among an epoch's association rows
+    ``(c, k, c2, k2)``: what DAL's association step found, needing no identity."""
+    return len(_pair_keys(rows))
+
+
+def association_line(epoch: int, stats: dict) -> str:
+    """The line a DAL epoch prints: its associations, scored when ``stats`` holds
+    ``precision`` and ``recall``."""
+    line = f'=> epoch {epoch} associations: {stats["num_associations"]} tracklet pairs'
+    if 'precision' in stats:
+        line += f', precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}'
+    return line
+
+
 def _pair_keys(rows) -> set[tuple[TrackletKey, TrackletKey]]:
     """Distinct unordered cross-camera pairs of ``(c, k, c2, k2)`` rows."""
     table = torch.as_tensor(rows, dtype=torch.long)
@@ -147,8 +162,7 @@ class AssociationMonitor:
         self._rows = []
         stats = dict(self(rows), epoch=epoch)
         self.history.append(stats)
-        print(f'=> epoch {epoch} associations: {stats["num_associations"]} tracklet pairs, '
-              f'precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}')
+        print(association_line(epoch, stats))
         if writer is not None:
             for key in ('num_associations', 'precision', 'recall'):
                 writer.add_scalar('Train/assoc_' + key, stats[key], epoch - 1)
@@ -183,14 +197,34 @@ def pair_metrics(labels, identities) -> dict:
                         return_counts=True)
     _, people = np.unique(identities, return_counts=True)
     predicted, correct, true = pairs(sizes), pairs(both), pairs(people)
+    return dict(cluster_statistics(labels),
+                precision=correct / predicted if predicted else 0.0,
+                recall=correct / true if true else 0.0)
+
+
+def cluster_statistics(labels) -> dict:
+    """What a clustering says without identities: ``num_classes`` (labels ``>= 0``),
+    ``num_clusters`` (labels of two tracklets or more) and ``outlier_fraction``
+    (tracklets in no such cluster)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    clustered = labels >= 0
+    _, sizes = np.unique(labels[clustered], return_counts=True)
     in_cluster = np.isin(labels, np.unique(labels[clustered])[sizes >= 2]) & clustered
     return {
         'num_classes': int(len(sizes)),
         'num_clusters': int((sizes >= 2).sum()),
         'outlier_fraction': float(1 - in_cluster.mean()) if len(labels) else 0.0,
-        'precision': correct / predicted if predicted else 0.0,
-        'recall': correct / true if true else 0.0,
     }
+
+
+def cluster_line(epoch: int, stats: dict) -> str:
+    """The line a Cluster Contrast epoch prints: its clusters and outliers, and the pair
+    precision and recall when ``stats`` holds them."""
+    line = (f'=> epoch {epoch} clusters: {stats["num_clusters"]} of 2+ tracklets '
+            f'({stats["num_classes"]} classes), {stats["outlier_fraction"]:.1%} outliers')
+    if 'precision' in stats:
+        line += f', pair precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}'
+    return line
 
 
 class ClusterMonitor:
@@ -229,9 +263,7 @@ class ClusterMonitor:
         """Scores ``labels`` (the pseudo-labels epoch ``epoch``, 1-based, trains with)."""
         stats = dict(pair_metrics(labels, self.identities), epoch=epoch)
         self.history.append(stats)
-        print(f'=> epoch {epoch} clusters: {stats["num_clusters"]} of 2+ tracklets '
-              f'({stats["num_classes"]} classes), {stats["outlier_fraction"]:.1%} outliers, '
-              f'pair precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}')
+        print(cluster_line(epoch, stats))
         if writer is not None:
             for key in ('num_clusters', 'num_classes', 'outlier_fraction', 'precision', 'recall'):
                 writer.add_scalar('Train/cluster_' + key, stats[key], epoch - 1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import os.path as osp
 import sys
 import time
@@ -33,14 +34,21 @@ from dal_torchreid.builder import (
 from dal_torchreid.budget import (
     UNSUPERVISED_ENGINES, check_epoch_trains, frames_per_epoch, with_supervised_budget
 )
-from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
+from dal_torchreid.engine.checkpoint import CheckpointError, load_checkpoint, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
+from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
+from dal_torchreid.environment import environment_line, package_versions
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.results import (
-    make_record, plot_associations, plot_clusters, read_results, summarize_splits, write_results
+    RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results, rounded,
+    summarize_splits, write_config, write_results
 )
-from dal_torchreid.save_dir import claim_save_dir
+from dal_torchreid.run_log import console_log
+from dal_torchreid.save_dir import (
+    CONFIG_FILE, EARLIER_RUN, LATEST_CHECKPOINT, MODEL_DIR, SaveDirError, claim_save_dir,
+    set_aside_run
+)
 
 
 def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
@@ -61,12 +69,68 @@ def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
         :mod:`dal_torchreid.results`).
     """
     save_dir = save_dir or cfg.data.save_dir
-    with claim_save_dir(save_dir, is_main_process()):
-        return _run_experiment(cfg, save_dir)
-
-
-def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     requested = cfg
+    with claim_save_dir(save_dir, is_main_process(), earlier=()):
+        unfinished = unfinished_run(cfg, save_dir)
+        if is_main_process():
+            set_aside_run(save_dir, earlier_run_files(cfg, save_dir, unfinished))
+        if unfinished is not None:
+            path, epoch = unfinished
+            print(f'=> resuming the unfinished run in "{save_dir}" from "{path}" (epoch {epoch} '
+                  f'of {cfg.train.max_epoch}); train.restart True starts over instead, moving '
+                  'it aside')
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.model.resume = path
+            cfg.freeze()
+        if is_main_process():
+            write_config(requested, save_dir)
+        return _run_experiment(cfg, save_dir, requested)
+
+
+def unfinished_run(cfg: CfgNode, save_dir: str) -> tuple[str, int] | None:
+    """``(checkpoint, epoch)`` of an unfinished label-free run of the same config in
+    ``save_dir`` (its ``config.yaml`` equal to ``cfg``'s, its ``checkpoint-latest.pth.tar``
+    written before ``train.max_epoch``, no ``results.json``), which a training run of
+    ``cfg`` resumes; None when there is none, or ``train.restart`` says start over."""
+    if (cfg.test.evaluate or cfg.model.resume or cfg.train.restart
+            or cfg.loss.name not in UNSUPERVISED_ENGINES):
+        return None
+    latest = osp.join(save_dir, MODEL_DIR, LATEST_CHECKPOINT)
+    if not osp.isfile(latest) or osp.exists(osp.join(save_dir, RESULTS_FILENAME)):
+        return None
+    try:
+        with open(osp.join(save_dir, CONFIG_FILE), encoding='utf-8') as f:
+            if f.read() != cfg.dump():
+                return None
+        epoch = load_checkpoint(latest).get('epoch')
+    except (OSError, UnicodeDecodeError, CheckpointError):
+        return None
+    if not isinstance(epoch, int) or not 0 < epoch < cfg.train.max_epoch:
+        return None
+    return latest, epoch
+
+
+def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...]:
+    """What a run of ``cfg`` moves aside in ``save_dir``: an earlier result only when it
+    evaluates, resumes or continues a checkpoint there; else everything an earlier run left
+    (results, checkpoints, plots, config), so its weights are never overwritten. A new run
+    that would start from weights in the folder it moves aside is refused."""
+    if cfg.test.evaluate or unfinished is not None:
+        return (RESULTS_FILENAME,)
+    checkpoints = osp.realpath(osp.join(save_dir, MODEL_DIR)) + os.sep
+    if cfg.model.resume and osp.realpath(cfg.model.resume).startswith(checkpoints):
+        return (RESULTS_FILENAME,)  # the same run, continued
+    if cfg.model.load_weights and osp.realpath(cfg.model.load_weights).startswith(checkpoints):
+        raise SaveDirError(
+            f'model.load_weights "{cfg.model.load_weights}" lies in the checkpoints of '
+            f'data.save_dir "{save_dir}", which a new training run moves aside: choose '
+            'another data.save_dir (or continue that run with model.resume)')
+    return EARLIER_RUN
+
+
+def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
+    print(environment_line())
     torchreid.utils.set_random_seed(cfg.train.seed)
     start = time.time()
     datamanager = build_datamanager(cfg)
@@ -102,10 +166,10 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         engine.test_results,
         engine=cfg.loss.name,
         backbone=cfg.model.name,
-        epochs=(cfg.train.max_epoch - run_kwargs['start_epoch']) if trained else 0,
+        epochs=cfg.train.max_epoch if trained else 0,  # every segment of a resumed run
         seed=cfg.train.seed,
         wall_time_s=round(wall_time, 2),
-        frames_seen=int(engine.frames_seen),
+        frames_seen=frames_seen(engine, run_kwargs['start_epoch']) if trained else 0,
         test_only=bool(cfg.test.evaluate),
         init_weights=cfg.model.resume or cfg.model.load_weights or (
             'imagenet' if cfg.model.pretrained else 'random'),
@@ -113,6 +177,24 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         config=_plain(cfg),
         config_sha1=config_sha1(requested),
     )
+    if trained and run_kwargs['start_epoch']:
+        record['resumed_from_epoch'] = run_kwargs['start_epoch']
+    return write_run_record(engine, record, save_dir)
+
+
+def frames_seen(engine, start_epoch: int = 0) -> int:
+    """The training frames of every segment of a run resumed after ``start_epoch``: a
+    label-free engine's checkpoint carries its count on; torchreid's supervised checkpoints
+    do not, so their earlier epochs count as many frames as each epoch trains."""
+    seen = int(getattr(engine, 'frames_seen', 0))
+    if start_epoch and not isinstance(engine, UnsupervisedVideoEngine):
+        seen += start_epoch * frames_per_epoch(engine)
+    return seen
+
+
+def write_run_record(engine, record: dict, save_dir: str) -> dict:
+    """Adds the engine's per-epoch diagnostics to ``record``; rank 0 writes it to
+    ``<save_dir>/results.json`` and plots them. Returns the record."""
     monitor = getattr(engine, 'association_monitor', None)
     history = monitor.history if monitor is not None else None
     if history:
@@ -121,6 +203,11 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     cluster_history = clusters.history if clusters is not None else None
     if cluster_history:
         record['clusters'] = cluster_history
+    evaluations = getattr(engine, 'evaluations', None)
+    if evaluations:
+        record['evaluations'] = evaluations
+    record['versions'] = package_versions()
+    record = rounded(record)
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
@@ -132,6 +219,47 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
         print(f'Cluster diagnostics plotted to "{plot}"')
     return record
+
+
+def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
+    """What ``dal-train`` does with an engine built in Python: ``engine.run(save_dir=save_dir,
+    **run_kwargs)`` holding ``save_dir`` (:func:`~dal_torchreid.save_dir.claim_save_dir`),
+    its console copied to ``<save_dir>/train.log-<time>`` (``test.log-`` for
+    ``test_only``), then ``<save_dir>/results.json`` and the diagnostics' plots.
+
+    Args:
+        engine: an engine of the plugin (``VideoDALEngine``, ``VideoClusterContrastEngine``,
+            ``RecordedVideoSoftmaxEngine``, ``RecordedVideoTripletEngine``).
+        save_dir (str): the run's folder.
+        **run_kwargs: ``Engine.run``'s (``max_epoch``, ``print_freq``, ``test_only`` ...).
+
+    Returns:
+        dict: the record written to ``results.json`` (see :mod:`dal_torchreid.results`).
+
+    Examples::
+
+        record = run_engine(engine, save_dir='log/dal', max_epoch=8, print_freq=100)
+        print(record['targets']['prid2011']['rank1'])
+    """
+    test_only = bool(run_kwargs.get('test_only'))
+    continuing = test_only or run_kwargs.get('start_epoch', 0) > 0
+    earlier = (RESULTS_FILENAME,) if continuing else EARLIER_RUN
+    with claim_save_dir(save_dir, is_main_process(), earlier), \
+            console_log(save_dir, 'test.log' if test_only else 'train.log'):
+        print(environment_line())
+        start = time.time()
+        engine.run(save_dir=save_dir, **run_kwargs)
+        model = unwrap_model(engine.model)
+        record = make_record(
+            engine.test_results,
+            engine=getattr(engine, 'method', '') or type(engine).__name__,
+            backbone=type(model).__name__,
+            epochs=0 if test_only else run_kwargs.get('max_epoch', 0),
+            wall_time_s=round(time.time() - start, 2),
+            frames_seen=0 if test_only else frames_seen(engine, run_kwargs.get('start_epoch', 0)),
+            test_only=test_only,
+        )
+        return write_run_record(engine, record, save_dir)
 
 
 def resume(cfg: CfgNode, engine, model, optimizer, scheduler) -> int:

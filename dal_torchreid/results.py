@@ -1,6 +1,7 @@
 """Experiment results: ``results.json``, a results table and CMC curve plots.
 
-A results record is a plain dict, written as ``<save_dir>/results.json``::
+A results record is a plain dict, written as ``<save_dir>/results.json`` (numbers to six
+significant digits, :func:`rounded`)::
 
     {
       "engine": "dal", "backbone": "resnet50", "epochs": 64, "seed": 1,
@@ -32,6 +33,7 @@ from dal_torchreid.engine.evaluation import cmc_at
 from dal_torchreid.file_errors import default_file_mode, write_error
 
 RESULTS_FILENAME = 'results.json'
+CONFIG_FILENAME = 'config.yaml'  # the run's config, written when it starts
 REPORTED_RANKS = (1, 5, 10, 20)
 
 
@@ -71,18 +73,44 @@ def make_record(test_results: Mapping[str, Mapping], **fields) -> dict:
     return record
 
 
+SIGNIFICANT_DIGITS = 6  # of results.json's numbers: float32 metrics carry noise past that
+
+
+def rounded(value, digits: int = SIGNIFICANT_DIGITS):
+    """``value`` with every float (in dicts and lists too) to ``digits`` significant digits,
+    except under ``config`` (the run's settings, kept as given)."""
+    if isinstance(value, float):
+        return float(f'{value:.{digits}g}')
+    if isinstance(value, dict):
+        return {k: v if k == 'config' else rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def write_results(record: Mapping, save_dir: str) -> str:
     """Writes ``record`` to ``<save_dir>/results.json`` atomically, through a temporary
     file of this write's own; returns the path. A failed write (a full disk) is a
     :class:`~dal_torchreid.file_errors.WriteError` naming the file."""
+    return write_text(json.dumps(rounded(dict(record)), indent=2) + '\n', save_dir,
+                      RESULTS_FILENAME)
+
+
+def write_config(cfg, save_dir: str) -> str:
+    """Writes the run's config (a yacs ``CfgNode``) to ``<save_dir>/config.yaml`` when the
+    run starts, as fast-reid does: ``dal-train --config-file`` of it repeats the run."""
+    return write_text(cfg.dump(), save_dir, CONFIG_FILENAME)
+
+
+def write_text(text: str, save_dir: str, name: str) -> str:
+    """Writes ``text`` to ``<save_dir>/<name>`` atomically; returns the path."""
     os.makedirs(save_dir, exist_ok=True)
-    path = osp.join(save_dir, RESULTS_FILENAME)
-    fd, tmp = tempfile.mkstemp(prefix='.' + RESULTS_FILENAME + '-', suffix='.tmp', dir=save_dir)
+    path = osp.join(save_dir, name)
+    fd, tmp = tempfile.mkstemp(prefix='.' + name + '-', suffix='.tmp', dir=save_dir)
     try:
         os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, 'w') as f:
-            json.dump(record, f, indent=2)
-            f.write('\n')
+            f.write(text)
         os.replace(tmp, path)
     except OSError as err:
         raise write_error(path, err) from err

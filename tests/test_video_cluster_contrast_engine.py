@@ -1,5 +1,6 @@
 """VideoClusterContrastEngine end to end on tiny synthetic PRID2011 and MARS layouts."""
 import math
+import re
 import random
 import tempfile
 
@@ -195,3 +196,23 @@ def test_registered_in_torchreid():
     from dal_torchreid.losses import ClusterMemory
     assert torchreid.losses.ClusterMemory is ClusterMemory
     assert torchreid.data.PseudoIdentityClipSampler is PseudoIdentityClipSampler
+
+
+def test_a_dal_argument_is_named_as_dal_s(tiny_prid2011_root):
+    """The user guide's DAL example with the engine swapped: one clear TypeError, not
+    torchreid's about its base class."""
+    with pytest.raises(TypeError, match=r"VideoClusterContrastEngine\(\) got an unexpected keyword "
+                       r"argument 'warmup_epochs' \(a VideoDALEngine argument\); it takes .*k1"):
+        tiny_cc(tiny_datamanager(tiny_prid2011_root), warmup_epochs=2)
+
+
+def test_clusters_and_outliers_printed_without_a_monitor(tiny_prid2011_root, capsys):
+    torch.manual_seed(0)
+    engine = tiny_cc(tiny_datamanager(tiny_prid2011_root))
+    run(engine, 1)
+    out = capsys.readouterr().out
+    line = re.search(r'=> epoch 1 clusters: (\d+) of 2\+ tracklets \((\d+) classes\), '
+                     r'([\d.]+)% outliers\n', out)
+    assert line, out
+    labels = engine.criterion.labels.cpu().numpy()
+    assert int(line.group(2)) == len(np.unique(labels[labels >= 0]))

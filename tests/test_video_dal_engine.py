@@ -2,6 +2,7 @@
 import math
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -197,3 +198,23 @@ def test_association_monitor_reports_each_epoch(tiny_prid2011_root):
     # PRID2011: every training person has one tracklet in each of the 2 cameras
     assert history[1]['num_true_pairs'] == dm.num_train_pids
     assert 0.0 <= history[1]['precision'] <= 1.0 and 0.0 <= history[1]['recall'] <= 1.0
+
+
+def test_associations_printed_without_a_monitor(tiny_prid2011_root, capsys):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    dm = tiny_datamanager(tiny_prid2011_root)
+    torch.manual_seed(0)
+    run_epochs(tiny_engine(dm, warmup_epochs=1, seed=0), 2)
+    out = capsys.readouterr().out
+    counts = [int(n) for n in re.findall(r'=> epoch \d associations: (\d+) tracklet pairs\n', out)]
+    torch.manual_seed(0)  # the same run with a monitor: the same counts, scored
+    monitor = AssociationMonitor.from_datamanager(dm)
+    run_epochs(tiny_engine(dm, warmup_epochs=1, seed=0, association_monitor=monitor), 2)
+    assert counts == [h['num_associations'] for h in monitor.history]
+    assert counts[0] == 0 and counts[1] > 0
+
+
+def test_a_cluster_contrast_argument_is_named_as_its(tiny_prid2011_root):
+    with pytest.raises(TypeError, match=r"VideoDALEngine\(\) got an unexpected keyword argument "
+                       r"'eps' \(a VideoClusterContrastEngine argument\); it takes .*warmup"):
+        tiny_engine(tiny_datamanager(tiny_prid2011_root), eps=0.6)

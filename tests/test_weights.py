@@ -46,6 +46,18 @@ def test_full_backbone_loads_and_a_classifier_of_another_size_is_kept(tmp_path, 
         capsys.readouterr().out
 
 
+def test_the_report_counts_classifier_tensors_not_batchnorm_counters_and_prints_briefly(
+        tmp_path, capsys):
+    source = build(num_classes=1)
+    path = str(tmp_path / 'weights.pth')
+    torch.save(source.state_dict(), path)
+    report = load_weights(build(num_classes=1), path)
+    n = len(report.backbone)
+    line = f'{n} of {n} backbone tensors matched, and 2 classifier tensors'  # weight, bias
+    assert line in capsys.readouterr().out
+    assert repr(report) == f'WeightsReport({line}; complete)'
+
+
 def test_weights_of_another_backbone_are_refused_naming_the_file(tmp_path):
     path = str(tmp_path / 'osnet.pth')
     torch.save(build('osnet_x0_25').state_dict(), path)

@@ -7,14 +7,11 @@ other error keeps its traceback, which reaches the log too.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import os.path as osp
 import sys
-import time
 import traceback
 from typing import Any, Callable
 
+from dal_torchreid import run_log
 from dal_torchreid.budget import EmptyEpochError
 from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
 from dal_torchreid.config import ConfigError
@@ -22,11 +19,10 @@ from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.data.splits import SplitFileError
 from dal_torchreid.engine.checkpoint import CheckpointError
-from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.file_errors import WriteError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
-from dal_torchreid.save_dir import SaveDirError, prepare_save_dir
+from dal_torchreid.save_dir import SaveDirError
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
@@ -38,58 +34,11 @@ INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameEr
 DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
-@contextlib.contextmanager
 def console_log(cfg, name: str | None = None):
-    """Rank 0: stdout and stderr copied to ``<save_dir>/<name>-<time>`` (default
-    ``train.log`` or, for ``test.evaluate``, ``test.log``); other ranks: stdout silenced."""
-    console, errors = sys.stdout, sys.stderr
-    if not is_main_process():
-        with open(os.devnull, 'w') as quiet:
-            sys.stdout = quiet
-            try:
-                yield None
-            finally:
-                sys.stdout = console
-        return
-    name = name or ('test.log' if cfg.test.evaluate else 'train.log')
-    prepare_save_dir(cfg.data.save_dir)
-    with _new_log(cfg.data.save_dir, name + time.strftime('-%Y-%m-%d-%H-%M-%S')) as log_file:
-        sys.stdout, sys.stderr = Tee(console, log_file), Tee(errors, log_file)
-        try:
-            yield log_file
-        finally:
-            sys.stdout, sys.stderr = console, errors
-
-
-def _new_log(save_dir: str, log_name: str):
-    """A new log file ``log_name`` in ``save_dir`` (``-2``, ``-3``, ... when a run of the
-    same second has one): never another run's log."""
-    path, n = osp.join(save_dir, log_name), 1
-    while True:
-        try:
-            return open(path, 'x')
-        except FileExistsError:
-            n += 1
-            path = osp.join(save_dir, f'{log_name}-{n}')
-        except OSError as err:
-            raise SaveDirError(f'data.save_dir "{save_dir}" cannot be written to: '
-                               f'{err.strerror or err}') from err
-
-
-class Tee:
-    """Console output copied to a log file, as torchreid's ``Logger`` (which closes the
-    console when it is collected, so cannot be used in-process)."""
-
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, text):
-        for stream in self.streams:
-            stream.write(text)
-
-    def flush(self):
-        for stream in self.streams:
-            stream.flush()
+    """:func:`dal_torchreid.run_log.console_log` into ``data.save_dir``, named ``name``
+    (default ``train.log``, or ``test.log`` for ``test.evaluate``)."""
+    return run_log.console_log(cfg.data.save_dir,
+                               name or ('test.log' if cfg.test.evaluate else 'train.log'))
 
 
 def run_logged(cfg, work: Callable[[], Any], name: str | None = None) -> tuple[int, Any]:

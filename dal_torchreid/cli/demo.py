@@ -100,28 +100,34 @@ def main(argv=None) -> int:
         return 2
 
 
+def demo_configs(args: argparse.Namespace) -> dict:
+    """The four runs' validated configs, in order: ``untrained`` (test only), ``dal``,
+    ``cc`` and ``supervised``; reads no data."""
+    common = ['data.root', args.root] + list(args.opts or [])
+    return {
+        'untrained': load_config(args.config_file, common + ['test.evaluate', True]),
+        'dal': load_config(args.config_file, common),
+        'cc': load_config(args.config_file, common + ['loss.name', 'cc']),
+        'supervised': load_config(args.config_file, common + ['loss.name', args.supervised]),
+    }
+
+
 def _demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     start = time.time()
-    common = ['data.root', args.root] + list(args.opts or [])
-    base = load_config(args.config_file, common)
+    configs = demo_configs(args)
+    base = configs['dal']
     ensure_synthetic_prid2011(args.root, base.data.height, base.data.width)
 
+    titles = {'untrained': f'untrained {base.model.name} (test only)',
+              'dal': 'DAL, no identity labels',
+              'cc': 'Cluster Contrast, no identity labels, same frame budget',
+              'supervised': f'torchreid {args.supervised} engine with identity labels, '
+                            'same frame budget'}
     records = {}
-    print(f'\n=> [1/4] untrained {base.model.name} (test only)')
-    cfg = load_config(args.config_file, common + ['test.evaluate', True])
-    records['untrained'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'untrained'))
-
-    print('\n=> [2/4] DAL, no identity labels')
-    records['dal'] = run_experiment(base, save_dir=osp.join(args.save_dir, 'dal'))
-
-    print('\n=> [3/4] Cluster Contrast, no identity labels, same frame budget')
-    cfg = load_config(args.config_file, common + ['loss.name', 'cc'])
-    records['cc'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'cc'))
-
-    print(f'\n=> [4/4] torchreid {args.supervised} engine with identity labels, same frame budget')
-    cfg = load_config(args.config_file, common + ['loss.name', args.supervised])
-    records['supervised'] = run_experiment(cfg, save_dir=osp.join(args.save_dir, 'supervised'))
+    for i, (key, cfg) in enumerate(configs.items(), 1):
+        print(f'\n=> [{i}/{len(configs)}] {titles[key]}')
+        records[key] = run_experiment(cfg, save_dir=osp.join(args.save_dir, key))
 
     labels = {'untrained': 'untrained (test only)', 'dal': 'DAL (no labels)',
               'cc': 'Cluster Contrast (no labels)',

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -135,11 +136,14 @@ METHOD_STATES = {'dal': 'anchors', 'cc': 'cluster memory'}
 
 
 def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
-                    rank1: float | None, meta: dict, method: str = 'dal') -> dict:
+                    rank1: float | None, meta: dict, method: str = 'dal',
+                    progress: dict | None = None) -> dict:
     """Everything a run needs to continue: weights, optimiser, scheduler, the method's state
     (``criterion``'s, under the key ``method``), EMA, gradient scaler, epoch, random
-    states, and ``meta`` (what that state belongs to)."""
+    states, ``meta`` (what that state belongs to) and ``progress`` (what the run has
+    recorded so far: frames seen, per-epoch diagnostics)."""
     return {
+        'progress': dict(progress or {}),
         'state_dict': model.state_dict(),
         'epoch': epoch,
         'rank1': None if rank1 is None else float(rank1),
@@ -161,7 +165,14 @@ def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema
     training set, tracklets per camera, backbone, feature dimension) differs from
     ``meta``, naming both sides.
     """
-    state = load_checkpoint(fpath)
+    return restore_checkpoint(load_checkpoint(fpath), fpath, model=model, optimizer=optimizer,
+                              scheduler=scheduler, criterion=criterion, ema=ema, scaler=scaler,
+                              meta=meta, method=method)
+
+
+def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, criterion, ema,
+                       scaler, meta: dict, method: str = 'dal') -> int:
+    """:func:`unpack_checkpoint` of the already loaded ``state`` of ``fpath``."""
     missing = [k for k in ('state_dict', 'epoch', 'optimizer', method) if k not in state]
     if missing:
         raise CheckpointError(f'checkpoint "{fpath}" is not a {METHOD_NAMES[method]} checkpoint: '
@@ -216,6 +227,7 @@ class Checkpointer:
         if method not in METHOD_NAMES:
             raise ValueError(f'method must be one of {list(METHOD_NAMES)}, got {method!r}')
         self.parts, self.method = parts, method
+        self.progress: dict = {}  # what the checkpoint last resumed had recorded
 
     def start(self, save_dir: str, is_main: bool = True) -> None:
         """Before a run writes to ``save_dir``: rank 0 removes the unfinished checkpoint
@@ -224,18 +236,35 @@ class Checkpointer:
             remove_stale_temporaries(os.path.join(save_dir, 'model'))
 
     def write(self, save_dir: str, name: str, epoch: int, rank1: float | None,
-              is_main: bool = True) -> str | None:
+              is_main: bool = True, progress: dict | None = None) -> str | None:
         """Writes ``save_dir/model/name`` atomically; returns its path (None off rank 0)."""
         if not is_main:
             return None
         fpath = os.path.join(save_dir, 'model', name)
         save_checkpoint_atomic(pack_checkpoint(epoch=epoch, rank1=rank1, method=self.method,
-                                               **self.parts), fpath)
+                                               progress=progress, **self.parts), fpath)
         print(f'Checkpoint saved to "{fpath}"')
         return fpath
 
     def resume(self, fpath: str) -> int:
         """Restores every part from ``fpath``; returns the epoch it was written after."""
-        epoch = unpack_checkpoint(fpath, method=self.method, **self.parts)
+        state = load_checkpoint(fpath)
+        epoch = restore_checkpoint(state, fpath, method=self.method, **self.parts)
+        self.progress = checkpoint_progress(state, fpath)
         print(f'Resumed from "{fpath}" (epoch {epoch})')
         return epoch
+
+
+def checkpoint_progress(state: dict, fpath: str) -> dict:
+    """The ``progress`` a checkpoint recorded (``frames_seen``, ``history``); empty, with a
+    warning, for one written before checkpoints kept it, or whose record is not usable."""
+    progress = state.get('progress')
+    frames = progress.get('frames_seen') if isinstance(progress, dict) else None
+    history = progress.get('history', {}) if isinstance(progress, dict) else None
+    if (isinstance(frames, int) and frames >= 0 and isinstance(history, dict) and
+            all(isinstance(h, list) and all(isinstance(e, dict) for e in h)
+                for h in history.values())):
+        return {'frames_seen': frames, 'history': history}
+    warnings.warn(f'checkpoint "{fpath}" holds no usable record of the frames and diagnostics '
+                  'of the epochs before it: results.json counts those of this run only')
+    return {}

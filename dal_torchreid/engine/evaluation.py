@@ -92,6 +92,10 @@ def warn_small_gallery(name: str, num_tracklets: int, num_people: int, ranks) ->
                       f'{"rank" if len(names) > 1 else "ranks"} the whole gallery and say little')
 
 
+# RecordingMixin's own keyword arguments, which every engine of the plugin takes
+EVALUATION_ARGUMENTS = ('eval_frame_batch_size', 'protocol', 'both_directions', 'channels_last')
+
+
 class RecordingMixin:
     """Mixin for a torchreid ``Engine``: counts training frames, records test results.
 
@@ -121,7 +125,8 @@ class RecordingMixin:
     ``engine.frames_seen`` counts the training frames of all processes (every
     rank of a distributed run); ``engine.test_results`` holds the last
     evaluation of each target (``cmc``, ``mAP``, ``evaluation``, and each
-    direction's or the step-wise mAP where they apply). NaN or infinite test
+    direction's or the step-wise mAP where they apply), ``engine.evaluations``
+    every evaluation's epoch (0: test only) and each target's rank-1 and mAP. NaN or infinite test
     features are an error, never a score; so are NaN or infinite weights after
     a training epoch (before its checkpoints are written) or before an evaluation
     (:meth:`check_finite_weights`).
@@ -146,12 +151,15 @@ class RecordingMixin:
         self.protocol, self.both_directions = protocol, bool(both_directions)
         self.frames_seen = 0
         self.test_results: dict = {}
+        self.evaluations: list[dict] = []  # every evaluation: its epoch, rank-1 and mAP
+        self._test_only = False
 
     def run(self, save_dir='log', *args, **kwargs):
         """torchreid's ``Engine.run``; its TensorBoard writer is closed however the run
         ends (torchreid closes it only after a run that finished), so a failed run's
         log is flushed and written before the error reaches the caller, and the next
         ``run`` logs into its own ``save_dir`` rather than the first run's."""
+        self._test_only = bool(kwargs.get('test_only'))
         try:
             return super().run(save_dir, *args, **kwargs)
         finally:
@@ -204,6 +212,8 @@ class RecordingMixin:
     def test(self, *args, **kwargs):
         """:meth:`check_finite_weights`, then torchreid's test."""
         self.check_finite_weights('before evaluation')
+        epoch = 0 if self._test_only else self.epoch + 1
+        self.evaluations.append({'epoch': epoch, 'targets': {}})
         return super().test(*args, **kwargs)
 
     def _extract(self, data_loader):
@@ -305,6 +315,9 @@ class RecordingMixin:
         self.test_results[dataset_name] = dict(
             cmc=[float(v) for v in cmc], mAP=float(mAP), evaluation=mode, **record,
             num_query=len(q_pids), num_gallery=len(g_pids), num_gallery_people=num_people)
+        if self.evaluations:
+            self.evaluations[-1]['targets'][dataset_name] = {
+                'rank1': cmc_at(cmc, 1), 'mAP': float(mAP)}
         if visrank:
             torchreid.utils.visualize_ranked_results(
                 distmat, self.datamanager.fetch_test_loaders(dataset_name),

@@ -27,6 +27,8 @@ class RecordedVideoSoftmaxEngine(RecordingMixin, torchreid.engine.VideoSoftmaxEn
         engine.frames_seen, engine.test_results['prid2011']['mAP']
     """
 
+    method = 'softmax'  # the engine's name in results.json (loss.name)
+
 
 class RecordedVideoTripletEngine(RecordingMixin, torchreid.engine.VideoTripletEngine):
     """``torchreid.engine.VideoTripletEngine`` that records frames and test results.
@@ -42,3 +44,5 @@ class RecordedVideoTripletEngine(RecordingMixin, torchreid.engine.VideoTripletEn
                                             eval_frame_batch_size=256)
         engine.run(save_dir='log/triplet', max_epoch=20)
     """
+
+    method = 'triplet'  # the engine's name in results.json (loss.name)

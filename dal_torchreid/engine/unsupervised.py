@@ -13,6 +13,8 @@ data, its criterion and ``forward_backward``.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 import torchreid
@@ -22,12 +24,12 @@ from dal_torchreid.engine.distributed import (
     NullWriter, is_main_process, world, wrap_distributed
 )
 from dal_torchreid.engine.embedding import EmbeddingReader, unwrap_model
-from dal_torchreid.engine.evaluation import RecordingMixin
+from dal_torchreid.engine.evaluation import EVALUATION_ARGUMENTS, RecordingMixin
 from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.engine.optimization import OptimizerStep
 from dal_torchreid.models.conv_padding import check_cpu_bf16_input
+from dal_torchreid.save_dir import LATEST_CHECKPOINT
 
-LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'
 CLASSIFIER = 'classifier'  # torchreid's name of the layer the label-free engines never train
 
 
@@ -39,6 +41,25 @@ def check_fixbase_epoch(fixbase_epoch: int, open_layers) -> None:
                          f'{list(open_layers or ())} names only the classifier, which the '
                          'label-free engines never train (name backbone layers in '
                          'train.open_layers, or set train.fixbase_epoch 0)')
+
+
+def check_engine_arguments(engine: type, evaluation: dict) -> None:
+    """Raises ``TypeError`` for a keyword argument ``engine`` does not take (torchreid's own
+    error names only its base class), saying which label-free engine takes it and what
+    ``engine`` takes."""
+    unknown = sorted(set(evaluation) - set(EVALUATION_ARGUMENTS))
+    if not unknown:
+        return
+    name = unknown[0]
+    # the plugin's engine behind a user's subclass: its arguments, its name
+    engine = next(c for c in engine.__mro__ if UnsupervisedVideoEngine in c.__bases__)
+    owners = [other.__name__ for other in UnsupervisedVideoEngine.__subclasses__()
+              if other is not engine and name in inspect.signature(other.__init__).parameters]
+    hint = f' (a {" / ".join(owners)} argument)' if owners else ''
+    takes = [p for p in inspect.signature(engine.__init__).parameters
+             if p not in ('self', 'evaluation', 'datamanager', 'model', 'optimizer')]
+    raise TypeError(f'{engine.__name__}() got an unexpected keyword argument {name!r}{hint}; '
+                    f'it takes {", ".join(takes + list(EVALUATION_ARGUMENTS))}')
 
 
 class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
@@ -66,6 +87,7 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
     method = ''  # the checkpoints' key for the criterion's state: 'dal' or 'cc'
 
     def __init__(self, datamanager, use_gpu=True, **evaluation):
+        check_engine_arguments(type(self), evaluation)
         if getattr(datamanager, 'data_type', 'video') != 'video':
             raise ValueError(f'{type(self).__name__} trains on video data: got an '
                              f'{type(datamanager).__name__} (data_type '
@@ -127,7 +149,7 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """After an epoch: ``checkpoint-latest.pth.tar``, when the run has a ``save_dir``."""
         if self._save_dir is not None:
             self.checkpointer.write(self._save_dir, LATEST_CHECKPOINT, self.epoch + 1, None,
-                                    is_main_process())
+                                    is_main_process(), self.progress())
 
     def test(self, *args, **kwargs):
         """torchreid's test on the EMA weights if kept, else the unwrapped model."""
@@ -143,7 +165,8 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically, the method's state
         included."""
         names = [f'model.pth.tar-{epoch + 1}'] + (['model-best.pth.tar'] if is_best else [])
-        paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process())
+        paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process(),
+                                         self.progress())
                  for name in names]
         return paths[0]
 
@@ -152,4 +175,23 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         states, refusing a checkpoint of another method, training set, split or backbone;
         returns the epoch to pass to ``run(start_epoch=...)``."""
         self.epoch = self.checkpointer.resume(fpath)
+        recorded = self.checkpointer.progress
+        if recorded:  # the run goes on counting from where the checkpoint's stopped
+            self.frames_seen = recorded['frames_seen']
+            monitor = self.monitor()
+            if monitor is not None:
+                monitor.history[:0] = [e for e in recorded['history'].get(self.method, [])
+                                       if e.get('epoch', 0) <= self.epoch]
         return self.epoch
+
+    def monitor(self):
+        """The engine's diagnostics monitor (identities, for reporting only), or None."""
+        return None
+
+    def progress(self) -> dict:
+        """What this run has recorded so far, kept in its checkpoints so a resumed run's
+        ``results.json`` and plots cover every epoch: frames seen (all processes) and the
+        monitor's per-epoch history."""
+        monitor = self.monitor()
+        return {'frames_seen': int(self.frames_seen),
+                'history': {self.method: list(monitor.history) if monitor is not None else []}}

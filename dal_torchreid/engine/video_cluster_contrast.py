@@ -31,12 +31,14 @@ from dal_torchreid.cluster import (
     check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
 )
 from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.diagnostics import cluster_line, cluster_statistics
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, PseudoIdentityClipSampler
 )
 from dal_torchreid.data.tracklet_frames import BATCH_SIZE, TrackletFrameDataset
 from dal_torchreid.engine.distributed import (
-    broadcast_from_main, broadcast_seed, gather_global_batch, gather_shards, shard
+    broadcast_from_main, broadcast_seed, gather_global_batch, gather_shards, is_main_process,
+    shard
 )
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
@@ -87,12 +89,19 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         ema_decay (float, optional): evaluate and save a moving average of the weights.
         cluster_monitor (ClusterMonitor, optional): scores each epoch's pseudo-labels
             against identities, for reporting only (:mod:`dal_torchreid.diagnostics`).
-        **evaluation: ``eval_frame_batch_size``, ``protocol`` and ``both_directions``.
+        **evaluation: ``eval_frame_batch_size``, ``protocol``, ``both_directions`` and
+            ``channels_last``.
+
+    The clustering and memory defaults are the reference implementation's
+    (alibaba/cluster-contrast-reid, image data), not camera-aware; the example passes the
+    camera-aware settings of ``configs/cc_*.yaml``. Each epoch prints its number of
+    clusters, classes and outliers (with ``cluster_monitor``, also pair precision and
+    recall).
 
     Examples::
 
         import dal_torchreid  # registers torchreid.engine.VideoClusterContrastEngine
-        model = torchreid.models.build_model('resnet50', num_classes=1, pretrained=True)
+        model = dal_torchreid.models.build_model('resnet50', num_classes=1, pretrained=True)
         optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=3.5e-4)
         engine = torchreid.engine.VideoClusterContrastEngine(
             datamanager, model, optimizer, batch_size=64, seq_len=4, clips_per_identity=4,
@@ -151,6 +160,9 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         self.cluster_monitor = cluster_monitor
         self.setup_checkpoints(trainset, self.criterion)
 
+    def monitor(self):
+        return self.cluster_monitor
+
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
 
@@ -184,8 +196,10 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
 
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
         labels = self.cluster()
-        if self.cluster_monitor is not None:
+        if self.cluster_monitor is not None:  # scored against identities, for reporting
             self.cluster_monitor.end_epoch(self.epoch + 1, labels, self.writer)
+        elif is_main_process():
+            print(cluster_line(self.epoch + 1, cluster_statistics(labels)))
         self.train_loader.batch_sampler.set_epoch(self.epoch)
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
         self.write_latest_checkpoint()

@@ -29,7 +29,10 @@ import torch
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, build_tracklet_frame_loader
 )
-from dal_torchreid.engine.distributed import broadcast_seed, gather_global_batch
+from dal_torchreid.diagnostics import association_line, count_associations
+from dal_torchreid.engine.distributed import (
+    broadcast_seed, gather_global_batch, is_main_process
+)
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import anchor_features
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE
@@ -136,8 +139,12 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         if self.use_gpu:
             self.criterion.cuda()
         self.association_monitor = association_monitor
+        self._associations: list[torch.Tensor] = []  # this epoch's, without a monitor
         self._anchors_ready = anchor_init == 'zeros'
         self.setup_checkpoints(trainset, self.criterion)
+
+    def monitor(self):
+        return self.association_monitor
 
     def parse_data_for_train(self, data):
         return data['img'], data['tracklet'], data['camid']
@@ -157,8 +164,13 @@ class VideoDALEngine(UnsupervisedVideoEngine):
             self.initialize_anchors_from_features()
         self.train_loader.sampler.set_epoch(self.epoch)
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
-        if self.association_monitor is not None:
+        if self.association_monitor is not None:  # scored against identities, for reporting
             self.association_monitor.end_epoch(self.epoch + 1, self.writer)
+        elif is_main_process():
+            rows = torch.cat(self._associations) if self._associations else torch.zeros(0, 4)
+            print(association_line(self.epoch + 1,
+                                   {'num_associations': count_associations(rows.cpu())}))
+        self._associations = []
         self.write_latest_checkpoint()
 
     def forward_backward(self, data):
@@ -182,6 +194,8 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         step = self.criterion.last_step
         if self.association_monitor is not None:
             self.association_monitor.add(step.associations)
+        else:
+            self._associations.append(step.associations.detach())
         return {'loss': loss.item(), 'intra': step.loss_intra.item(),
                 'cross': step.loss_cross.item(), 'assoc': step.num_associations}
 

@@ -175,10 +175,18 @@ class WeightsReport:
     def complete(self) -> bool:
         return not self.missing and not self.mismatched
 
+    @property
+    def classifier_loaded(self) -> int:
+        """Classifier tensors set from the file (BatchNorm counters are neither kind)."""
+        return sum(is_classifier_key(k) for k in self.loaded)
+
     def summary(self) -> str:
-        classifier = len(self.loaded) - self.backbone_loaded
+        classifier = self.classifier_loaded
         return (f'{self.backbone_loaded} of {len(self.backbone)} backbone tensors matched'
                 f'{f", and {classifier} classifier tensors" if classifier else ""}')
+
+    def __repr__(self) -> str:  # the tensor lists run to thousands of names
+        return f'WeightsReport({self.summary()}; {self.examples() or "complete"})'
 
     def examples(self) -> str:
         parts = [f'"{k}" missing' for k in self.missing[:2]]

@@ -1,0 +1,154 @@
+"""Every command the README and docs/ show runs: each ``dal-*`` command (and ``torchrun
+tools/train.py``) found in a code block or an inline code span is parsed by its tool, and
+each one that takes a config proves that config valid, reading no data; every config in
+configs/ and the built-in defaults are valid for every engine."""
+import glob
+import os
+import os.path as osp
+import re
+import shlex
+
+import pytest
+
+from dal_torchreid.config import load_config
+from dal_torchreid.torchreid_settings import ENGINES
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PAGES = [osp.join(REPO, 'README.md')] + sorted(glob.glob(osp.join(REPO, 'docs', '*.md')))
+CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
+TOOLS = ('dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits', 'dal-make-synthetic',
+         'dal-benchmark', 'dal-fetch-weights', 'tools/train.py')
+FENCE = re.compile(r'^```([^\n]*)\n(.*?)^```', re.S | re.M)
+SHELL_FENCES = ('bash', 'sh', 'shell', 'console')
+# The docs' placeholders, as a reader fills them in.
+PLACEHOLDERS = {'N': '2', 'SEED': '1', 'ROOT': 'reid-data', 'R': 'reid-data',
+                'F': 'configs/synthetic_demo.yaml', 'PATH': 'log/run/model/model.pth.tar-1'}
+OPTIONAL = re.compile(r'\s*\[(?:-|[A-Z][A-Z ]*\b|[^\]]*\.\.\.)[^\]]*\]')
+SPAN = re.compile(r'`([^`]+)`')
+
+
+def _commands_in_block(block):
+    """Shell commands of a code block: continuation lines joined, comments dropped."""
+    text = re.sub(r'\\\n', ' ', block)
+    for line in text.splitlines():
+        line = line.split(' #', 1)[0].strip()
+        if line.startswith('#'):
+            continue
+        yield line
+
+
+def _tool_call(text):
+    """``(tool, argv)`` of a shell command that runs one of :data:`TOOLS`, else None."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return None
+    for i, word in enumerate(words):
+        if word in TOOLS and (i == 0 or words[i - 1].startswith('-') or '=' in words[i - 1]
+                              or words[0] in ('torchrun', 'python')):
+            return ('dal-train' if word == 'tools/train.py' else word), words[i + 1:]
+        if not (re.match(r'\w+=', word) or word in ('torchrun', 'python')
+                or word.startswith('-')):
+            return None
+    return None
+
+
+def _alternatives(text):
+    """A documented command with placeholders as the commands it stands for: optional
+    ``[--option ...]`` and ``[KEY VALUE ...]`` parts left out, ``a|b`` as each
+    alternative, :data:`PLACEHOLDERS` filled in."""
+    text = OPTIONAL.sub('', text.replace('\\|', '|'))
+    words = [PLACEHOLDERS.get(w, w) for w in text.split()]
+    if not words:
+        return []
+    choices = [w.split('|') if '|' in w and '[' not in w else [w] for w in words]
+    n = max(len(c) for c in choices)
+    return [' '.join(c[min(i, len(c) - 1)] for c in choices) for i in range(n)]
+
+
+def documented_commands():
+    """``(page, tool, argv)`` of every tool command in the README and docs/."""
+    found = []
+    for page in PAGES:
+        with open(page, encoding='utf-8') as f:
+            text = f.read()
+        name = osp.relpath(page, REPO)
+        if name == osp.join('docs', 'config.md'):
+            continue  # generated: the keys, no commands
+        lines = [line for kind, block in FENCE.findall(text) if kind.strip() in SHELL_FENCES
+                 for line in _commands_in_block(block)]
+        lines += [' '.join(span.split()) for span in SPAN.findall(FENCE.sub('', text))]
+        for line in (alt for line in lines for alt in _alternatives(line)):
+            call = _tool_call(line)
+            # a tool named in prose without arguments is no command
+            if call is not None and call[1] and (name, *call) not in found:
+                found.append((name, *call))
+    return found
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_docs_show_the_commands_this_test_checks():
+    tools = {tool for _, tool, _ in COMMANDS}
+    assert {'dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits',
+            'dal-make-synthetic', 'dal-benchmark'} <= tools
+    readme = [argv for page, tool, argv in COMMANDS if page == 'README.md' and tool == 'dal-train']
+    assert ['--engine', 'triplet'] in [argv[4:6] for argv in readme]
+
+
+def _demo_configs(argv):
+    from dal_torchreid.cli import demo
+    return demo.demo_configs(demo.parse_args(argv))
+
+
+def _parses(parse, argv):
+    try:
+        parse(argv)
+    except SystemExit as err:
+        raise AssertionError(f'the parser refused {argv}') from err
+
+
+@pytest.mark.parametrize('page,tool,argv', COMMANDS,
+                         ids=lambda v: ' '.join(v) if isinstance(v, list) else str(v))
+def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatch):
+    """A training command prints its config (proving it valid, reading no data); any other
+    command's arguments are accepted by its parser."""
+    monkeypatch.chdir(REPO)
+    if tool in ('dal-train', 'dal-run-splits'):
+        from dal_torchreid.cli import run_splits, train
+        main = train.main if tool == 'dal-train' else run_splits.main
+        code = main(argv + ['--print-config'])
+        err = capsys.readouterr().err
+        assert code == 0, f'{page}: {tool} {" ".join(argv)}: {err}'
+    elif tool == 'dal-demo':
+        configs = _demo_configs(argv)
+        assert [cfg.loss.name for cfg in configs.values()][1:] == ['dal', 'cc', 'triplet']
+    elif tool == 'dal-prepare-splits':
+        from dal_torchreid.cli.prepare_splits import build_parser
+        _parses(build_parser().parse_args, argv)
+    elif tool == 'dal-make-synthetic':
+        from dal_torchreid.cli.make_synthetic_data import parse_args
+        _parses(parse_args, argv)
+    elif tool == 'dal-benchmark':
+        from dal_torchreid.benchmarks.speed import parse_args
+        if '--device' in argv and argv[argv.index('--device') + 1] == 'cuda':
+            pytest.skip('--device cuda needs a CUDA device')
+        _parses(parse_args, argv)
+    else:
+        from dal_torchreid.cli.fetch_weights import build_parser
+        _parses(build_parser().parse_args, argv)
+
+
+@pytest.mark.parametrize('engine', ENGINES)
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_every_config_is_valid_for_every_engine(path, engine):
+    cfg = load_config(path, ['loss.name', engine])
+    assert cfg.loss.name == engine
+
+
+@pytest.mark.parametrize('engine', ENGINES)
+def test_the_defaults_are_valid_for_every_engine(engine, capsys):
+    from dal_torchreid.cli.train import main
+    assert main(['--print-config', '--engine', engine]) == 0, capsys.readouterr().err
+    assert f'name: {engine}' in capsys.readouterr().out
