@@ -15,8 +15,9 @@ import time
 import traceback
 from typing import Any, Callable
 
-from dal_torchreid.budget import EmptyEpochError
+from dal_torchreid.budget import BudgetError, EmptyEpochError
 from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
+from dal_torchreid.cluster import CrossCameraError
 from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
@@ -30,7 +31,8 @@ from dal_torchreid.save_dir import SaveDirError, prepare_save_dir
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
-                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError)
+                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
+                CrossCameraError, BudgetError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)
