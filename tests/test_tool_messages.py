@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from dal_torchreid.benchmarks import speed
-from dal_torchreid.cli import make_synthetic_data
+from dal_torchreid.cli import make_synthetic_data, prepare_splits
 
 from cli_helpers import error_lines, one_error, run_train, tiny_options
 
@@ -62,6 +62,16 @@ def test_a_directory_in_place_of_the_split_file_is_named(prid_copy, tmp_path, ca
     split_file.mkdir()
     code, _, err = run_train(tiny_options(prid_copy, tmp_path / 'log'), capsys)
     assert one_error(code, err) == f'error: split file "{split_file}" is a directory, not a file'
+
+
+def test_prepare_splits_names_a_directory_in_place_of_the_split_file(prid_copy, capsys):
+    split_file = prid_copy / 'prid2011' / 'splits_prid2011.json'
+    split_file.unlink()
+    split_file.mkdir()
+    assert prepare_splits.main(['--dataset', 'prid2011', '--root', str(prid_copy), '--random',
+                                '--min-frames', '1', '--overwrite']) == 2
+    assert error_lines(capsys.readouterr().err) == [
+        f'error: cannot write "{split_file}": Is a directory']
 
 
 def test_a_directory_in_place_of_a_mars_file_is_named(tiny_mars_root, tmp_path, capsys):

@@ -28,7 +28,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.file_errors import check_input_file, write_error
 
 
 class SplitLayout(NamedTuple):
@@ -218,7 +218,10 @@ def write_splits_file(path: str, splits: list[dict[str, list[str]]],
             json.dump(splits, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:  # a directory in its place
+            raise write_error(path, err) from err
     except BaseException:
         if osp.exists(tmp):
             os.unlink(tmp)
