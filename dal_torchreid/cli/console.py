@@ -18,10 +18,10 @@ import traceback
 from typing import Any, Callable
 
 from dal_torchreid.budget import BudgetError, EmptyEpochError
+from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
 from dal_torchreid.cli.interruption import (
     INTERRUPTIONS, exit_code, interruption_line, terminate_as_exception
 )
-from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
 from dal_torchreid.cluster import CrossCameraError
 from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError

@@ -17,6 +17,7 @@ import os.path as osp
 import signal
 import threading
 
+
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread (a ``BaseException``, as ``KeyboardInterrupt``:
     no ``except Exception`` of the run swallows it)."""
@@ -27,8 +28,8 @@ INTERRUPTIONS = (KeyboardInterrupt, Terminated)
 
 @contextlib.contextmanager
 def terminate_as_exception():
-    """Within: SIGTERM raises :class:`Terminated` in the main thread (elsewhere, or
-    when the caller is not the main thread, nothing changes)."""
+    """Within: SIGTERM raises :class:`Terminated` in the main thread (called from another
+    thread, where no handler can be set, it changes nothing)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
