@@ -28,6 +28,10 @@ from dal_torchreid.data.tracklet_frames import (
 UNSUPERVISED_ENGINES = ('dal', 'cc')  # engines that train without identity labels
 
 
+class BudgetError(ValueError):
+    """DAL's frame budget that no whole number of a supervised engine's epochs comes near."""
+
+
 def train_sampler(cfg: CfgNode) -> str:
     """``sampler.train_sampler``, or the engine's own: ``RandomIdentitySampler`` for the
     triplet engine (its loss needs several tracklets per identity), else ``RandomSampler``."""
@@ -81,7 +85,8 @@ def loader_frames(loader) -> int:
     of frames, or torchreid's batches of ``seq_len``-frame clips (a whole tracklet,
     with ``sample_method='all'``, counts once).
 
-    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate.
+    For torchreid's ``RandomIdentitySampler`` this is the sampler's estimate; with
+    ``sample_method='all'``, whole tracklets of their mean length.
     """
     per_batch = loader.batch_size
     if per_batch is None:  # a batch sampler: Cluster Contrast's clips
@@ -89,7 +94,11 @@ def loader_frames(loader) -> int:
     frames = len(loader) * per_batch
     dataset = loader.dataset
     if hasattr(dataset, 'seq_len'):  # torchreid's VideoDataset: batches of clips
-        frames *= 1 if dataset.sample_method == 'all' else dataset.seq_len
+        if dataset.sample_method != 'all':
+            return frames * dataset.seq_len
+        # whole tracklets: each counts its frames (exact when an epoch draws each once)
+        lengths = [len(item[0]) for item in dataset.data]
+        return round(frames * sum(lengths) / len(lengths)) if lengths else 0
     return frames
 
 
@@ -119,17 +128,29 @@ def with_supervised_budget(cfg: CfgNode, datamanager) -> CfgNode:
 
     ``train.supervised_epochs`` when set; otherwise as many epochs of
     ``batch_tracklets(cfg)`` tracklets per batch as cover DAL's training frames
-    (``train.max_epoch`` DAL epochs), at least one, with ``train.stepsize`` scaled
-    alike so the learning rate changes after the same number of frames. A DAL or
-    Cluster Contrast config is returned as is.
+    (``train.max_epoch`` DAL epochs), counting the frames each epoch really trains
+    (whole tracklets with ``sample_method='all'``), with ``train.stepsize`` scaled
+    alike so the learning rate changes after the same number of frames. Raises
+    :class:`BudgetError` when that number is 0 (DAL's budget is under half an epoch,
+    or 0 where a DAL epoch forms no batch). A DAL or Cluster Contrast config is
+    returned as is.
     """
     if cfg.loss.name in UNSUPERVISED_ENGINES:
         return cfg
     epochs = cfg.train.supervised_epochs
-    if epochs == 0:
+    if epochs == 0 and cfg.train.max_epoch > 0:
         per_epoch = loader_frames(datamanager.train_loader)
-        budget = dal_frames_per_epoch(cfg, datamanager) * cfg.train.max_epoch
-        epochs = max(1, round(budget / per_epoch)) if per_epoch else cfg.train.max_epoch
+        dal_epoch = dal_frames_per_epoch(cfg, datamanager)
+        budget = dal_epoch * cfg.train.max_epoch
+        epochs = round(budget / per_epoch) if per_epoch else cfg.train.max_epoch
+        if epochs == 0:
+            raise BudgetError(
+                f'DAL\'s frame budget is {budget} frames (train.max_epoch {cfg.train.max_epoch} '
+                f'DAL epochs of {dal_epoch} frames in whole batches of train.batch_size '
+                f'{cfg.train.batch_size}), less than half of one {cfg.loss.name} epoch '
+                f'({per_epoch} frames): no whole number of its epochs trains that budget; '
+                'raise train.max_epoch (or lower train.batch_size), or set '
+                'train.supervised_epochs')
     cfg = cfg.clone()
     cfg.defrost()
     if cfg.train.supervised_epochs == 0 and cfg.train.max_epoch > 0:

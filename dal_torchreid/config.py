@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Any, Callable, Sequence
 
 import torch
 import yaml
 from yacs.config import CfgNode as CN
 
+from dal_torchreid.budget import UNSUPERVISED_ENGINES
 from dal_torchreid.cluster import (
     EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
     check_min_samples, check_mutual_neighbors, check_outliers
@@ -55,7 +57,7 @@ from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
-from dal_torchreid.torchreid_settings import torchreid_rules, value_of
+from dal_torchreid.torchreid_settings import ENGINES, torchreid_rules, value_of
 
 class ConfigError(ValueError):
     """A config value no engine can run with; the message names the key and its source."""
@@ -171,6 +173,12 @@ CC_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.amp': check_amp, 'train.ema_decay': check_ema_decay,
 }
 ENGINE_CHECKS = {'dal': DAL_CHECKS, 'cc': CC_CHECKS}
+# Settings only some engines read: another engine would run as if they were unset.
+SUPERVISED_ENGINES = tuple(e for e in ENGINES if e not in UNSUPERVISED_ENGINES)
+ENGINE_ONLY_SETTINGS: dict[str, tuple[str, ...]] = {
+    'train.amp': UNSUPERVISED_ENGINES, 'train.ema': UNSUPERVISED_ENGINES,
+    'train.supervised_epochs': SUPERVISED_ENGINES,
+}
 
 
 def _paired_checks(cfg: CN) -> dict[str, Callable[[Any], None]]:
@@ -239,10 +247,36 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f'command line: {_unknown(err)}') from err
     from_command_line = set(opts[0::2])
-    validate_config(cfg, lambda key: 'command line' if key in from_command_line
-                    else file_source if key in file_keys else 'default config')
+    def source_of(key: str) -> str:
+        return ('command line' if key in from_command_line
+                else file_source if key in file_keys else 'default config')
+    validate_config(cfg, source_of)
+    drop_ignored_settings(cfg, source_of)
     cfg.freeze()
     return cfg
+
+
+def drop_ignored_settings(cfg: CN, source_of: Callable[[str], str] = lambda key: 'config'
+                          ) -> None:
+    """Settings the chosen engine does not read (:data:`ENGINE_ONLY_SETTINGS`), so that no
+    run is recorded with a setting it ran without.
+
+    Set on the command line, such a setting is a :class:`ConfigError` naming it; set by a
+    config file written for another engine (a DAL config with ``--engine triplet``), it is
+    reset to its default in ``cfg`` with a warning.
+    """
+    defaults = get_default_config()
+    for key, engines in ENGINE_ONLY_SETTINGS.items():
+        value, default = value_of(cfg, key), value_of(defaults, key)
+        if cfg.loss.name in engines or value == default:
+            continue
+        said = (f'{key} {value!r}: only the {" and ".join(engines)} engines read it, the '
+                f'{cfg.loss.name} engine would run without it')
+        if source_of(key) == 'command line':
+            raise ConfigError(f'command line: {said}; remove it or choose another engine')
+        warnings.warn(f'{source_of(key)}: {said}; it is reset to {default!r} for this run')
+        section, name = key.rsplit('.', 1)
+        value_of(cfg, section)[name] = default
 
 
 def config_file_keys(path: str) -> set[str]:

@@ -44,6 +44,9 @@ def prepare_save_dir(save_dir: str) -> None:
     created or written to."""
     if osp.exists(save_dir) and not osp.isdir(save_dir):
         raise SaveDirError(f'data.save_dir "{save_dir}" is a file, not a folder')
+    if osp.islink(save_dir) and not osp.exists(save_dir):
+        raise SaveDirError(f'data.save_dir "{save_dir}" is a symbolic link to '
+                           f'"{os.readlink(save_dir)}", which does not exist')
     try:
         os.makedirs(save_dir, exist_ok=True)
     except OSError as err:

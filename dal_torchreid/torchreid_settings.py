@@ -20,6 +20,8 @@ LR_SCHEDULERS = ('single_step', 'multi_step', 'cosine')
 TRAIN_SAMPLERS = ('RandomSampler', 'SequentialSampler', 'RandomIdentitySampler',
                   'RandomDomainSampler', 'RandomDatasetSampler')
 DIST_METRICS = ('euclidean', 'cosine')
+# The names torchreid's build_transforms acts on (case-insensitive); it skips any other.
+TRANSFORMS = ('random_flip', 'random_crop', 'random_patch', 'color_jitter', 'random_erase')
 
 
 def value_of(cfg: CN, key: str) -> Any:
@@ -50,9 +52,15 @@ def torchreid_rules(cfg: CN) -> list[tuple[str, bool, str]]:
     return rules + [
         ('data.sources', len(cfg.data.sources) > 0, 'must name at least one data set'),
         ('data.save_dir', bool(cfg.data.save_dir.strip()), 'must name a folder'),
+        ('data.transforms', all(isinstance(name, str) and name.lower() in TRANSFORMS
+                                for name in cfg.data.transforms),
+         f'must name torchreid transforms among {list(TRANSFORMS)} (torchreid skips any other)'),
         ('data.norm_mean', len(cfg.data.norm_mean) == 3, 'must hold 3 values'),
         ('data.norm_std', len(cfg.data.norm_std) == 3 and min(cfg.data.norm_std) > 0,
          'must hold 3 positive values'),
+        ('model.load_weights', not (cfg.model.load_weights and cfg.model.resume),
+         'must be empty when model.resume is set (the checkpoint\'s weights replace it); set '
+         'one of the two'),
         ('model.name', cfg.model.name in available_models(),
          'must be a torchreid model (torchreid.models.show_avai_models())'),
         ('test.batch_size', cfg.test.batch_size == 1 or cfg.video.sample_method != 'all'

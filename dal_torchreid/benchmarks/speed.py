@@ -718,11 +718,31 @@ def compare_reports(first: dict, second: dict) -> list[dict]:
 
 
 def _read_report(path: str) -> dict:
+    """The report at ``path``; ``ValueError`` naming the file unless it is a JSON object
+    whose ``spread`` (if any) gives each ratio numeric ``median``, ``q1``, ``q3`` (and
+    ``low``, or null), as :func:`compare_reports` reads them."""
     try:
         with open(path) as f:
-            return json.load(f)
+            report = json.load(f)
     except (OSError, ValueError) as err:
         raise ValueError(f'--compare: cannot read benchmark report "{path}": {err}') from err
+    where = f'--compare: "{path}" is not a dal-benchmark --json report'
+    if not isinstance(report, dict):
+        raise ValueError(f'{where}: it holds a JSON {type(report).__name__}, not an object')
+    spread = report.get('spread', {})
+    if not isinstance(spread, dict):
+        raise ValueError(f'{where}: "spread" holds a {type(spread).__name__}, not an object')
+    number = (int, float)
+    for key in RATIOS:
+        entry = spread.get(key)
+        if entry is None:
+            continue
+        if not (isinstance(entry, dict) and all(isinstance(entry.get(q), number)
+                                                for q in ('median', 'q1', 'q3'))
+                and isinstance(entry.get('low'), number + (type(None),))):
+            raise ValueError(f'{where}: "spread"."{key}" must hold numbers median, q1, q3 '
+                             f'(and low), got {json.dumps(entry)[:80]}')
+    return report
 
 
 def parse_args(argv=None) -> argparse.Namespace:

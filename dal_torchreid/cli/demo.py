@@ -36,7 +36,7 @@ import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
 from dal_torchreid.config import load_config
 from dal_torchreid.data.synthetic import (
-    DATASET_DIRS, INFO_FILE, SyntheticConfig, make_synthetic_dataset
+    DATASET_DIRS, INFO_FILE, SyntheticConfig, check_synthetic_folder, make_synthetic_dataset
 )
 from dal_torchreid.results import format_table, plot_cmc_curves
 from dal_torchreid.experiment import run_experiment
@@ -76,12 +76,9 @@ def ensure_synthetic_prid2011(root: str, height: int, width: int,
         make_synthetic_dataset('prid2011', root, wanted)
         print(f'=> Wrote the synthetic PRID2011 set to "{folder}" in {time.time() - start:.0f} s')
         return folder
-    info = osp.join(folder, INFO_FILE)
-    if not osp.isfile(info):
-        raise FileExistsError(
-            f'"{folder}" exists but is not a synthetic set (no {INFO_FILE}); the demo is sized '
-            'for its own synthetic data: pass another --root')
-    with open(info) as f:
+    check_synthetic_folder(folder, 'the demo is sized for its own synthetic data: pass '
+                                   'another --root')
+    with open(osp.join(folder, INFO_FILE)) as f:
         found = json.load(f).get('config', {})
     differs = {k: v for k, v in vars(wanted).items() if found.get(k, v) != v}
     if differs:

@@ -45,7 +45,9 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    return run_logged(cfg, lambda: _run(cfg, num_splits, args.redo), 'splits.log')[0]
+    return run_logged(cfg, lambda: _run(cfg, num_splits, args.redo), 'splits.log',
+                      resume_advice='to continue, run the same command again: finished '
+                                    'splits are kept, the interrupted one starts over')[0]
 
 
 def splits_to_run(cfg, requested: int | None) -> int:

@@ -58,6 +58,20 @@ def check_mutual_neighbors(mutual_neighbors: int) -> None:
         raise ValueError(f'mutual_neighbors must be >= 0 (0: off), got {mutual_neighbors}')
 
 
+class CrossCameraError(ValueError):
+    """``cross_camera`` on a training set of one camera: no tracklet has a neighbour."""
+
+
+def check_cross_camera(cross_camera: bool, num_cameras: int) -> None:
+    """Raises :class:`CrossCameraError` for ``cross_camera`` with fewer than two cameras,
+    where every tracklet would be an outlier and nothing would cluster."""
+    if cross_camera and num_cameras < 2:
+        raise CrossCameraError(
+            f'cc.cross_camera True: the training set has {num_cameras} camera, so no tracklet '
+            'has a neighbour in another camera and every tracklet would be an outlier; set '
+            'cc.cross_camera False')
+
+
 def _keep(distances: sparse.csr_matrix, keep: np.ndarray) -> sparse.csr_matrix:
     coo = distances.tocoo()
     out = sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])),

@@ -236,6 +236,9 @@ def build_video_datamanager(skip_bad_frames: bool = SKIP_BAD_FRAMES,
     except Exception as err:  # scipy's readers raise several kinds for a damaged .mat file
         if not known:
             raise
+        if isinstance(err, IsADirectoryError):
+            raise DataLayoutError(f'"{err.filename}" is a directory where the '
+                                  f'{"/".join(known)} data set needs a file') from err
         unreadable = _unreadable_mat_file(known, root)
         if unreadable:
             raise DataLayoutError(unreadable) from err

@@ -8,6 +8,8 @@ frame of the same tracklet.
 """
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from typing import Sequence
 
@@ -32,13 +34,35 @@ def _scaled_to_8_bits(img: Image.Image) -> Image.Image:
     return Image.fromarray(grey, 'L').convert('RGB')
 
 
+# What a path may be other than a regular file, by stat's test.
+_NOT_FILES = ((stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISDIR, 'a directory'),
+              (stat.S_ISSOCK, 'a socket'), (stat.S_ISCHR, 'a character device'),
+              (stat.S_ISBLK, 'a block device'))
+
+
+def _check_regular_file(path: str) -> None:
+    """Raises :class:`BadFrameError` unless ``path`` is a regular file (after symlinks),
+    before anything opens it: opening a FIFO would wait for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as err:
+        raise BadFrameError(f'frame "{path}" does not exist') from err
+    except OSError as err:
+        raise BadFrameError(f'frame "{path}" cannot be read: {err.strerror or err}') from err
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_FILES if test(mode)), 'not a file')
+        raise BadFrameError(f'frame "{path}" is {kind}, not an image file')
+
+
 def read_frame(path: str) -> Image.Image:
     """Reads ``path`` as an RGB PIL image, raising :class:`BadFrameError` if it can't.
 
     16-bit grey frames (PIL modes ``I;16*``) are scaled to 8 bits (PIL's own
     ``convert('RGB')`` clips them to white); frames of other depths PIL cannot convert
-    faithfully (``I``, ``F``) are refused, naming the file.
+    faithfully (``I``, ``F``) are refused, naming the file, and so is a path that is not a
+    regular file (a FIFO would block the read), before it is opened.
     """
+    _check_regular_file(path)
     try:
         with Image.open(path) as img:
             if img.mode.startswith('I;16'):

@@ -28,6 +28,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from dal_torchreid.file_errors import check_input_file, write_error
+
 
 class SplitLayout(NamedTuple):
     """Where torchreid keeps a two-camera data set under its ``root``.
@@ -216,7 +218,10 @@ def write_splits_file(path: str, splits: list[dict[str, list[str]]],
             json.dump(splits, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:  # a directory in its place
+            raise write_error(path, err) from err
     except BaseException:
         if osp.exists(tmp):
             os.unlink(tmp)
@@ -290,7 +295,8 @@ def dataset_splits(root: str, dataset: str) -> tuple[list[dict[str, list[str]]],
     and the file they come from; None where there is no split file yet (torchreid then
     says what is missing)."""
     path = splits_path(root, dataset)
-    if osp.isfile(path):
+    if osp.lexists(path):
+        check_input_file(path, 'split file')  # a directory, a dangling link: named
         return read_splits_file(path), path
     official = official_ilidsvid_splits(root) if dataset == 'ilidsvid' else None
     if official is None:
@@ -334,8 +340,9 @@ def official_ilidsvid_splits(root: str) -> list[dict[str, list[str]]] | None:
 
     layout = LAYOUTS['ilidsvid']
     path = osp.join(root, layout.folder, ILIDSVID_SPLIT_MAT)
-    if not osp.isfile(path):
+    if not osp.lexists(path):
         return None
+    check_input_file(path, 'split file')
     try:
         ls_set = np.asarray(loadmat(path)['ls_set'])
     except Exception as err:  # scipy raises several kinds for a damaged file

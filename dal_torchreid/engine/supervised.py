@@ -4,14 +4,38 @@ The baselines DAL is compared against: torchreid's own ``VideoSoftmaxEngine``
 and ``VideoTripletEngine``, trained with identity labels exactly as torchreid
 trains them; they also take ``eval_frame_batch_size`` (the all-frame fast
 path), count ``frames_seen`` and keep the full CMC curve and mAP in
-``test_results`` (see :mod:`dal_torchreid.engine.evaluation`).
+``test_results`` (see :mod:`dal_torchreid.engine.evaluation`); their checkpoints are
+written atomically.
 """
+import os.path as osp
+
 import torchreid
 
 from dal_torchreid.engine.evaluation import RecordingMixin
+from dal_torchreid.models.weights import save_checkpoint_atomic
 
 
-class RecordedVideoSoftmaxEngine(RecordingMixin, torchreid.engine.VideoSoftmaxEngine):
+class AtomicCheckpoints:
+    """torchreid's ``save_model``: the same files (``<save_dir>/model/model.pth.tar-<epoch>``,
+    ``model-best.pth.tar``) with the same contents, written atomically
+    (:func:`~dal_torchreid.models.weights.save_checkpoint_atomic`): a checkpoint that cannot
+    be written (a directory in its place, a full disk) is a
+    :class:`~dal_torchreid.file_errors.WriteError` naming it, and never a half-written file."""
+
+    def save_model(self, epoch, rank1, save_dir, is_best=False):
+        for name in self.get_model_names():
+            state = {'state_dict': self._models[name].state_dict(), 'epoch': epoch + 1,
+                     'rank1': rank1, 'optimizer': self._optims[name].state_dict(),
+                     'scheduler': self._scheds[name].state_dict()}
+            folder = osp.join(save_dir, name)
+            path = save_checkpoint_atomic(state, osp.join(folder, f'model.pth.tar-{epoch + 1}'))
+            print(f'Checkpoint saved to "{path}"')
+            if is_best:
+                save_checkpoint_atomic(state, osp.join(folder, 'model-best.pth.tar'))
+
+
+class RecordedVideoSoftmaxEngine(AtomicCheckpoints, RecordingMixin,
+                                 torchreid.engine.VideoSoftmaxEngine):
     """``torchreid.engine.VideoSoftmaxEngine`` that records frames and test results.
 
     Args:
@@ -30,7 +54,8 @@ class RecordedVideoSoftmaxEngine(RecordingMixin, torchreid.engine.VideoSoftmaxEn
     method = 'softmax'  # the engine's name in results.json (loss.name)
 
 
-class RecordedVideoTripletEngine(RecordingMixin, torchreid.engine.VideoTripletEngine):
+class RecordedVideoTripletEngine(AtomicCheckpoints, RecordingMixin,
+                                 torchreid.engine.VideoTripletEngine):
     """``torchreid.engine.VideoTripletEngine`` that records frames and test results.
 
     Args:

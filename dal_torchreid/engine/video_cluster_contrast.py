@@ -27,8 +27,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from dal_torchreid.cluster import (
-    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
-    check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
+    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_cross_camera, check_eps, check_k1,
+    check_k2, check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
 )
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.diagnostics import cluster_line, cluster_statistics
@@ -70,7 +70,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         k1, k2 (int, optional): Jaccard neighbourhood and query expansion (reference 30, 6).
         eps, min_samples (optional): DBSCAN's (reference 0.6, 4).
         camera_centred (bool, optional): cluster camera-centred features.
-        cross_camera (bool, optional): neighbours, and DBSCAN's pairs, from other cameras only.
+        cross_camera (bool, optional): neighbours, and DBSCAN's pairs, from other cameras only
+            (refused for a training set of one camera: nothing would cluster).
         mutual_neighbors (int, optional): n > 0: DBSCAN's pairs only between tracklets each
             among the other's n nearest; 0: off (reference).
         outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
@@ -138,6 +139,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         self.pooling_method, self.seq_len = pooling_method, int(seq_len)
         trainset = TrackletFrameDataset.from_datamanager(datamanager,
                                                          skip_bad_frames=skip_bad_frames)
+        check_cross_camera(cross_camera, trainset.num_cameras)
         sampler = PseudoIdentityClipSampler(
             trainset, batch_size, seq_len, clips_per_identity, steps_per_epoch,
             seed=broadcast_seed(seed), num_replicas=self.world_size, rank=self.rank)

@@ -43,7 +43,10 @@ def save_checkpoint_atomic(state: dict, fpath: str) -> str:
                 os.fsync(f.fileno())
             except (OSError, RuntimeError) as err:  # torch: "unexpected pos" for a full disk
                 raise write_error(fpath, recorded.error or err) from err
-        os.replace(tmp, fpath)
+        try:
+            os.replace(tmp, fpath)
+        except OSError as err:  # a directory in its place
+            raise write_error(fpath, err) from err
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -38,9 +38,13 @@ Examples::
 or ``python tools/make_synthetic_data.py --layout mars --root reid-data --ids 40``.
 """
 from dal_torchreid.data.synthetic.settings import LAYOUTS, SyntheticConfig
-from dal_torchreid.data.synthetic.layouts import DATASET_DIRS, INFO_FILE, make_synthetic_dataset, write_ilidsvid, write_mars, write_prid2011
+from dal_torchreid.data.synthetic.layouts import (
+    DATASET_DIRS, INFO_FILE, check_synthetic_folder, make_synthetic_dataset, write_ilidsvid,
+    write_mars, write_prid2011
+)
 
 __all__ = [
-    'LAYOUTS', 'DATASET_DIRS', 'INFO_FILE', 'SyntheticConfig', 'make_synthetic_dataset',
+    'LAYOUTS', 'DATASET_DIRS', 'INFO_FILE', 'SyntheticConfig', 'check_synthetic_folder',
+    'make_synthetic_dataset',
     'write_prid2011', 'write_ilidsvid', 'write_mars',
 ]

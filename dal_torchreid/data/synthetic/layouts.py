@@ -218,6 +218,15 @@ def _extra(world: _World, tag: int, j: int, camera: int) -> np.ndarray:
 WRITERS = {'prid2011': write_prid2011, 'ilidsvid': write_ilidsvid, 'mars': write_mars}
 
 
+def check_synthetic_folder(folder: str, advice: str) -> None:
+    """Raises ``FileExistsError`` (ending with ``advice``) unless ``folder`` is a data set
+    folder this generator wrote (it holds :data:`INFO_FILE`): the only kind a tool may
+    replace or reuse as its own, never a real data set."""
+    if not osp.isfile(osp.join(folder, INFO_FILE)):
+        raise FileExistsError(f'"{folder}" exists but is not a synthetic set (no {INFO_FILE}); '
+                              f'{advice}')
+
+
 def make_synthetic_dataset(layout: str, root: str, config: SyntheticConfig | None = None,
                            overwrite: bool = False) -> str:
     """Write a synthetic data set in ``layout`` under ``root``; return its folder.
@@ -249,6 +258,9 @@ def make_synthetic_dataset(layout: str, root: str, config: SyntheticConfig | Non
         raise FileExistsError(
             f'{target} already exists; pass overwrite=True (--overwrite) to replace it'
         )
+    if osp.lexists(target):
+        check_synthetic_folder(target, 'overwrite (--overwrite) replaces only a set the '
+                                       'generator wrote: move it away or choose another root')
     os.makedirs(root_path, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f'.{osp.basename(target)}.partial-', dir=root_path)
     try:
