@@ -90,10 +90,18 @@ def test_a_directory_in_place_of_a_mars_file_is_named(tiny_mars_root, tmp_path, 
     ('dal', 'checkpoint-latest.pth.tar'), ('softmax', 'model.pth.tar-1'),
 ])
 def test_a_directory_in_place_of_a_checkpoint_is_named(tiny_prid2011_root, tmp_path, capsys,
-                                                       engine, checkpoint):
+                                                       monkeypatch, engine, checkpoint):
     save_dir = tmp_path / 'log'
     in_the_way = save_dir / 'model' / checkpoint
-    in_the_way.mkdir(parents=True)
+    # a new run moves an earlier run's model/ aside: the directory appears after that
+    from dal_torchreid import experiment
+    set_aside_run = experiment.set_aside_run
+
+    def set_aside_then_block(*args, **kwargs):
+        moved = set_aside_run(*args, **kwargs)
+        in_the_way.mkdir(parents=True)
+        return moved
+    monkeypatch.setattr(experiment, 'set_aside_run', set_aside_then_block)
     extra = ['train.max_epoch', '1', 'loss.name', engine]
     if engine == 'softmax':
         extra += ['train.supervised_epochs', '1', 'video.train_sample_method', 'evenly',
