@@ -214,30 +214,34 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
     by_frame: dict[int, list[tuple]] = {}
     for crop in crops:
         by_frame.setdefault(crop[1], []).append(crop)
-    progress = Progress(camera, max(by_frame, default=0), stream)
-    manifest, written = [], 0
-    start = time.perf_counter()
-    for number, image in footage.frames(by_frame):
-        for track, frame, left, top, width, height in by_frame.pop(number):
-            relative = osp.join(camera, f'{track:06d}', f'{frame:06d}.jpg')
-            path = osp.join(staging, f'{track:06d}', f'{frame:06d}.jpg')
-            os.makedirs(osp.dirname(path), exist_ok=True)
-            if not cv2.imwrite(path, image[top:top + height, left:left + width], _JPEG):
-                raise OSError(f'cannot write crop "{path}"')
-            source = footage.frame_path(frame) if footage.video is None else footage.video
-            manifest.append(dict(crop=relative, camera=camera, track=track, frame=frame,
-                                 left=left, top=top, width=width, height=height, source=source))
-            written += 1
-        progress.update(number, written)
-    if crops:
-        progress.update(max(c[1] for c in crops), written, final=True)
-    counts['seconds'] = round(time.perf_counter() - start, 2)
-    counts['last_frame'] = max((c[1] for c in crops), default=0)
-    counts['frame_size'] = [footage.width, footage.height]
-    with open(osp.join(staging, 'camera.json'), 'w') as f:
-        json.dump({'settings': asdict(settings), 'source': footage.source,
-                   'tracks': osp.abspath(tracks_file), 'counts': counts}, f, indent=2)
-    _write_rows(osp.join(staging, MANIFEST), manifest)
+    try:
+        progress = Progress(camera, max(by_frame, default=0), stream)
+        manifest, written = [], 0
+        start = time.perf_counter()
+        for number, image in footage.frames(by_frame):
+            for track, frame, left, top, width, height in by_frame.pop(number):
+                relative = osp.join(camera, f'{track:06d}', f'{frame:06d}.jpg')
+                path = osp.join(staging, f'{track:06d}', f'{frame:06d}.jpg')
+                os.makedirs(osp.dirname(path), exist_ok=True)
+                if not cv2.imwrite(path, image[top:top + height, left:left + width], _JPEG):
+                    raise OSError(f'cannot write crop "{path}"')
+                source = footage.frame_path(frame) if footage.video is None else footage.video
+                manifest.append(dict(crop=relative, camera=camera, track=track, frame=frame,
+                                     left=left, top=top, width=width, height=height, source=source))
+                written += 1
+            progress.update(number, written)
+        if crops:
+            progress.update(max(c[1] for c in crops), written, final=True)
+        counts['seconds'] = round(time.perf_counter() - start, 2)
+        counts['last_frame'] = max((c[1] for c in crops), default=0)
+        counts['frame_size'] = [footage.width, footage.height]
+        with open(osp.join(staging, 'camera.json'), 'w') as f:
+            json.dump({'settings': asdict(settings), 'source': footage.source,
+                       'tracks': osp.abspath(tracks_file), 'counts': counts}, f, indent=2)
+        _write_rows(osp.join(staging, MANIFEST), manifest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a camera is whole or absent
+        raise
     target = osp.join(folder, camera)
     if osp.exists(target):
         shutil.rmtree(target)
