@@ -28,6 +28,7 @@ from dal_torchreid.cluster import (
     check_min_samples, check_mutual_neighbors, check_outliers
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
+from dal_torchreid.data.footage.dataset import register_footage_under
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, check_clips_per_identity, check_steps_per_epoch
@@ -235,6 +236,11 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f'command line: {_unknown(err)}') from err
     from_command_line = set(opts[0::2])
+    # a tracklet data set cut from footage is known by its folder under data.root; with
+    # one among the sources, the default targets are the other sources (footage has no ids)
+    footage = register_footage_under(cfg.data.root, list(cfg.data.sources) + list(cfg.data.targets))
+    if footage and 'data.targets' not in from_command_line | file_keys:
+        cfg.data.targets = [name for name in cfg.data.sources if name not in footage]
     validate_config(cfg, lambda key: 'command line' if key in from_command_line
                     else file_source if key in file_keys else 'default config')
     cfg.freeze()

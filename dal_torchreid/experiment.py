@@ -37,6 +37,7 @@ from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.label_free_statistics import label_free_record
 from dal_torchreid.results import (
     make_record, plot_associations, plot_clusters, read_results, summarize_splits, write_results
 )
@@ -95,7 +96,7 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     wall_time = time.time() - start
 
     trained = not cfg.test.evaluate
-    if not engine.test_results:
+    if not engine.test_results and engine.test_loader:
         warnings.warn(f'no evaluation ran (train.max_epoch {cfg.train.max_epoch} and '
                       f'test.evaluate False); {osp.join(save_dir, "results.json")} has no targets')
     record = make_record(
@@ -114,13 +115,14 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
         config_sha1=config_sha1(requested),
     )
     monitor = getattr(engine, 'association_monitor', None)
-    history = monitor.history if monitor is not None else None
+    history = getattr(monitor, 'history', None)
     if history:
         record['associations'] = history
     clusters = getattr(engine, 'cluster_monitor', None)
-    cluster_history = clusters.history if clusters is not None else None
+    cluster_history = getattr(clusters, 'history', None)
     if cluster_history:
         record['clusters'] = cluster_history
+    record.update(label_free_record(engine))  # no identities: what the training decided
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
