@@ -37,6 +37,7 @@ from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.footage_evaluation import evaluate_footage
 from dal_torchreid.label_free_statistics import label_free_record
 from dal_torchreid.results import (
     make_record, plot_associations, plot_clusters, read_results, summarize_splits, write_results
@@ -123,6 +124,8 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     if cluster_history:
         record['clusters'] = cluster_history
     record.update(label_free_record(engine))  # no identities: what the training decided
+    if is_main_process():
+        record.update(evaluate_footage(cfg, engine, save_dir))  # gt.txt: association scores
     if not is_main_process():
         return record
     path = write_results(record, save_dir)

@@ -20,7 +20,12 @@ def test_footage_to_scored_global_ids_without_a_label(tiny_footage, tmp_path, ca
     assert code == 0, err[-2000:]
     weights = save_dir / 'model' / 'model.pth.tar-2'
     assert weights.is_file()
-    assert json.load(open(save_dir / 'results.json'))['label_free'][-1]['epoch'] == 2
+    record = json.load(open(save_dir / 'results.json'))
+    assert record['label_free'][-1]['epoch'] == 2 and record['targets'] == {}
+    # the footage has gt.txt: the training's association is scored at the end
+    trained = record['footage_scores']['street']
+    assert 0 <= trained['pairwise']['f1'] <= 1 and 0 <= trained['idf1']['IDF1'] <= 1
+    assert (save_dir / 'association' / 'street' / 'report.html').is_file()
     code = associate(['--root', str(root), '--out', str(out), '--footage', footage,
                       'model.name', 'resnet18', 'model.pretrained', 'False', 'use_gpu', 'False',
                       'data.height', '32', 'data.width', '16', 'model.load_weights', str(weights),

@@ -17,15 +17,13 @@ from __future__ import annotations
 import os.path as osp
 import sys
 
-import torchreid
-
 import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.builder import build_model, uses_gpu
 from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
-from dal_torchreid.cluster.association import associate
 from dal_torchreid.data.footage import FootageError, TrackFileError
 from dal_torchreid.data.footage.dataset import NoIdentitiesError, is_footage_dataset
+from dal_torchreid.footage_evaluation import associate_from_config
 
 
 def main(argv=None) -> int:
@@ -50,14 +48,8 @@ def main(argv=None) -> int:
         model = build_model(cfg, num_classes=1)
         if uses_gpu(cfg):
             model = model.cuda()
-        _, transform = torchreid.data.transforms.build_transforms(
-            cfg.data.height, cfg.data.width, transforms=[], norm_mean=list(cfg.data.norm_mean),
-            norm_std=list(cfg.data.norm_std))
-        summary = associate(cfg.data.root, name, args.out, model, transform,
-                            cfg.video.pooling_method, max(cfg.test.frame_batch_size, 1),
-                            uses_gpu(cfg), cfg.associate.top_k, cfg.associate.k1,
-                            cfg.associate.k2, cfg.associate.eps, cfg.associate.min_samples,
-                            footage=args.footage or None, tracks=args.tracks or None)
+        summary = associate_from_config(cfg, name, args.out, model, args.footage or None,
+                                        args.tracks or None)
     except INPUT_ERRORS + DIVERGENCE_ERRORS + (FootageError, TrackFileError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
