@@ -28,12 +28,16 @@ from dal_torchreid.budget import (
     UNSUPERVISED_ENGINES, EmptyEpochError, batch_tracklets, train_sampler
 )
 from dal_torchreid.data.datamanager import DataLayoutError, build_video_datamanager
+from dal_torchreid.data.footage.dataset import (
+    check_engine_for_footage, evaluation_targets, is_footage_dataset, register_footage_under
+)
 from dal_torchreid.diagnostics import AssociationMonitor, ClusterMonitor
 from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoClusterContrastEngine,
     VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
+from dal_torchreid.label_free_statistics import ClusterStatisticsMonitor, CycleConsistencyMonitor
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.models import (  # noqa: F401  (PretrainedWeightsError: raised here)
     PretrainedWeightsError, build_model as build_backbone, load_weights
@@ -54,7 +58,7 @@ def videodata_kwargs(cfg: CfgNode) -> dict:
     return {
         'root': cfg.data.root,
         'sources': list(cfg.data.sources),
-        'targets': list(cfg.data.targets) or list(cfg.data.sources),
+        'targets': evaluation_targets(cfg.data.sources, cfg.data.targets),
         'height': cfg.data.height,
         'width': cfg.data.width,
         'transforms': list(cfg.data.transforms),
@@ -227,8 +231,12 @@ def build_datamanager(cfg: CfgNode) -> 'torchreid.data.VideoDataManager':
     replaces ``video.sample_method`` for the training clips only. Every loader
     reads each frame once (``data.skip_bad_frames``: skip unreadable ones). A data
     root without the expected layout raises
-    :class:`~dal_torchreid.data.datamanager.DataLayoutError` describing it.
+    :class:`~dal_torchreid.data.datamanager.DataLayoutError` describing it. A tracklet data
+    set cut from footage (``dal-make-tracklets``) is registered under its name, trains only
+    the label-free engines and is never evaluated (it has no identities).
     """
+    register_footage_under(cfg.data.root, list(cfg.data.sources) + list(cfg.data.targets))
+    check_engine_for_footage(cfg.loss.name, cfg.data.sources, UNSUPERVISED_ENGINES)
     try:
         datamanager = build_video_datamanager(skip_bad_frames=cfg.data.skip_bad_frames,
                                               **videodata_kwargs(cfg))
@@ -315,12 +323,20 @@ def build_engine(cfg: CfgNode, datamanager, model, optimizer, scheduler):
     if cfg.loss.name not in UNSUPERVISED_ENGINES and world()[1] > 1:
         raise ValueError(f'loss.name {cfg.loss.name!r}: torchreid\'s supervised engines do not '
                          'run under torch.distributed; only the DAL and cc engines do')
+    label_free = any(is_footage_dataset(name) for name in cfg.data.sources)
     if cfg.loss.name == 'dal':
-        monitor = AssociationMonitor.from_datamanager(datamanager) if cfg.dal.diagnostics else None
+        if label_free:  # no identities: what needs none
+            monitor = CycleConsistencyMonitor.from_datamanager(datamanager)
+        else:
+            monitor = (AssociationMonitor.from_datamanager(datamanager) if cfg.dal.diagnostics
+                       else None)
         engine = VideoDALEngine(datamanager, model, optimizer, scheduler=scheduler,
                                 association_monitor=monitor, **dal_engine_kwargs(cfg))
     elif cfg.loss.name == 'cc':
-        monitor = ClusterMonitor.from_datamanager(datamanager) if cfg.cc.diagnostics else None
+        if label_free:
+            monitor = ClusterStatisticsMonitor()
+        else:
+            monitor = ClusterMonitor.from_datamanager(datamanager) if cfg.cc.diagnostics else None
         engine = VideoClusterContrastEngine(datamanager, model, optimizer, scheduler=scheduler,
                                             cluster_monitor=monitor, **cc_engine_kwargs(cfg))
     elif cfg.loss.name == 'softmax':

@@ -30,6 +30,13 @@ from dal_torchreid.cluster import (
     check_min_samples, check_mutual_neighbors, check_outliers
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
+from dal_torchreid.data.footage.dataset import register_footage_under
+from dal_torchreid.cluster.global_ids import EPS as ASSOCIATE_EPS
+from dal_torchreid.cluster.global_ids import K1 as ASSOCIATE_K1
+from dal_torchreid.cluster.global_ids import K2 as ASSOCIATE_K2
+from dal_torchreid.cluster.global_ids import MIN_SAMPLES as ASSOCIATE_MIN_SAMPLES
+from dal_torchreid.cluster.global_ids import TOP_K as ASSOCIATE_TOP_K
+from dal_torchreid.cluster.global_ids import check_top_k
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, check_clips_per_identity, check_steps_per_epoch
@@ -134,6 +141,10 @@ def get_default_config() -> CN:
         steps_per_epoch=STEPS_PER_EPOCH,  # 0: a DAL epoch's frames
         clip_grad_value=0.0,  # 0: no clipping (the reference's)
         diagnostics=True))  # score pseudo-labels against identities, for reporting only
+    cfg.associate = CN(dict(  # dal-associate: cross-camera global ids of footage tracklets
+        top_k=ASSOCIATE_TOP_K,  # matches per tracklet in matches.csv and the report
+        k1=ASSOCIATE_K1, k2=ASSOCIATE_K2,  # Jaccard neighbourhoods of the clustering
+        eps=ASSOCIATE_EPS, min_samples=ASSOCIATE_MIN_SAMPLES))  # DBSCAN's
     cfg.test = CN(dict(
         batch_size=100,
         frame_batch_size=EVAL_FRAME_BATCH_SIZE,  # > 0: all frames, this many per model call
@@ -153,6 +164,8 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
     'model.bn_momentum': check_bn_momentum, 'train.dist_timeout': check_dist_timeout,
     'data.sources': check_sources, 'data.targets': check_targets,
     'train.channels_last': check_channels_last,
+    'associate.top_k': check_top_k, 'associate.k1': check_k1, 'associate.k2': check_k2,
+    'associate.eps': check_eps, 'associate.min_samples': check_min_samples,
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,
@@ -247,6 +260,12 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f'command line: {_unknown(err)}') from err
     from_command_line = set(opts[0::2])
+    # a tracklet data set cut from footage is known by its folder under data.root; with
+    # one among the sources, the default targets are the other sources (footage has no ids)
+    footage = register_footage_under(cfg.data.root, list(cfg.data.sources) + list(cfg.data.targets))
+    if footage and 'data.targets' not in from_command_line | file_keys:
+        cfg.data.targets = [name for name in cfg.data.sources if name not in footage]
+
     def source_of(key: str) -> str:
         return ('command line' if key in from_command_line
                 else file_source if key in file_keys else 'default config')

@@ -49,6 +49,7 @@ EXTENDED = {
 
 ALL, DAL, CC, SUPERVISED, TRIPLET, TOOL = 'all', 'dal', 'cc', 'softmax, triplet', 'triplet', 'dal-train'
 UNSUPERVISED, CLIPS = 'dal, cc', 'softmax, triplet, cc'
+ASSOCIATE = 'dal-associate'
 
 # key: (engines that read it, what it means).
 KEY_DOCS: dict[str, tuple[str, str]] = {
@@ -200,6 +201,15 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'cc.clip_grad_value': (CC, 'clip gradients by value; 0: off (reference)'),
     'cc.diagnostics': (CC, 'score each epoch\'s pseudo-labels against identities, read '
                            'separately, for reporting only'),
+    'associate.top_k': (ASSOCIATE, 'best matches in other cameras listed per tracklet '
+                                   '(`matches.csv`, `report.html`)'),
+    'associate.k1': (ASSOCIATE, 'k-reciprocal neighbourhood (itself included) of the '
+                                'camera-aware clustering into global ids'),
+    'associate.k2': (ASSOCIATE, 'query expansion of the Jaccard distances'),
+    'associate.eps': (ASSOCIATE, 'DBSCAN radius in Jaccard distance: larger joins more '
+                                 'tracklets into one identity'),
+    'associate.min_samples': (ASSOCIATE, 'DBSCAN\'s core size; tracklets in no cluster are '
+                                         'identities of their own'),
     'test.batch_size': (ALL, 'tracklets per batch on torchreid\'s test path'),
     'test.frame_batch_size': (ALL, '> 0: the all-frame fast path, this many frames per '
                                    'loader batch; 0: torchreid\'s test path'),

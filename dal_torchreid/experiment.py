@@ -40,6 +40,8 @@ from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.environment import environment_line, package_versions
 from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.footage_evaluation import evaluate_footage
+from dal_torchreid.label_free_statistics import label_free_record
 from dal_torchreid.results import (
     RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results, rounded,
     summarize_splits, write_config, write_results
@@ -159,7 +161,7 @@ def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
     wall_time = time.time() - start
 
     trained = not cfg.test.evaluate
-    if not engine.test_results:
+    if not engine.test_results and engine.test_loader:
         warnings.warn(f'no evaluation ran (train.max_epoch {cfg.train.max_epoch} and '
                       f'test.evaluate False); {osp.join(save_dir, "results.json")} has no targets')
     record = make_record(
@@ -179,6 +181,8 @@ def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
     )
     if trained and run_kwargs['start_epoch']:
         record['resumed_from_epoch'] = run_kwargs['start_epoch']
+    if is_main_process():
+        record.update(evaluate_footage(cfg, engine, save_dir))  # gt.txt: association scores
     return write_run_record(engine, record, save_dir)
 
 
@@ -196,13 +200,14 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
     """Adds the engine's per-epoch diagnostics to ``record``; rank 0 writes it to
     ``<save_dir>/results.json`` and plots them. Returns the record."""
     monitor = getattr(engine, 'association_monitor', None)
-    history = monitor.history if monitor is not None else None
+    history = getattr(monitor, 'history', None)
     if history:
         record['associations'] = history
     clusters = getattr(engine, 'cluster_monitor', None)
-    cluster_history = clusters.history if clusters is not None else None
+    cluster_history = getattr(clusters, 'history', None)
     if cluster_history:
         record['clusters'] = cluster_history
+    record.update(label_free_record(engine))  # no identities: what the training decided
     evaluations = getattr(engine, 'evaluations', None)
     if evaluations:
         record['evaluations'] = evaluations

@@ -1,0 +1,207 @@
+"""Cross-camera association of footage tracklets: features, matches, global ids, tracker files.
+
+:func:`associate` is what ``dal-associate`` runs on a tracklet data set cut by
+``dal-make-tracklets``:
+
+1. every tracklet's feature from all its crops (the evaluation's all-frame path,
+   :func:`~dal_torchreid.engine.features.extract_tracklet_features`), L2-normalised;
+2. its best matches among other cameras' tracklets (``OUT/matches.csv``);
+3. global person ids (:func:`~dal_torchreid.cluster.global_ids.global_ids`: the camera-aware
+   clustering, never joining two tracks that overlap in time in one camera);
+4. the tracker's files rewritten with the global ids, one MOTChallenge file per camera
+   (``OUT/<camera>.txt``: the tracker's frames and boxes of every kept track);
+5. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.cluster.report`), and with
+   ground truth (``FOOTAGE/<camera>/gt/gt.txt``) the scores of
+   :mod:`dal_torchreid.metrics.multicamera` in ``OUT/scores.json``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dal_torchreid.cluster.global_ids import (
+    EPS, K1, K2, MIN_SAMPLES, TOP_K, global_ids, temporal_cannot_links, top_matches
+)
+from dal_torchreid.data.footage.dataset import FootageTracklet, read_footage_tracklets
+from dal_torchreid.data.footage.tracklets import INFO
+from dal_torchreid.data.footage.tracks import format_mot_line, read_mot_file
+from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.engine.features import extract_tracklet_features
+
+MATCHES = 'matches.csv'
+IDENTITIES = 'identities.csv'
+SCORES = 'scores.json'
+
+
+@dataclass
+class Association:
+    """The outcome of :func:`associate_tracklets`.
+
+    Args:
+        tracklets (list): the :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        features (Tensor): ``(N, D)`` L2-normalised tracklet features.
+        ids (np.ndarray): global id of each tracklet, ``1 .. P``.
+        match_index, match_similarity (np.ndarray): ``(N, top_k)`` best matches in other
+            cameras (``-1`` / nan where fewer exist).
+        cannot_links (int): same-camera pairs that overlap in time.
+    """
+
+    tracklets: list
+    features: Tensor
+    ids: np.ndarray
+    match_index: np.ndarray
+    match_similarity: np.ndarray
+    cannot_links: int
+
+    @property
+    def num_identities(self) -> int:
+        return int(len(np.unique(self.ids)))
+
+    def multi_camera_identities(self) -> int:
+        """Identities whose tracklets lie in two cameras or more."""
+        cameras: dict[int, set] = {}
+        for tracklet, pid in zip(self.tracklets, self.ids.tolist()):
+            cameras.setdefault(pid, set()).add(tracklet.camera)
+        return sum(len(c) >= 2 for c in cameras.values())
+
+
+def tracklet_features(model: nn.Module, tracklets: list[FootageTracklet], transform,
+                      pooling_method: str = 'avg', batch_size: int = 64,
+                      use_gpu: bool = False) -> Tensor:
+    """``(N, D)`` L2-normalised features of the tracklets, from all their crops."""
+    frames = AllFramesDataset([t.paths for t in tracklets], transform, name='footage tracklet')
+    features, _ = extract_tracklet_features(model, frames, batch_size, pooling_method,
+                                            use_gpu=use_gpu)
+    if not torch.isfinite(features).all():
+        raise FloatingPointError('tracklet features hold NaN or infinite values: the model '
+                                 'weights are broken; no identity is written')
+    return F.normalize(features, dim=1)
+
+
+def associate_tracklets(tracklets: list[FootageTracklet], features: Tensor, top_k: int = TOP_K,
+                        k1: int = K1, k2: int = K2, eps: float = EPS,
+                        min_samples: int = MIN_SAMPLES) -> Association:
+    """Global ids (``1 .. P``) and best matches of ``tracklets`` from their ``features``."""
+    cameras = [t.camid for t in tracklets]
+    links = temporal_cannot_links(cameras, [t.first for t in tracklets],
+                                  [t.last for t in tracklets])
+    ids = global_ids(features, cameras, links, k1, k2, eps, min_samples) + 1
+    index, similarity = top_matches(features, cameras, top_k)
+    return Association(tracklets, features, ids, index, similarity, len(links))
+
+
+def write_matches(path: str, association: Association) -> None:
+    """``matches.csv``: each tracklet's best matches in other cameras, with similarities."""
+    ts, ids = association.tracklets, association.ids
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['camera', 'track', 'global_id', 'rank', 'match_camera', 'match_track',
+                         'match_global_id', 'similarity'])
+        for i, t in enumerate(ts):
+            for rank, (j, sim) in enumerate(zip(association.match_index[i],
+                                                association.match_similarity[i]), 1):
+                if j >= 0:
+                    writer.writerow([t.camera, t.track, ids[i], rank, ts[j].camera, ts[j].track,
+                                     ids[j], f'{sim:.4f}'])
+
+
+def write_identities(path: str, association: Association) -> None:
+    """``identities.csv``: camera, track, its frame range and its global id."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['camera', 'track', 'first_frame', 'last_frame', 'crops', 'global_id'])
+        for t, pid in zip(association.tracklets, association.ids.tolist()):
+            writer.writerow([t.camera, t.track, t.first, t.last, len(t.frames), pid])
+
+
+def write_tracker_files(out: str, association: Association, tracks: str) -> dict:
+    """``OUT/<camera>.txt``: the lines of ``TRACKS/<camera>.txt`` of every track with a global
+    id, that id in place of the tracker's; tracks the data set dropped are left out.
+    Returns per camera the boxes written and the tracks left out."""
+    global_of = {(t.camera, t.track): int(pid)
+                 for t, pid in zip(association.tracklets, association.ids)}
+    counts = {}
+    for camera in sorted({t.camera for t in association.tracklets}):
+        rows = read_mot_file(osp.join(tracks, camera + '.txt'))
+        lines, left_out = [], set()
+        for row in rows:
+            pid = global_of.get((camera, int(row[1])))
+            if pid is None:
+                left_out.add(int(row[1]))
+                continue
+            lines.append(format_mot_line(row[0], pid, *row[2:6], f'{row[6]:.2f},-1,-1,-1'))
+        with open(osp.join(out, camera + '.txt'), 'w') as f:
+            f.writelines(line + '\n' for line in lines)
+        counts[camera] = {'boxes': len(lines), 'tracks_left_out': len(left_out)}
+    return counts
+
+
+def dataset_sources(root: str, name: str) -> dict:
+    """``tracklets.json`` of data set ``ROOT/NAME``: where its footage and tracks are."""
+    path = osp.join(root, name, INFO)
+    with open(path) as f:
+        return json.load(f)
+
+
+def associate(root: str, name: str, out: str, model: nn.Module, transform,
+              pooling_method: str = 'avg', batch_size: int = 64, use_gpu: bool = False,
+              top_k: int = TOP_K, k1: int = K1, k2: int = K2, eps: float = EPS,
+              min_samples: int = MIN_SAMPLES, footage: str | None = None,
+              tracks: str | None = None) -> dict:
+    """Associates the tracklets of data set ``ROOT/NAME`` across cameras; writes ``OUT``.
+
+    Args:
+        root (str), name (str): the tracklet data set (``dal-make-tracklets``).
+        out (str): output folder: ``matches.csv``, ``identities.csv``, ``<camera>.txt``,
+            ``report.html`` (and ``scores.json``).
+        model (nn.Module): a torchreid backbone; eval mode gives its embedding.
+        transform: the test transform of a frame (torchreid's ``build_transforms``).
+        pooling_method (str): frames to a tracklet feature: ``'avg'``, ``'max'``, ``'release'``.
+        top_k, k1, k2, eps, min_samples: matches per tracklet and the clustering's.
+        footage (str, optional): ``FOOTAGE`` whose ``<camera>/gt/gt.txt`` hold ground
+            truth with global ids: then the ids are scored.
+        tracks (str, optional): ``TRACKS``; default: the folder the data set was cut from.
+
+    Returns:
+        dict: the summary, written to ``OUT/summary.json`` (with ``scores`` when scored).
+
+    Examples::
+
+        import torchreid, dal_torchreid
+        from dal_torchreid.cluster.association import associate
+        model = torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1)
+        _, transform = torchreid.data.transforms.build_transforms(256, 128, transforms=[])
+        summary = associate('reid-data', 'shop', 'out', model, transform)
+    """
+    from dal_torchreid.cluster.report import write_report
+    from dal_torchreid.metrics.multicamera import score_footage
+
+    tracklets = read_footage_tracklets(osp.join(root, name))
+    tracks = tracks or dataset_sources(root, name)['tracks']
+    features = tracklet_features(model, tracklets, transform, pooling_method, batch_size, use_gpu)
+    association = associate_tracklets(tracklets, features, top_k, k1, k2, eps, min_samples)
+    os.makedirs(out, exist_ok=True)
+    write_matches(osp.join(out, MATCHES), association)
+    write_identities(osp.join(out, IDENTITIES), association)
+    written = write_tracker_files(out, association, tracks)
+    summary = {'tracklets': len(tracklets), 'cameras': sorted(written),
+               'identities': association.num_identities,
+               'identities_in_several_cameras': association.multi_camera_identities(),
+               'cannot_link_pairs': association.cannot_links, 'tracker_files': written}
+    if footage:
+        scores = score_footage(footage, tracks, out, tracklets, association.ids)
+        summary['scores'] = scores
+        with open(osp.join(out, SCORES), 'w') as f:
+            json.dump(scores, f, indent=2)
+    write_report(osp.join(out, 'report.html'), association, summary.get('scores'))
+    with open(osp.join(out, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    return summary

@@ -1,0 +1,181 @@
+"""A tracklet data set cut from a user's footage, as a torchreid video data set without identities.
+
+``ROOT/NAME/manifest.csv`` (written by :func:`~dal_torchreid.data.footage.make_tracklets`)
+lists every crop with its camera, track and frame. :class:`FootageTrackletDataset`
+makes each ``(camera, track)`` one training tracklet, its crops in frame order,
+camera ids numbered in the sorted order of the camera names. There is no person
+id: every tracklet carries :data:`UNKNOWN_PID`, and the label-free engines never
+read it. Query and gallery hold one placeholder tracklet each, as torchreid's own
+training-only sets (CUHK-SYSU) do; there is nothing to evaluate, so the tools never
+use such a set as a target.
+
+The data set is registered under its own name the torchreid way
+(``torchreid.data.register_video_dataset``) by :func:`register_footage_dataset`.
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from dataclasses import dataclass
+from typing import Sequence
+
+import torchreid
+
+from dal_torchreid.data.datamanager import DataLayoutError, registered_video_datasets
+from dal_torchreid.data.footage.tracklets import INFO, MANIFEST, read_manifest
+
+UNKNOWN_PID = -1
+"""The person id every footage tracklet carries: not known, never used."""
+
+SUPERVISED_REFUSAL = ('engine "{engine}" trains with identity labels, and data set "{name}" '
+                      '(cut from footage by dal-make-tracklets) has none: use --engine dal or cc')
+
+
+class NoIdentitiesError(DataLayoutError):
+    """A supervised engine or an evaluation asked for on a data set without identities."""
+
+
+@dataclass
+class FootageTracklet:
+    """One tracker track of one camera, as cut into crops.
+
+    Args:
+        camera (str): camera name; ``camid`` its index among the sorted names.
+        track (int): the tracker's id, unique within the camera.
+        frames (list): 1-based frame numbers of the crops, increasing.
+        paths (list): crop files, in the same order.
+        boxes (list): ``(left, top, width, height)`` of each crop in its frame.
+        source (str): the video or frame folder the crops come from.
+    """
+
+    camera: str
+    camid: int
+    track: int
+    frames: list
+    paths: list
+    boxes: list
+    source: str
+
+    @property
+    def first(self) -> int:
+        return self.frames[0]
+
+    @property
+    def last(self) -> int:
+        return self.frames[-1]
+
+
+def read_footage_tracklets(folder: str) -> list[FootageTracklet]:
+    """The tracklets of the data set folder ``ROOT/NAME``, sorted by camera then track.
+
+    Raises :class:`~dal_torchreid.data.datamanager.DataLayoutError` when the folder
+    has no ``manifest.csv`` or it lists no crop, naming the folder.
+    """
+    manifest = osp.join(folder, MANIFEST)
+    if not osp.isfile(manifest):
+        raise DataLayoutError(f'no tracklet data set in "{folder}": "{manifest}" does not exist '
+                              '(dal-make-tracklets writes it)')
+    rows = read_manifest(manifest)
+    if not rows:
+        raise DataLayoutError(f'manifest "{manifest}" lists no crop: every track was filtered '
+                              'out (see tracklets.json for the counts; relax the filters)')
+    cameras = sorted({row['camera'] for row in rows})
+    tracklets: dict[tuple, FootageTracklet] = {}
+    for row in sorted(rows, key=lambda r: (r['camera'], r['track'], r['frame'])):
+        key = (row['camera'], row['track'])
+        if key not in tracklets:
+            tracklets[key] = FootageTracklet(row['camera'], cameras.index(row['camera']),
+                                             row['track'], [], [], [], row['source'])
+        tracklet = tracklets[key]
+        tracklet.frames.append(row['frame'])
+        tracklet.paths.append(osp.join(folder, row['crop']))
+        tracklet.boxes.append((row['left'], row['top'], row['width'], row['height']))
+    return list(tracklets.values())
+
+
+class FootageTrackletDataset(torchreid.data.VideoDataset):
+    """The tracklets of ``root/<dataset_dir>``, without identities (see the module).
+
+    Subclassed per data set name by :func:`register_footage_dataset`, which sets
+    ``dataset_dir``; torchreid builds it from ``VideoDataManager(root, sources=NAME)``.
+
+    Args:
+        root (str): data root.
+        **kwargs: torchreid's ``VideoDataset`` arguments (transform, mode, seq_len, ...).
+
+    Examples::
+
+        import torchreid, dal_torchreid
+        dal_torchreid.data.footage.register_footage_dataset('shop')
+        datamanager = torchreid.data.VideoDataManager(root='reid-data', sources='shop')
+    """
+
+    dataset_dir = ''
+
+    def __init__(self, root: str = '', **kwargs) -> None:
+        self.root = osp.abspath(osp.expanduser(root))
+        self.folder = osp.join(self.root, self.dataset_dir)
+        self.tracklets = read_footage_tracklets(self.folder)
+        train = [(tuple(t.paths), UNKNOWN_PID, t.camid) for t in self.tracklets]
+        placeholder = [copy.deepcopy(train[0])]  # torchreid needs a query and a gallery
+        super().__init__(train, placeholder, copy.deepcopy(placeholder), **kwargs)
+
+
+def is_footage_dataset(name: str) -> bool:
+    """Whether ``name`` is registered in torchreid as a :class:`FootageTrackletDataset`."""
+    registry = vars(torchreid.data.datasets)['__video_datasets']
+    cls = registry.get(name)
+    return isinstance(cls, type) and issubclass(cls, FootageTrackletDataset)
+
+
+def register_footage_dataset(name: str) -> type:
+    """Registers the tracklet data set ``ROOT/name`` under ``name`` in torchreid (once);
+    returns its class. Raises ``ValueError`` when torchreid already has another data set
+    of that name.
+
+    Examples::
+
+        register_footage_dataset('shop')
+        torchreid.data.VideoDataManager(root='reid-data', sources='shop', targets=[])
+    """
+    if is_footage_dataset(name):
+        return vars(torchreid.data.datasets)['__video_datasets'][name]
+    if name in registered_video_datasets():
+        raise ValueError(f'data set name "{name}" is torchreid\'s already: choose another name')
+    cls = type(f'FootageTracklets_{name}', (FootageTrackletDataset,), {'dataset_dir': name})
+    torchreid.data.register_video_dataset(name, cls)
+    return cls
+
+
+def register_footage_under(root: str, names: Sequence[str]) -> list[str]:
+    """Registers each of ``names`` that is not a torchreid data set yet and whose folder
+    under ``root`` holds a tracklet data set (``tracklets.json`` and ``manifest.csv``);
+    returns the footage data sets among ``names``."""
+    root = osp.abspath(osp.expanduser(root or ''))
+    for name in names:
+        folder = osp.join(root, name)
+        if (name not in registered_video_datasets() and osp.isfile(osp.join(folder, MANIFEST))
+                and osp.isfile(osp.join(folder, INFO))):
+            register_footage_dataset(name)
+    return [name for name in names if is_footage_dataset(name)]
+
+
+def check_engine_for_footage(engine: str, sources: Sequence[str], unsupervised: Sequence[str]) -> None:
+    """Raises :class:`NoIdentitiesError` when ``engine`` is not among the label-free
+    ``unsupervised`` ones and a source is a footage data set."""
+    if engine in unsupervised:
+        return
+    for name in sources:
+        if is_footage_dataset(name):
+            raise NoIdentitiesError(SUPERVISED_REFUSAL.format(engine=engine, name=name))
+
+
+def evaluation_targets(sources: Sequence[str], targets: Sequence[str]) -> list[str]:
+    """The data sets to evaluate: ``targets``, or the sources when none is given, less
+    the footage data sets (no identities). Raises :class:`NoIdentitiesError` for a footage
+    data set named as a target."""
+    for name in targets:
+        if is_footage_dataset(name):
+            raise NoIdentitiesError(f'data.targets: "{name}" has no identities to evaluate on '
+                                    '(dal-associate --footage scores it against gt.txt)')
+    return [name for name in (list(targets) or list(sources)) if not is_footage_dataset(name)]

@@ -1,0 +1,64 @@
+"""After training on footage tracklets with ground truth: the association, scored.
+
+A data set cut from footage has no identities, so a run on it is not evaluated the
+re-id way (no query, no rank-1). When every camera of its footage holds
+``gt/gt.txt`` (global person ids), :func:`evaluate_footage` runs what
+``dal-associate --footage`` runs with the trained model (its EMA when kept) into
+``<save_dir>/association/<name>/`` and returns the scores for ``results.json``.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+import torchreid
+from yacs.config import CfgNode
+
+from dal_torchreid.builder import uses_gpu
+from dal_torchreid.cluster.association import associate, dataset_sources
+from dal_torchreid.data.footage.dataset import is_footage_dataset
+from dal_torchreid.engine.embedding import unwrap_model
+
+
+def footage_with_ground_truth(root: str, name: str) -> str | None:
+    """The footage folder of data set ``name`` when all its cameras hold ``gt/gt.txt``."""
+    info = dataset_sources(root, name)
+    footage = info['footage']
+    cameras = list(info['cameras'])
+    if cameras and all(osp.isfile(osp.join(footage, c, 'gt', 'gt.txt')) for c in cameras):
+        return footage
+    return None
+
+
+def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str | None = None,
+                          tracks: str | None = None) -> dict:
+    """:func:`~dal_torchreid.cluster.association.associate` of data set ``name`` with
+    ``cfg``'s input size, normalisation, pooling and ``associate.*`` settings."""
+    _, transform = torchreid.data.transforms.build_transforms(
+        cfg.data.height, cfg.data.width, transforms=[], norm_mean=list(cfg.data.norm_mean),
+        norm_std=list(cfg.data.norm_std))
+    return associate(cfg.data.root, name, out, model, transform, cfg.video.pooling_method,
+                     max(cfg.test.frame_batch_size, 1), uses_gpu(cfg), cfg.associate.top_k,
+                     cfg.associate.k1, cfg.associate.k2, cfg.associate.eps,
+                     cfg.associate.min_samples, footage=footage, tracks=tracks)
+
+
+def evaluate_footage(cfg: CfgNode, engine, save_dir: str) -> dict:
+    """``{'footage_scores': {name: scores}}`` for the footage sources with ground truth,
+    or ``{}``."""
+    scores = {}
+    for name in cfg.data.sources:
+        if not is_footage_dataset(name):
+            continue
+        footage = footage_with_ground_truth(cfg.data.root, name)
+        if footage is None:
+            continue
+        ema = getattr(getattr(engine, 'step', None), 'ema', None)
+        model = ema.module if ema is not None else unwrap_model(engine.model)
+        out = osp.join(save_dir, 'association', name)
+        summary = associate_from_config(cfg, name, out, model, footage=footage)
+        result = summary['scores']
+        scores[name] = result
+        print(f'=> {name} against its ground truth: cross-camera pairwise F1 '
+              f'{result["pairwise"]["f1"]:.3f}, multi-camera IDF1 {result["idf1"]["IDF1"]:.3f} '
+              f'("{out}")')
+    return {'footage_scores': scores} if scores else {}

@@ -1,0 +1,210 @@
+"""Scores of cross-camera identities against ground truth with global ids.
+
+* :func:`track_identities`: the true person of each tracker track, the ground-truth id
+  most of its boxes cover (IoU >= 0.5, boxes matched frame by frame); None for a
+  false track.
+* :func:`pairwise_scores`: over pairs of tracklets in different cameras, the
+  precision, recall and F1 of "same global id" against "same person".
+* :func:`idf1`: the multi-camera IDF1 (Ristani et al. 2016): all cameras as one
+  sequence, camera after camera (frames offset), so an identity switched between
+  cameras costs IDF1 as one switched within a camera does. Computed as TrackEval's
+  ``Identity`` metric computes it (per frame, pairs of IoU >= 0.5 count as potential
+  matches; one optimal assignment of ids over the whole sequence); the tests check
+  the two agree.
+
+TrackEval itself is not a dependency: its package requires the GUI build of OpenCV
+(``opencv-python``), which would install a second ``cv2`` over this project's
+``opencv-python-headless``, and pycocotools.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+IOU_THRESHOLD = 0.5
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` IoU of ``left, top, width, height`` boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+    y1 = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _frames(rows: np.ndarray) -> dict[int, np.ndarray]:
+    rows = np.asarray(rows, np.float64).reshape(-1, 6)
+    order = np.argsort(rows[:, 0], kind='stable')
+    rows = rows[order]
+    frames, starts = np.unique(rows[:, 0].astype(np.int64), return_index=True)
+    return dict(zip(frames.tolist(), np.split(rows, starts[1:])))
+
+
+def track_identities(tracks: np.ndarray, gt: np.ndarray,
+                     threshold: float = IOU_THRESHOLD) -> dict[int, int | None]:
+    """``{track id: ground-truth id or None}`` for one camera.
+
+    Args:
+        tracks, gt: rows ``frame, id, left, top, width, height`` (tracker, ground truth).
+        threshold (float): least IoU of a matched box.
+
+    In each frame the boxes are matched one to one (largest total IoU, pairs below
+    ``threshold`` left out); a track takes the id most of its matched boxes have, when
+    more than half of its boxes are matched, else None.
+    """
+    gt_frames = _frames(gt)
+    votes: dict[int, list] = {}
+    boxes: dict[int, int] = {}
+    for frame, rows in _frames(tracks).items():
+        for tid in rows[:, 1].astype(int):
+            boxes[tid] = boxes.get(tid, 0) + 1
+        truth = gt_frames.get(frame)
+        if truth is None:
+            continue
+        iou = box_iou(rows[:, 2:6], truth[:, 2:6])
+        r, c = linear_sum_assignment(-iou)
+        for i, j in zip(r, c):
+            if iou[i, j] >= threshold:
+                votes.setdefault(int(rows[i, 1]), []).append(int(truth[j, 1]))
+    out = {}
+    for tid, count in boxes.items():
+        ids = votes.get(tid, [])
+        best = max(set(ids), key=ids.count) if ids else None
+        out[tid] = best if best is not None and 2 * ids.count(best) > count else None
+    return out
+
+
+def pairwise_scores(predicted: Sequence[int], truth: Sequence, cameras: Sequence[int]) -> dict:
+    """Cross-camera pairwise precision, recall and F1 of ``predicted`` ids.
+
+    Args:
+        predicted (sequence): global id of each tracklet.
+        truth (sequence): true person of each tracklet; None for a false track (in no
+            true pair).
+        cameras (sequence): camera of each tracklet; only pairs of different cameras count.
+
+    Returns ``precision`` (predicted pairs that are one person), ``recall`` (one person's
+    pairs that are predicted), ``f1`` (0.0 where undefined) and the pair counts.
+
+    Examples::
+
+        pairwise_scores([0, 0, 1], [7, 7, 7], [0, 1, 2])  # precision 1.0, recall 1/3
+    """
+    predicted = np.asarray(predicted)
+    cameras = np.asarray(cameras)
+    known = np.array([t is not None for t in truth])
+    truth = np.array([t if t is not None else -1 for t in truth])
+    upper = np.triu(np.ones((len(predicted), len(predicted)), bool), 1)
+    cross = upper & (cameras[:, None] != cameras[None, :])
+    same_pred = predicted[:, None] == predicted[None, :]
+    same_true = (truth[:, None] == truth[None, :]) & known[:, None] & known[None, :]
+    tp = int((cross & same_pred & same_true).sum())
+    num_pred, num_true = int((cross & same_pred).sum()), int((cross & same_true).sum())
+    precision = tp / num_pred if num_pred else 0.0
+    recall = tp / num_true if num_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {'precision': precision, 'recall': recall, 'f1': f1, 'true_positive_pairs': tp,
+            'predicted_pairs': num_pred, 'true_pairs': num_true}
+
+
+def concatenate_cameras(per_camera: Mapping[str, np.ndarray], lengths: Mapping[str, int]) -> np.ndarray:
+    """Rows of all cameras as one sequence: each camera's frames offset by the lengths of
+    the cameras before it (sorted by name)."""
+    out, offset = [], 0
+    for camera in sorted(per_camera):
+        rows = np.asarray(per_camera[camera], np.float64).reshape(-1, 6).copy()
+        rows[:, 0] += offset
+        out.append(rows)
+        offset += int(lengths[camera])
+    return np.concatenate(out) if out else np.zeros((0, 6))
+
+
+def idf1(gt: np.ndarray, predicted: np.ndarray, threshold: float = IOU_THRESHOLD) -> dict:
+    """IDF1, IDP, IDR and the IDTP / IDFP / IDFN counts of ``predicted`` against ``gt``
+    (rows ``frame, id, left, top, width, height`` of one sequence), as TrackEval's
+    ``Identity`` metric computes them."""
+    gt_frames, pred_frames = _frames(gt), _frames(predicted)
+    gt_ids = np.unique(np.asarray(gt, np.float64).reshape(-1, 6)[:, 1]).astype(int)
+    pred_ids = np.unique(np.asarray(predicted, np.float64).reshape(-1, 6)[:, 1]).astype(int)
+    num_gt, num_pred = len(gt_ids), len(pred_ids)
+    gt_det = sum(len(r) for r in gt_frames.values())
+    pred_det = sum(len(r) for r in pred_frames.values())
+    if num_gt == 0 or num_pred == 0:
+        res = {'IDTP': 0, 'IDFN': gt_det, 'IDFP': pred_det}
+        return _identity_ratios(res)
+    gt_index = {v: i for i, v in enumerate(gt_ids.tolist())}
+    pred_index = {v: i for i, v in enumerate(pred_ids.tolist())}
+    potential = np.zeros((num_gt, num_pred))
+    gt_count, pred_count = np.zeros(num_gt), np.zeros(num_pred)
+    for frame in set(gt_frames) | set(pred_frames):
+        g = gt_frames.get(frame, np.zeros((0, 6)))
+        p = pred_frames.get(frame, np.zeros((0, 6)))
+        gi = np.array([gt_index[int(v)] for v in g[:, 1]], dtype=int)
+        pi = np.array([pred_index[int(v)] for v in p[:, 1]], dtype=int)
+        if len(g) and len(p):
+            rows, cols = np.nonzero(box_iou(g[:, 2:6], p[:, 2:6]) >= threshold)
+            np.add.at(potential, (gi[rows], pi[cols]), 1)
+        np.add.at(gt_count, gi, 1)
+        np.add.at(pred_count, pi, 1)
+    size = num_gt + num_pred
+    fp, fn = np.zeros((size, size)), np.zeros((size, size))
+    fp[num_gt:, :num_pred] = 1e10
+    fn[:num_gt, num_pred:] = 1e10
+    for i in range(num_gt):
+        fn[i, :num_pred] = gt_count[i]
+        fn[i, num_pred + i] = gt_count[i]
+    for j in range(num_pred):
+        fp[:num_gt, j] = pred_count[j]
+        fp[j + num_gt, j] = pred_count[j]
+    fn[:num_gt, :num_pred] -= potential
+    fp[:num_gt, :num_pred] -= potential
+    rows, cols = linear_sum_assignment(fn + fp)
+    idfn, idfp = int(fn[rows, cols].sum()), int(fp[rows, cols].sum())
+    return _identity_ratios({'IDTP': int(gt_count.sum()) - idfn, 'IDFN': idfn, 'IDFP': idfp})
+
+
+def _identity_ratios(res: dict) -> dict:
+    tp, fp, fn = res['IDTP'], res['IDFP'], res['IDFN']
+    return dict(res, IDF1=tp / max(1.0, tp + 0.5 * fp + 0.5 * fn), IDP=tp / max(1.0, tp + fp),
+                IDR=tp / max(1.0, tp + fn))
+
+
+def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids: Sequence[int]) -> dict:
+    """Scores global ids against ``FOOTAGE/<camera>/gt/gt.txt`` (global person ids).
+
+    Args:
+        footage (str): the footage folder, one ``<camera>/gt/gt.txt`` per camera.
+        tracks (str): the tracker's files ``<camera>.txt`` (each track's true person
+            comes from its boxes, :func:`track_identities`).
+        out (str): the folder of the rewritten files ``<camera>.txt`` (global ids).
+        tracklets (sequence): :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        ids (sequence): their global ids.
+
+    Returns ``pairwise`` (:func:`pairwise_scores`) and ``idf1`` (:func:`idf1` of all cameras
+    as one sequence). Raises ``FileNotFoundError`` naming a missing ``gt.txt``. Ground-truth
+    boxes flagged 0 (MOTChallenge "ignore") are left out.
+    """
+    from dal_torchreid.data.footage.tracks import read_mot_file
+
+    cameras = sorted({t.camera for t in tracklets})
+    gt, predicted, lengths, truth_of = {}, {}, {}, {}
+    for camera in cameras:
+        rows = read_mot_file(osp.join(footage, camera, 'gt', 'gt.txt'), 'ground-truth file')
+        gt[camera] = rows[rows[:, 6] != 0][:, :6]
+        predicted[camera] = read_mot_file(osp.join(out, camera + '.txt'), 'result file')[:, :6]
+        tracker = read_mot_file(osp.join(tracks, camera + '.txt'))[:, :6]
+        truth_of[camera] = track_identities(tracker, gt[camera])
+        lengths[camera] = int(max(gt[camera][:, 0].max(initial=0),
+                                  predicted[camera][:, 0].max(initial=0)))
+    truth = [truth_of[t.camera].get(t.track) for t in tracklets]
+    cams = [cameras.index(t.camera) for t in tracklets]
+    return {'pairwise': pairwise_scores(ids, truth, cams),
+            'idf1': idf1(concatenate_cameras(gt, lengths), concatenate_cameras(predicted, lengths)),
+            'tracklets_without_person': sum(t is None for t in truth)}

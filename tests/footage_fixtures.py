@@ -1,0 +1,31 @@
+"""Session fixtures of the own-footage tests: tiny synthetic footage, its tracklets."""
+import os.path as osp
+
+import pytest
+
+from dal_torchreid.data.footage import TrackletSettings, make_tracklets
+from dal_torchreid.data.synthetic.footage import FootageConfig, make_synthetic_footage
+
+TINY_FOOTAGE = FootageConfig(people=8, cameras=3, frames=90, height=96, width=128,
+                             crossing_frames=(20, 36), revisit=0.4, fragment=0.5, seed=1)
+TINY_SETTINGS = TrackletSettings(min_conf=0.5, min_height=16, min_width=6, min_length=4,
+                                 max_frames=8)
+
+
+@pytest.fixture(scope='session')
+def tiny_footage(tmp_path_factory):
+    """``(footage folder, tracks folder, info)`` of TINY_FOOTAGE: 3 cameras, 90 frames of
+    96x128, ground truth and a simulated tracker's output."""
+    base = tmp_path_factory.mktemp('tiny-footage')
+    footage, tracks = str(base / 'footage'), str(base / 'tracks')
+    info = make_synthetic_footage(footage, tracks, TINY_FOOTAGE)
+    return footage, tracks, info
+
+
+@pytest.fixture(scope='session')
+def tiny_tracklets(tiny_footage, tmp_path_factory):
+    """``(root, name)`` of the tracklet data set cut from ``tiny_footage``."""
+    root = str(tmp_path_factory.mktemp('tiny-tracklets'))
+    footage, tracks, _ = tiny_footage
+    make_tracklets(footage, tracks, root, 'tinyfoot', TINY_SETTINGS, stream=open(osp.devnull, 'w'))
+    return root, 'tinyfoot'
