@@ -41,8 +41,8 @@ from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.environment import environment_line, package_versions
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.results import (
-    RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results, rounded,
-    summarize_splits, write_config, write_results
+    ENGINE_NAMES, RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results,
+    rounded, summarize_splits, write_config, write_results
 )
 from dal_torchreid.run_log import console_log
 from dal_torchreid.save_dir import (
@@ -212,11 +212,14 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
         return record
     path = write_results(record, save_dir)
     print(f'Results written to "{path}"')
+    engine_name = ENGINE_NAMES.get(record['engine'], record['engine'])
+    title = f'{osp.basename(osp.normpath(save_dir))}: {engine_name}'
     if history:
-        plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
+        plot = plot_associations(history, osp.join(save_dir, 'associations.png'), title,
+                                 getattr(engine, 'warmup_epochs', 0))
         print(f'Association diagnostics plotted to "{plot}"')
     if cluster_history:
-        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
+        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'), title)
         print(f'Cluster diagnostics plotted to "{plot}"')
     return record
 
