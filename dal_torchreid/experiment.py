@@ -112,11 +112,14 @@ def unfinished_run(cfg: CfgNode, save_dir: str) -> tuple[str, int] | None:
 
 
 def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...]:
-    """What a run of ``cfg`` moves aside in ``save_dir``: an earlier result only when it
-    evaluates, resumes or continues a checkpoint there; else everything an earlier run left
+    """What a run of ``cfg`` moves aside in ``save_dir``: an earlier result (and, for a
+    test-only run, config) only when it evaluates, resumes or continues a checkpoint
+    there; else everything an earlier run left
     (results, checkpoints, plots, config), so its weights are never overwritten. A new run
     that would start from weights in the folder it moves aside is refused."""
-    if cfg.test.evaluate or unfinished is not None:
+    if cfg.test.evaluate:  # the trained run's result and config stay a pair
+        return (RESULTS_FILENAME, CONFIG_FILE)
+    if unfinished is not None:
         return (RESULTS_FILENAME,)
     checkpoints = osp.realpath(osp.join(save_dir, MODEL_DIR)) + os.sep
     if cfg.model.resume and osp.realpath(cfg.model.resume).startswith(checkpoints):
