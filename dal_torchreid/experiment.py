@@ -198,12 +198,13 @@ def frames_seen(engine, start_epoch: int = 0) -> int:
 def write_run_record(engine, record: dict, save_dir: str) -> dict:
     """Adds the engine's per-epoch diagnostics to ``record``; rank 0 writes it to
     ``<save_dir>/results.json`` and plots them. Returns the record."""
+    trained = not record.get('test_only')  # a test-only run's resumed history is not its own
     monitor = getattr(engine, 'association_monitor', None)
-    history = monitor.history if monitor is not None else None
+    history = monitor.history if monitor is not None and trained else None
     if history:
         record['associations'] = history
     clusters = getattr(engine, 'cluster_monitor', None)
-    cluster_history = clusters.history if clusters is not None else None
+    cluster_history = clusters.history if clusters is not None and trained else None
     if cluster_history:
         record['clusters'] = cluster_history
     evaluations = getattr(engine, 'evaluations', None)
