@@ -7,6 +7,8 @@ import sys
 
 from cli_helpers import TRAIN, run_train, subprocess_env, tiny_options
 
+SLOW = 600  # seconds a tiny run may take on a loaded machine
+
 
 def floats(value, under=''):
     if isinstance(value, float):
@@ -25,7 +27,7 @@ def test_a_run_records_its_config_environment_versions_and_every_evaluation(
     save_dir = tmp_path / 'dal'
     options = tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 2,
                            'test.eval_freq', 1)
-    code, out, err = run_train(options, capsys)
+    code, out, err = run_train(options, capsys, seconds=SLOW)
     assert code == 0, err
     assert '=> environment: python ' in out and 'rank evaluation: torchreid' in out
     with open(save_dir / 'results.json') as f:
@@ -37,7 +39,7 @@ def test_a_run_records_its_config_environment_versions_and_every_evaluation(
     assert last == {k: record['targets']['prid2011'][k] for k in ('rank1', 'mAP')}
     noisy = [(k, v) for k, v in floats(record) if float(f'{v:.6g}') != v]
     assert not noisy, noisy[:3]
-    code, printed, _ = run_train(options + ['--print-config'], capsys)
+    code, printed, _ = run_train(options + ['--print-config'], capsys, seconds=SLOW)
     assert code == 0 and (save_dir / 'config.yaml').read_text() == printed
 
 
