@@ -38,6 +38,7 @@ from dal_torchreid.engine import (
 )
 from dal_torchreid.engine.distributed import world
 from dal_torchreid.label_free_statistics import ClusterStatisticsMonitor, CycleConsistencyMonitor
+from dal_torchreid.engine.memory_format import check_channels_last_model
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.models import (  # noqa: F401  (PretrainedWeightsError: raised here)
     PretrainedWeightsError, build_model as build_backbone, load_weights
@@ -287,7 +288,9 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
 def check_input_size(model: torch.nn.Module, cfg: CfgNode) -> None:
     """Raises :class:`InputSizeError` when one ``data.height`` x ``data.width`` frame does
     not pass through ``model`` (its feature maps would shrink to nothing); one frame, in
-    eval mode, on the CPU, before any data is read."""
+    eval mode, on the CPU, before any data is read. With ``train.channels_last``, also
+    :class:`~dal_torchreid.engine.memory_format.MemoryFormatError` when it does not pass
+    in that format."""
     was_training = model.training
     model.eval()
     try:
@@ -300,6 +303,8 @@ def check_input_size(model: torch.nn.Module, cfg: CfgNode) -> None:
                              f'small for model.name {cfg.model.name} ({first})') from err
     finally:
         model.train(was_training)
+    if cfg.train.channels_last:
+        check_channels_last_model(model, cfg.data.height, cfg.data.width, cfg.model.name)
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -43,8 +43,8 @@ from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.footage_evaluation import evaluate_footage
 from dal_torchreid.label_free_statistics import label_free_record
 from dal_torchreid.results import (
-    RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results, rounded,
-    summarize_splits, write_config, write_results
+    ENGINE_NAMES, RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results,
+    rounded, summarize_splits, write_config, write_results
 )
 from dal_torchreid.run_log import console_log
 from dal_torchreid.save_dir import (
@@ -114,11 +114,14 @@ def unfinished_run(cfg: CfgNode, save_dir: str) -> tuple[str, int] | None:
 
 
 def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...]:
-    """What a run of ``cfg`` moves aside in ``save_dir``: an earlier result only when it
-    evaluates, resumes or continues a checkpoint there; else everything an earlier run left
+    """What a run of ``cfg`` moves aside in ``save_dir``: an earlier result (and, for a
+    test-only run, config) only when it evaluates, resumes or continues a checkpoint
+    there; else everything an earlier run left
     (results, checkpoints, plots, config), so its weights are never overwritten. A new run
     that would start from weights in the folder it moves aside is refused."""
-    if cfg.test.evaluate or unfinished is not None:
+    if cfg.test.evaluate:  # the trained run's result and config stay a pair
+        return (RESULTS_FILENAME, CONFIG_FILE)
+    if unfinished is not None:
         return (RESULTS_FILENAME,)
     checkpoints = osp.realpath(osp.join(save_dir, MODEL_DIR)) + os.sep
     if cfg.model.resume and osp.realpath(cfg.model.resume).startswith(checkpoints):
@@ -199,12 +202,13 @@ def frames_seen(engine, start_epoch: int = 0) -> int:
 def write_run_record(engine, record: dict, save_dir: str) -> dict:
     """Adds the engine's per-epoch diagnostics to ``record``; rank 0 writes it to
     ``<save_dir>/results.json`` and plots them. Returns the record."""
+    trained = not record.get('test_only')  # a test-only run's resumed history is not its own
     monitor = getattr(engine, 'association_monitor', None)
-    history = getattr(monitor, 'history', None)
+    history = getattr(monitor, 'history', None) if trained else None
     if history:
         record['associations'] = history
     clusters = getattr(engine, 'cluster_monitor', None)
-    cluster_history = getattr(clusters, 'history', None)
+    cluster_history = getattr(clusters, 'history', None) if trained else None
     if cluster_history:
         record['clusters'] = cluster_history
     record.update(label_free_record(engine))  # no identities: what the training decided
@@ -217,11 +221,14 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
         return record
     path = write_results(record, save_dir)
     print(f'Results written to "{path}"')
+    engine_name = ENGINE_NAMES.get(record['engine'], record['engine'])
+    title = f'{osp.basename(osp.normpath(save_dir))}: {engine_name}'
     if history:
-        plot = plot_associations(history, osp.join(save_dir, 'associations.png'))
+        plot = plot_associations(history, osp.join(save_dir, 'associations.png'), title,
+                                 getattr(engine, 'warmup_epochs', 0))
         print(f'Association diagnostics plotted to "{plot}"')
     if cluster_history:
-        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'))
+        plot = plot_clusters(cluster_history, osp.join(save_dir, 'clusters.png'), title)
         print(f'Cluster diagnostics plotted to "{plot}"')
     return record
 

@@ -183,49 +183,73 @@ def plot_cmc_curves(curves: Mapping[str, Sequence[float]], path: str,
     return path
 
 
-def _plot_epochs(history: Sequence[Mapping], path: str, bars: str, bar_label: str,
-                 lines: Sequence[str]) -> str:
-    """Per-epoch bars of ``history[..][bars]`` beside lines of the percentages ``lines``."""
+ENGINE_NAMES = {'dal': 'DAL', 'cc': 'Cluster Contrast', 'softmax': 'softmax (identity labels)',
+                'triplet': 'triplet (identity labels)'}
+
+
+def epoch_figure(history: Sequence[Mapping], bars: str, bar_label: str, lines: Sequence[str],
+                 title: str = '', warmup_epochs: int = 0):
+    """A matplotlib figure of per-epoch bars of ``history[..][bars]`` beside lines of the
+    percentages ``lines``: titled ``title``, whole-number epochs, the legend beside the
+    axes (never over the data), and the first ``warmup_epochs`` shaded as warm-up, their
+    values left out rather than drawn as zeros."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    epochs = [h['epoch'] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
-    left.bar(epochs, [h[bars] for h in history], color='tab:gray')
-    left.set_xlabel('epoch')
+    shown = [h for h in history if h['epoch'] > warmup_epochs]
+    epochs = [h['epoch'] for h in shown]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    left.bar(epochs, [h[bars] for h in shown], color='tab:gray')
     left.set_ylabel(bar_label)
     for key in lines:
-        right.plot(epochs, [100 * h[key] for h in history], marker='o',
+        right.plot(epochs, [100 * h[key] for h in shown], marker='o',
                    label=key.replace('_', ' '))
-    right.set_xlabel('epoch')
     right.set_ylabel('%')
     right.set_ylim(0, 100)
     right.grid(True, alpha=0.3)
-    right.legend(loc='lower right')
+    last = max([h['epoch'] for h in history], default=1)
+    for ax in (left, right):
+        ax.set_xlabel('epoch')
+        ax.set_xlim(0.5, last + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if warmup_epochs:
+            ax.axvspan(0.5, min(warmup_epochs, last) + 0.5, color='tab:orange', alpha=0.15,
+                       label='warm-up')
+    right.legend(loc='upper left', bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def _save_figure(fig, path: str) -> str:
+    from matplotlib import pyplot as plt
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def plot_associations(history: Sequence[Mapping], path: str) -> str:
+def plot_associations(history: Sequence[Mapping], path: str, title: str = '',
+                      warmup_epochs: int = 0) -> str:
     """Plots per-epoch association count, precision and recall into the PNG ``path``.
 
-    ``history`` is ``VideoDALEngine.association_history`` (one
-    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch).
+    ``history`` is ``AssociationMonitor.history`` (one
+    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch); the first
+    ``warmup_epochs`` (no association yet) are shaded, not drawn as zeros.
     """
-    return _plot_epochs(history, path, 'num_associations', 'cross-camera associations',
-                        ('precision', 'recall'))
+    return _save_figure(epoch_figure(history, 'num_associations', 'cross-camera associations',
+                                     ('precision', 'recall'), title, warmup_epochs), path)
 
 
-def plot_clusters(history: Sequence[Mapping], path: str) -> str:
+def plot_clusters(history: Sequence[Mapping], path: str, title: str = '') -> str:
     """Plots per-epoch clusters, outlier fraction and pair precision / recall of the pseudo-labels
     into the PNG ``path``; ``history`` is ``ClusterMonitor.history``
     (:func:`dal_torchreid.diagnostics.pair_metrics` dicts with their ``epoch``)."""
-    return _plot_epochs(history, path, 'num_clusters', 'clusters of 2+ tracklets',
-                        ('precision', 'recall', 'outlier_fraction'))
+    return _save_figure(epoch_figure(history, 'num_clusters', 'clusters of 2+ tracklets',
+                                     ('precision', 'recall', 'outlier_fraction'), title), path)
 
 
 def summarize_splits(records: Sequence[Mapping]) -> dict:

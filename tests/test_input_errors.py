@@ -184,11 +184,11 @@ def test_a_full_disk_is_one_line(tiny_prid2011_root, tmp_path):
 
 def test_a_default_key_is_not_blamed_on_the_config_file(tmp_path):
     config = tmp_path / 'triplet.yaml'
-    config.write_text('train:\n  batch_size: 16\nvideo:\n  seq_len: 8\n')
+    config.write_text('train:\n  batch_size: 8\nvideo:\n  seq_len: 8\n')
     with pytest.raises(ConfigError) as caught:
         load_config(str(config), ['loss.name', 'triplet'])
     assert str(caught.value).startswith('default config: sampler.num_instances must be in '
-                                        '[1, 2]')
+                                        '[1, 1]')
 
 
 def test_make_synthetic_exits_2_on_a_user_error(tmp_path, capsys):

@@ -85,3 +85,18 @@ def test_config_key_reaches_every_engine():
     for kwargs in (dal_engine_kwargs, softmax_engine_kwargs, triplet_engine_kwargs):
         assert kwargs(cfg)['channels_last'] is False
         assert kwargs(load_config())['channels_last'] is True
+
+
+def test_a_model_that_needs_contiguous_tensors_is_one_line_naming_the_setting():
+    """torchreid's mudeep reshapes with view: in channels-last format it raised a bare
+    RuntimeError in the first training step."""
+    from dal_torchreid.builder import build_model
+    from dal_torchreid.config import load_config
+    from dal_torchreid.engine.memory_format import MemoryFormatError
+    opts = ['model.name', 'mudeep', 'model.pretrained', 'False', 'data.height', '256',
+            'data.width', '128', 'use_gpu', 'False']
+    with pytest.raises(MemoryFormatError, match=r'model.name mudeep cannot run in channels-last '
+                       r'memory format \(view size .*\): set train.channels_last False'):
+        build_model(load_config(None, opts), 1)
+    model = build_model(load_config(None, opts + ['train.channels_last', 'False']), 1)
+    assert model.training

@@ -5,6 +5,8 @@ import os
 
 from cli_helpers import run_train, tiny_options
 
+SLOW = 600  # seconds a tiny run may take on a loaded machine
+
 
 def results(save_dir):
     with open(save_dir / 'results.json') as f:
@@ -14,12 +16,12 @@ def results(save_dir):
 def test_resumed_run_counts_every_segment(tiny_prid2011_root, tmp_path, capsys):
     save_dir = tmp_path / 'dal'
     code, _, err = run_train(tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 1),
-                             capsys)
+                             capsys, seconds=SLOW)
     assert code == 0, err
     first = results(save_dir)
     latest = save_dir / 'model' / 'checkpoint-latest.pth.tar'
     code, _, err = run_train(tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 2,
-                                          'model.resume', latest), capsys)
+                                          'model.resume', latest), capsys, seconds=SLOW)
     assert code == 0, err
     record = results(save_dir)
     assert record['epochs'] == 2 and record['resumed_from_epoch'] == 1
@@ -32,14 +34,14 @@ def test_a_rerun_resumes_an_unfinished_run_and_restart_moves_it_aside(tiny_prid2
                                                                       tmp_path, capsys):
     save_dir = tmp_path / 'dal'
     options = tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 2, 'test.eval_freq', 1)
-    code, _, err = run_train(options, capsys)
+    code, _, err = run_train(options, capsys, seconds=SLOW)
     assert code == 0, err
     done = results(save_dir)
     # as a run killed after epoch 1 leaves it: its epoch-1 checkpoint, no result
     os.replace(save_dir / 'model' / 'model.pth.tar-1',
                save_dir / 'model' / 'checkpoint-latest.pth.tar')
     os.remove(save_dir / 'results.json')
-    code, out, err = run_train(options, capsys)  # the same command again
+    code, out, err = run_train(options, capsys, seconds=SLOW)  # the same command again
     assert code == 0, err
     latest = save_dir / 'model' / 'checkpoint-latest.pth.tar'
     assert f'=> resuming the unfinished run in "{save_dir}" from "{latest}" (epoch 1 of 2)' in out
@@ -49,7 +51,8 @@ def test_a_rerun_resumes_an_unfinished_run_and_restart_moves_it_aside(tiny_prid2
     assert record['targets'] == done['targets']  # resumed exactly
     # train.restart True: starts over, the unfinished run moved aside whole
     os.remove(save_dir / 'results.json')
-    code, out, err = run_train(options + ['train.max_epoch', 3, 'train.restart', True], capsys)
+    code, out, err = run_train(options + ['train.max_epoch', 3, 'train.restart', True], capsys,
+                               seconds=SLOW)
     assert code == 0, err
     assert 'resuming' not in out and 'resumed_from_epoch' not in results(save_dir)
     assert results(save_dir)['epochs'] == 3
@@ -60,13 +63,13 @@ def test_a_new_run_moves_a_finished_runs_checkpoints_aside(tiny_prid2011_root, t
                                                           capsys):
     save_dir = tmp_path / 'dal'
     code, _, err = run_train(tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 1),
-                             capsys)
+                             capsys, seconds=SLOW)
     assert code == 0, err
     weights = (save_dir / 'model' / 'model.pth.tar-1').read_bytes()
     first = (save_dir / 'results.json').read_text()
     # another seed into the same save_dir
     code, _, err = run_train(tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 1,
-                                          'train.seed', 4), capsys)
+                                          'train.seed', 4), capsys, seconds=SLOW)
     assert code == 0, err
     moved = sorted(p for p in os.listdir(save_dir) if '-20' in p and not p.startswith('train'))
     stamp = moved[0].split('-', 1)[1].rsplit('.', 1)[0]

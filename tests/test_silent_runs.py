@@ -78,7 +78,9 @@ def test_resume_records_the_epochs_and_weights_it_trained(trained, tiny_prid2011
                                           'model.resume', checkpoint), capsys)
     assert code == 0, err
     record = json.loads((save_dir / 'results.json').read_text())
-    assert record['epochs'] == 1 and record['frames_seen'] > 0
+    # every segment counts: 2 epochs before the checkpoint, 1 after
+    assert record['epochs'] == 3 and record['resumed_from_epoch'] == 2
+    assert record['frames_seen'] == trained[1]['frames_seen'] * 3 // 2 > 0
     assert record['init_weights'] == str(checkpoint)
     assert sorted(os.listdir(save_dir / 'model')) == ['checkpoint-latest.pth.tar',
                                                       'model.pth.tar-3']

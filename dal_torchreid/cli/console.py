@@ -26,6 +26,7 @@ from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.data.splits import SplitFileError
 from dal_torchreid.engine.checkpoint import CheckpointError
+from dal_torchreid.engine.memory_format import MemoryFormatError
 from dal_torchreid.file_errors import WriteError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
@@ -35,7 +36,7 @@ from dal_torchreid.save_dir import SaveDirError
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
                 IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
-                Bf16InputSizeError, CrossCameraError, BudgetError)
+                Bf16InputSizeError, CrossCameraError, BudgetError, MemoryFormatError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)

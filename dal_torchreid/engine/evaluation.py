@@ -42,6 +42,7 @@ from dal_torchreid.metrics import (
     PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
     release_evaluation
 )
+from dal_torchreid.visrank import visualize_ranked_tracklets
 
 EVAL_FRAME_BATCH_SIZE = 0  # torchreid's own test path
 EVALUATION_NAMES = {
@@ -318,7 +319,12 @@ class RecordingMixin:
         if self.evaluations:
             self.evaluations[-1]['targets'][dataset_name] = {
                 'rank1': cmc_at(cmc, 1), 'mAP': float(mAP)}
-        if visrank:
+        if visrank and self.datamanager.data_type == 'video':  # one picture per query
+            visualize_ranked_tracklets(
+                distmat, self.datamanager.fetch_test_loaders(dataset_name),
+                width=self.datamanager.width, height=self.datamanager.height,
+                save_dir=osp.join(save_dir, 'visrank_' + dataset_name), topk=visrank_topk)
+        elif visrank:
             torchreid.utils.visualize_ranked_results(
                 distmat, self.datamanager.fetch_test_loaders(dataset_name),
                 self.datamanager.data_type, width=self.datamanager.width,

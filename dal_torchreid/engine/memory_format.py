@@ -40,3 +40,31 @@ def batch_to_memory_format(imgs: Tensor, channels_last: bool) -> Tensor:
         return imgs.contiguous(memory_format=torch.channels_last)
     # (B, S, H, W, C) in memory, so that flattening B and S is a channels-last view
     return imgs.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+class MemoryFormatError(ValueError):
+    """A model that cannot run in channels-last format (a ``view`` of a tensor it assumes
+    contiguous); the message names ``train.channels_last False``."""
+
+
+def check_channels_last_model(model: nn.Module, height: int, width: int,
+                              name: str = '') -> None:
+    """Raises :class:`MemoryFormatError` when one ``height`` x ``width`` frame does not pass
+    through ``model`` in channels-last format (torchreid's ``mudeep`` reshapes with
+    ``view``, which needs contiguous tensors); one frame, in eval mode, without
+    gradients. The model is left contiguous."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            to_memory_format(model, True)
+            model(batch_to_memory_format(torch.zeros(1, 3, height, width, device=device), True))
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MemoryFormatError(
+            f'model.name {name or type(model).__name__} cannot run in channels-last memory '
+            f'format ({first[:80]}): set train.channels_last False') from err
+    finally:
+        to_memory_format(model, False)
+        model.train(was_training)

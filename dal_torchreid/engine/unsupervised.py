@@ -182,9 +182,9 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         recorded = self.checkpointer.progress
         if recorded:  # the run goes on counting from where the checkpoint's stopped
             self.frames_seen = recorded['frames_seen']
-            monitor = self.monitor()
-            if monitor is not None:
-                monitor.history[:0] = [e for e in recorded['history'].get(self.method, [])
+            history = getattr(self.monitor(), 'history', None)  # identity-scored monitors
+            if history is not None:
+                history[:0] = [e for e in recorded['history'].get(self.method, [])
                                        if e.get('epoch', 0) <= self.epoch]
         return self.epoch
 
@@ -196,6 +196,6 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """What this run has recorded so far, kept in its checkpoints so a resumed run's
         ``results.json`` and plots cover every epoch: frames seen (all processes) and the
         monitor's per-epoch history."""
-        monitor = self.monitor()
+        history = getattr(self.monitor(), 'history', None)
         return {'frames_seen': int(self.frames_seen),
-                'history': {self.method: list(monitor.history) if monitor is not None else []}}
+                'history': {self.method: list(history) if history is not None else []}}
