@@ -1,8 +1,8 @@
 """What the command-line tools share: which errors are the input's fault, and the log.
 
 An input error (a bad key, file, split, data set, checkpoint or weights file, a
-``save_dir`` another run holds or that cannot be written, a full disk) or a diverged
-run ends a tool with one line naming the key, file or epoch and exit code 2; any
+``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
+leaves nothing to train) or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2; any
 other error keeps its traceback, which reaches the log too.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from dal_torchreid.budget import EmptyEpochError
 from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
+from dal_torchreid.cluster import ClusteringError
 from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
@@ -30,7 +31,8 @@ from dal_torchreid.save_dir import SaveDirError, prepare_save_dir
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
-                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError)
+                IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
+                ClusteringError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)
