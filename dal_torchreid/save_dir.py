@@ -53,10 +53,15 @@ def prepare_save_dir(save_dir: str) -> None:
         raise SaveDirError(f'data.save_dir "{save_dir}" cannot be written to')
 
 
+def _possible_pid(pid: int) -> bool:
+    """Whether ``pid`` can be a process id on any host (``0`` and ``-1`` would ask
+    ``os.kill`` about process groups; a number past ``pid_t`` overflows it)."""
+    return not isinstance(pid, bool) and 0 < pid <= MAX_PID
+
+
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs; a number that cannot be a process id
-    (``0`` and ``-1`` would ask about process groups) never does."""
-    if isinstance(pid, bool) or not 0 < pid <= MAX_PID:
+    """Whether process ``pid`` of this host runs."""
+    if not _possible_pid(pid):
         return False
     try:
         os.kill(pid, 0)
@@ -134,6 +139,8 @@ class SaveDirLock:
                 return time.time() - os.path.getmtime(self.path) > STALE_UNREADABLE_LOCK_S
             except FileNotFoundError:
                 return True
+        if not _possible_pid(holder['pid']):  # no run on any host wrote it
+            return True
         return holder.get('host') == socket.gethostname() and not _alive(holder['pid'])
 
     def acquire(self) -> None:

@@ -148,10 +148,13 @@ def test_a_results_file_of_another_shape_is_not_a_finished_run(tmp_path, record)
 # F7, F8: run.lock
 
 
-@pytest.mark.parametrize('pid', [99999999999999999999, 0, -1, True])
-def test_a_lock_naming_an_impossible_process_is_taken_over(tmp_path, pid):
-    (tmp_path / LOCK_FILE).write_text(json.dumps(
-        {'pid': pid, 'host': socket.gethostname(), 'started': '2026-01-01 00:00:00'}))
+@pytest.mark.parametrize('holder', [
+    {'pid': 99999999999999999999}, {'pid': 99999999999999999999, 'host': socket.gethostname()},
+    {'pid': 0, 'host': socket.gethostname()}, {'pid': -1, 'host': 'another-host'},
+    {'pid': True, 'host': socket.gethostname()}],
+    ids=['huge', 'huge-this-host', 'zero', 'minus-one-another-host', 'true'])
+def test_a_lock_naming_an_impossible_process_is_taken_over(tmp_path, holder):
+    (tmp_path / LOCK_FILE).write_text(json.dumps(holder))
     lock = SaveDirLock(str(tmp_path))
     with pytest.warns(UserWarning, match='taking over the lock'):
         lock.acquire()
