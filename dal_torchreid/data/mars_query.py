@@ -26,7 +26,7 @@ def query_index_problem(root: str) -> str | None:
     path, test_path = osp.join(root, QUERY_FILE), osp.join(root, TEST_TRACKS_FILE)
     try:
         query, tracks = loadmat(path), loadmat(test_path)
-    except Exception:  # noqa: BLE001  (missing or damaged: reported where torchreid reads it)
+    except Exception:  # scipy raises several kinds; missing or damaged files are named later
         return None
     where = f'mars file "{path}"'
     if 'query_IDX' not in query:
