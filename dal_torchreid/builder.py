@@ -27,6 +27,7 @@ import torchreid
 from dal_torchreid.budget import (
     UNSUPERVISED_ENGINES, EmptyEpochError, batch_tracklets, train_sampler
 )
+from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError, build_video_datamanager
 from dal_torchreid.data.footage.dataset import (
     check_engine_for_footage, evaluation_targets, is_footage_dataset, register_footage_under
@@ -282,7 +283,22 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
     if cfg.model.bn_momentum > 0:
         dal_optim.set_bn_momentum(model, cfg.model.bn_momentum)
     check_input_size(model, cfg)
+    check_open_layers(model, cfg)
     return model
+
+
+def check_open_layers(model: torch.nn.Module, cfg: CfgNode) -> None:
+    """Raises :class:`~dal_torchreid.config.ConfigError` when ``train.fixbase_epoch > 0``
+    and ``train.open_layers`` names a layer ``model`` does not have (torchreid's
+    ``open_specified_layers`` fails an assertion on it when training starts)."""
+    if cfg.train.fixbase_epoch <= 0:
+        return
+    layers = [name for name, _ in model.named_children()]
+    unknown = [name for name in cfg.train.open_layers or () if name not in layers]
+    if unknown:
+        raise ConfigError(f'train.open_layers names {str(unknown)[1:-1]}, which '
+                          f'{cfg.model.name} does not have (its layers: {", ".join(layers)}); '
+                          f'train.fixbase_epoch {cfg.train.fixbase_epoch} trains only those')
 
 
 def check_input_size(model: torch.nn.Module, cfg: CfgNode) -> None:

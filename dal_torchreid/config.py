@@ -196,10 +196,13 @@ ENGINE_ONLY_SETTINGS: dict[str, tuple[str, ...]] = {
 
 def _paired_checks(cfg: CN) -> dict[str, Callable[[Any], None]]:
     """The label-free engines' checks of a key that depend on another setting."""
-    return {
+    checks = {
         'train.amp': lambda amp: check_amp(amp, bool(cfg.use_gpu) and torch.cuda.is_available()),
         'train.fixbase_epoch': lambda epochs: check_fixbase_epoch(epochs, cfg.train.open_layers),
     }
+    if cfg.loss.name == 'cc':
+        checks['cc.negatives'] = lambda negatives: check_negatives(negatives, cfg.cc.proxies)
+    return checks
 
 
 def _leaves(node: CN, prefix: str = ''):
@@ -341,8 +344,15 @@ def _mapping_keys(node: yaml.MappingNode, prefix: str, source: str) -> set[str]:
 
 
 def _unknown(err: Exception) -> str:
-    """yacs's message, said as this module says it: key first."""
-    message = err.args[0] if err.args else str(err)
+    """yacs's message, said as this module says it: key first (a YAML error, such as a tag
+    the safe loader refuses to construct, in one line with its place in the file)."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark
+        where = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
+        return ' '.join(' '.join(filter(None, [err.context, err.problem])).split()) + where
+    if isinstance(err, yaml.YAMLError):
+        return ' '.join(str(err).split())
+    message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
     mismatch = re.match(r"Type mismatch \(<class '(\w+)'> vs\. <class '(\w+)'>\) with values "
                         r"\((.*) vs\. (.*)\) for config key: (\S+)", message, re.S)
     if mismatch:

@@ -34,6 +34,8 @@ from dal_torchreid.builder import (
 from dal_torchreid.budget import (
     UNSUPERVISED_ENGINES, check_epoch_trains, frames_per_epoch, with_supervised_budget
 )
+from dal_torchreid.data.splits import LAYOUTS as SPLIT_LAYOUTS
+from dal_torchreid.data.splits import split_digest
 from dal_torchreid.engine.checkpoint import CheckpointError, load_checkpoint, resume_checkpoint
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.engine.embedding import unwrap_model
@@ -136,6 +138,7 @@ def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...
 
 def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
     print(environment_line())
+    splits_sha1 = split_digests(requested)  # the lists as this run reads them
     torchreid.utils.set_random_seed(cfg.train.seed)
     start = time.time()
     datamanager = build_datamanager(cfg)
@@ -181,6 +184,7 @@ def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
         protocol=evaluation_protocol(cfg),
         config=_plain(cfg),
         config_sha1=config_sha1(requested),
+        splits_sha1=splits_sha1,
     )
     if trained and run_kwargs['start_epoch']:
         record['resumed_from_epoch'] = run_kwargs['start_epoch']
@@ -312,6 +316,17 @@ def config_sha1(cfg: CfgNode) -> str:
     return hashlib.sha1(json.dumps(_plain(cfg), sort_keys=True).encode()).hexdigest()
 
 
+def split_digests(cfg: CfgNode) -> dict[str, str]:
+    """``{data set: digest of the train and test lists of split data.split_id}`` of the
+    config's data sets that have a split file
+    (:func:`~dal_torchreid.data.splits.split_digest`): with :func:`config_sha1`, what
+    makes a finished split the same run as a requested one."""
+    root = osp.abspath(osp.expanduser(cfg.data.root))
+    names = dict.fromkeys(list(cfg.data.sources) + list(cfg.data.targets))
+    return {name: digest for name in names if name in SPLIT_LAYOUTS
+            and (digest := split_digest(root, name, cfg.data.split_id)) is not None}
+
+
 def _plain(node):
     if isinstance(node, CfgNode):
         return {k: _plain(v) for k, v in node.items()}
@@ -375,11 +390,16 @@ def _run_split(cfg: CfgNode, split: int, num_splits: int, save_dir: str, redo: b
 
 def finished_run(save_dir: str, cfg: CfgNode) -> dict | None:
     """The record of ``<save_dir>/results.json`` when a finished run of ``cfg`` (as
-    requested) wrote it, else None."""
+    requested) on the same person split (the split file's train and test lists of the
+    split) wrote it, else None (also for a file that does not hold such a record)."""
     try:
         record = read_results(save_dir)
     except (OSError, ValueError):
         return None
-    if record.get('config_sha1') != config_sha1(cfg) or not record.get('targets'):
+    if not isinstance(record, dict) or not isinstance(record.get('targets'), dict) \
+            or not record['targets']:
+        return None
+    if record.get('config_sha1') != config_sha1(cfg) or \
+            record.get('splits_sha1') != split_digests(cfg):
         return None
     return record

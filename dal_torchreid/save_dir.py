@@ -5,9 +5,10 @@ Two runs writing into one folder would overwrite each other's checkpoints and
 beside its own log, where it reads as this run's. :class:`SaveDirLock` holds
 ``<save_dir>/run.lock`` (naming the process, host and start time) for the length
 of a run: a second run is refused, naming the holder; the lock of a process that
-no longer runs on this host is taken over with a warning. :func:`set_aside_run`
-renames an earlier run's results, checkpoints, plots and config with its time when a
-new run starts, so a new run never overwrites them.
+no longer runs on this host is taken over with a warning, by exactly one of the runs
+that try at once (judging and taking the lock hold an ``flock`` on the folder).
+:func:`set_aside_run` renames an earlier run's results, checkpoints, plots and config
+with its time when a new run starts, so a new run never overwrites them.
 
 Examples::
 
@@ -17,10 +18,12 @@ Examples::
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import os.path as osp
 import socket
+import tempfile
 import time
 import warnings
 
@@ -33,6 +36,8 @@ LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'  # the label-free engines', afte
 # What a run leaves in its save_dir besides its logs: what a new run moves aside.
 EARLIER_RUN = (RESULTS_FILENAME, MODEL_DIR, 'associations.png', 'clusters.png', CONFIG_FILE)
 STALE_UNREADABLE_LOCK_S = 10.0  # an unreadable lock older than this was never finished
+LOCK_TAKEOVER_WAIT_S = 10.0  # the longest a run waits for another taking the lock
+MAX_PID = 2 ** 31 - 1  # pid_t
 
 
 class SaveDirError(RuntimeError):
@@ -56,7 +61,16 @@ def prepare_save_dir(save_dir: str) -> None:
         raise SaveDirError(f'data.save_dir "{save_dir}" cannot be written to')
 
 
+def _possible_pid(pid: int) -> bool:
+    """Whether ``pid`` can be a process id on any host (``0`` and ``-1`` would ask
+    ``os.kill`` about process groups; a number past ``pid_t`` overflows it)."""
+    return not isinstance(pid, bool) and 0 < pid <= MAX_PID
+
+
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs."""
+    if not _possible_pid(pid):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,6 +78,36 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+@contextlib.contextmanager
+def _one_at_a_time(save_dir: str):
+    """An exclusive ``flock`` on the folder ``save_dir`` while the lock file is judged and
+    taken, so that of processes taking over one stale lock at once exactly one wins (it
+    waits at most :data:`LOCK_TAKEOVER_WAIT_S`). On a file system without ``flock`` the
+    takeover is not serialised."""
+    try:
+        fd = os.open(save_dir, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_TAKEOVER_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SaveDirError(
+                        f'data.save_dir "{save_dir}": another process has been taking its lock '
+                        f'for over {LOCK_TAKEOVER_WAIT_S:.0f} s; try again') from None
+                time.sleep(0.01)
+            except OSError:  # no flock here
+                break
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 class SaveDirLock:
@@ -103,38 +147,58 @@ class SaveDirLock:
                 return time.time() - os.path.getmtime(self.path) > STALE_UNREADABLE_LOCK_S
             except FileNotFoundError:
                 return True
-        return holder.get('host') == socket.gethostname() and not _alive(int(holder['pid']))
+        if not _possible_pid(holder['pid']):  # no run on any host wrote it
+            return True
+        return holder.get('host') == socket.gethostname() and not _alive(holder['pid'])
 
     def acquire(self) -> None:
         prepare_save_dir(self.save_dir)
         me = {'pid': os.getpid(), 'host': socket.gethostname(),
               'started': time.strftime('%Y-%m-%d %H:%M:%S')}
-        while True:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if not self._stale(holder):
-                    who = (f'process {holder["pid"]} on {holder.get("host", "?")}, started '
-                           f'{holder.get("started", "?")}' if holder else 'another run')
-                    raise SaveDirError(
-                        f'data.save_dir "{self.save_dir}" is in use by {who} (lock file '
-                        f'"{self.path}"); wait for it, choose another data.save_dir, or delete '
-                        'the lock file if that run is gone') from None
-                warnings.warn(f'taking over the lock "{self.path}" of a run that is gone '
-                              f'({holder})')
+        with _one_at_a_time(self.save_dir):
+            while True:
                 try:
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
-                continue
-            except OSError as err:
-                raise SaveDirError(f'data.save_dir "{self.save_dir}" cannot be written to: '
-                                   f'{err.strerror or err}') from err
+                    taken = osp.lexists(self.path)
+                    if taken:
+                        self._check_stale()
+                    self._write(me, replace=taken)
+                    break
+                except FileExistsError:  # created just now by a run without flock
+                    continue
+                except OSError as err:
+                    raise SaveDirError(f'data.save_dir "{self.save_dir}" cannot be written '
+                                       f'to: {err.strerror or err}') from err
+        self.held = True
+
+    def _check_stale(self) -> None:
+        """Raises :class:`SaveDirError` naming the holder unless the lock file is stale;
+        warns that it is taken over if it is."""
+        holder = self._holder()
+        if not self._stale(holder):
+            who = (f'process {holder["pid"]} on {holder.get("host", "?")}, started '
+                   f'{holder.get("started", "?")}' if holder else 'another run')
+            raise SaveDirError(
+                f'data.save_dir "{self.save_dir}" is in use by {who} (lock file '
+                f'"{self.path}"); wait for it, choose another data.save_dir, or delete '
+                'the lock file if that run is gone')
+        warnings.warn(f'taking over the lock "{self.path}" of a run that is gone ({holder})')
+
+    def _write(self, holder: dict, replace: bool) -> None:
+        """Writes the lock file naming ``holder`` whole: a new one through a hard link
+        (``FileExistsError`` if another run made one first), a stale one replaced in one
+        rename; no reader ever sees it half written."""
+        fd, tmp = tempfile.mkstemp(prefix=f'.{LOCK_FILE}-', suffix='.tmp', dir=self.save_dir)
+        try:
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, 'w') as f:
-                json.dump(me, f)
-            self.held = True
-            return
+                json.dump(holder, f)
+            if replace:
+                os.replace(tmp, self.path)
+            else:
+                os.link(tmp, self.path)
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
 
     def release(self) -> None:
         if self.held:

@@ -84,8 +84,8 @@ def _osnet_without_meta(root, tmp_path, checkpoint):
     (_osnet, r"was written for backbone 'ResNet', this run has backbone 'OSNet'"),
     (_truncated, r'cannot load checkpoint ".*": RuntimeError: PytorchStreamReader failed'),
     (_torchreid_checkpoint, r"is not a DAL checkpoint: missing \['dal'\]"),
-    (_osnet_without_meta, r'does not fit this model or its anchors: Error\(s\) in loading '
-                          r'state_dict for OSNet:$'),
+    (_osnet_without_meta, r'holds no valid record of the training set it was written for '
+                          r'\(no meta\), so it cannot be matched'),
 ], ids=['split', 'dataset', 'backbone', 'truncated', 'not-dal', 'old-foreign-backbone'])
 def test_resume_refuses_a_checkpoint_in_one_line_naming_it(dal_run, tiny_prid2011_root,
                                                            tiny_ilidsvid_root, tmp_path, capsys,

@@ -10,6 +10,7 @@ import torch
 
 import torchreid
 
+from dal_torchreid.cluster import ClusteringError
 from dal_torchreid.data import TrackletFrameDataset
 from dal_torchreid.data.pseudo_identity_sampler import PseudoIdentityClipSampler
 from dal_torchreid.diagnostics import ClusterMonitor, pair_metrics
@@ -84,7 +85,7 @@ def test_mars_layout_reference_settings(tiny_mars_root):
 
 def test_every_tracklet_an_outlier_is_a_clear_error(tiny_prid2011_root):
     engine = tiny_cc(tiny_datamanager(tiny_prid2011_root), min_samples=50, outliers='drop')
-    with pytest.raises(RuntimeError, match='outlier'):
+    with pytest.raises(ClusteringError, match='all 8 training tracklets are outliers'):
         run(engine, 1)
 
 

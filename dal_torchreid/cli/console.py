@@ -1,8 +1,8 @@
 """What the command-line tools share: which errors are the input's fault, and the log.
 
 An input error (a bad key, file, split, data set, checkpoint or weights file, a
-``save_dir`` another run holds or that cannot be written, a full disk) or a diverged
-run ends a tool with one line naming the key, file or epoch and exit code 2; SIGINT
+``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
+leaves nothing to train) or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2; SIGINT
 and SIGTERM with one line naming the checkpoint to resume from
 (:mod:`dal_torchreid.cli.interruption`); any other error keeps its traceback, which
 reaches the log too.
@@ -20,7 +20,7 @@ from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
 from dal_torchreid.cli.interruption import (
     INTERRUPTIONS, exit_code, interruption_line, terminate_as_exception
 )
-from dal_torchreid.cluster import CrossCameraError
+from dal_torchreid.cluster import ClusteringError, CrossCameraError
 from dal_torchreid.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
@@ -36,7 +36,8 @@ from dal_torchreid.save_dir import SaveDirError
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
                 IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
-                Bf16InputSizeError, CrossCameraError, BudgetError, MemoryFormatError)
+                Bf16InputSizeError, CrossCameraError, BudgetError, MemoryFormatError,
+                ClusteringError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)

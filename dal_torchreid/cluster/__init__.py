@@ -3,13 +3,14 @@ from dal_torchreid.cluster.camera import camera_centred
 from dal_torchreid.cluster.jaccard import K1, K2, check_k1, check_k2, jaccard_distances
 from dal_torchreid.cluster.neighbors import nearest_neighbors
 from dal_torchreid.cluster.pseudo_labels import (
-    EPS, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, CrossCameraError, check_cross_camera, check_eps,
-    check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets, cross_camera_pairs, dbscan_labels,
-    mutual_neighbors_of, outliers_as_classes
+    EPS, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, ClusteringError, CrossCameraError,
+    check_cross_camera, check_eps, check_min_samples, check_mutual_neighbors, check_outliers,
+    check_pseudo_labels, cluster_tracklets, cross_camera_pairs, dbscan_labels, mutual_neighbors_of,
+    outliers_as_classes
 )
 
 __all__ = ['camera_centred', 'jaccard_distances', 'nearest_neighbors', 'cluster_tracklets',
            'dbscan_labels', 'outliers_as_classes', 'cross_camera_pairs', 'mutual_neighbors_of',
            'K1', 'K2', 'EPS', 'MIN_SAMPLES', 'OUTLIERS', 'MUTUAL_NEIGHBORS', 'check_k1', 'check_k2',
            'check_eps', 'check_min_samples', 'check_outliers', 'check_mutual_neighbors',
-           'check_cross_camera', 'CrossCameraError']
+           'check_cross_camera', 'CrossCameraError', 'check_pseudo_labels', 'ClusteringError']

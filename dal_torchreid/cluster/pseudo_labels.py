@@ -53,6 +53,56 @@ def check_outliers(outliers: str) -> None:
         raise ValueError(f'outliers must be one of {list(OUTLIER_MODES)}, got {outliers!r}')
 
 
+class ClusteringError(ValueError):
+    """A clustering whose pseudo-labels leave the memory loss nothing to train (fewer than
+    two pseudo-identities, or none a sample can be told apart from); the message names the
+    ``cc`` keys to change."""
+
+
+def check_pseudo_labels(labels: np.ndarray, cameras: np.ndarray, by_camera: bool = False,
+                        epoch: int = 1, settings: dict | None = None) -> None:
+    """Raises :class:`ClusteringError` unless the memory loss over ``labels`` (per tracklet,
+    ``-1``: an outlier sitting out) can train: it needs two pseudo-identities (over one
+    the cross-entropy is 0 at every step), and with ``by_camera`` (``cc.negatives
+    camera``) a camera whose tracklets fall into two of them (a sample's logits keep only
+    the clusters present in its camera, and its own).
+
+    Args:
+        labels, cameras (np.ndarray): ``(N,)`` pseudo-label and camera of each tracklet.
+        by_camera (bool): whether the loss compares a sample with its camera's clusters only.
+        epoch (int): the epoch about to train, for the message.
+        settings (dict, optional): the clustering's ``k1``, ``eps``, ``min_samples``, shown.
+    """
+    labels, cameras = np.asarray(labels), np.asarray(cameras)
+    now = settings or {}
+
+    def key(name: str) -> str:
+        return f'cc.{name} (now {now[name]})' if name in now else f'cc.{name}'
+    clustered = labels >= 0
+    classes = np.unique(labels[clustered])
+    total = len(labels)
+    if len(classes) == 0:
+        raise ClusteringError(
+            f'clustering left no pseudo-identity before epoch {epoch} (all {total} training '
+            f'tracklets are outliers): nothing to train; raise {key("eps")} or {key("k1")}, '
+            f'lower {key("min_samples")}, or set cc.outliers own_class')
+    if len(classes) == 1:
+        which = (f'all {total} training tracklets' if clustered.all() else
+                 f'{int(clustered.sum())} of the {total} training tracklets (the rest are '
+                 'outliers)')
+        raise ClusteringError(
+            f'clustering put {which} into 1 pseudo-identity before epoch {epoch}: the memory '
+            f'loss over one class is 0 and trains nothing; lower {key("eps")} or '
+            f'{key("k1")}, or raise {key("min_samples")}')
+    if by_camera and all(len(np.unique(labels[clustered & (cameras == c)])) <= 1
+                         for c in np.unique(cameras)):
+        raise ClusteringError(
+            f'with cc.negatives camera, clustering before epoch {epoch} left every camera\'s '
+            'tracklets in one pseudo-identity: a sample\'s loss compares it with its own '
+            'cluster only and trains nothing; set cc.negatives all, or cluster across cameras '
+            '(cc.cross_camera True, cc.camera_centred True)')
+
+
 def check_mutual_neighbors(mutual_neighbors: int) -> None:
     if mutual_neighbors < 0:
         raise ValueError(f'mutual_neighbors must be >= 0 (0: off), got {mutual_neighbors}')

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 import torchreid
 
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES, FrameReader
+from dal_torchreid.data.mars_query import query_index_problem
 from dal_torchreid.data.splits import LAYOUTS as SPLIT_LAYOUTS
 from dal_torchreid.data.splits import SplitFileError, check_split, dataset_splits
 
@@ -231,6 +232,8 @@ def build_video_datamanager(skip_bad_frames: bool = SKIP_BAD_FRAMES,
                                   f'"{osp.join(root, EXPECTED_LAYOUTS[name][0])}" does not '
                                   f'exist.\n{describe_layout(name, root)}')
     check_split_id(root, known, kwargs.get('split_id', 0))
+    if 'mars' in known and (problem := query_index_problem(root)):
+        raise DataLayoutError(problem)
     try:
         datamanager = torchreid.data.VideoDataManager(**kwargs)
     except Exception as err:  # scipy's readers raise several kinds for a damaged .mat file

@@ -18,6 +18,7 @@ the two cameras and are never paired.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -306,8 +307,11 @@ def dataset_splits(root: str, dataset: str) -> tuple[list[dict[str, list[str]]],
 
 def check_split(root: str, dataset: str, split_id: int) -> None:
     """Raises :class:`SplitFileError` unless split ``split_id`` of ``dataset``'s split file
-    exists (torchreid would read ``splits[-1]`` for ``-1``), keeps its train and test people
-    apart, and names only people with a folder in both cameras."""
+    exists (torchreid would read ``splits[-1]`` for ``-1``) and holds a usable split: train
+    and test lists that are not empty, whose entries are plain person folder names (a path
+    such as ``"../cam_a/person_0001"`` would reach a folder the checks below do not see),
+    each with a folder in both cameras, no folder named twice in a list and none in both
+    lists (compared as resolved folders, so another name of a folder counts as that folder)."""
     found = dataset_splits(root, dataset)
     if found is None:
         return
@@ -315,18 +319,63 @@ def check_split(root: str, dataset: str, split_id: int) -> None:
     if not 0 <= split_id < len(splits):
         raise SplitFileError(f'data.split_id {split_id}: "{path}" holds {len(splits)} splits, '
                              f'so it must be in [0, {len(splits) - 1}]')
-    split = splits[split_id]
-    both = sorted(set(split['train']) & set(split['test']))
+    split, where = splits[split_id], f'split {split_id} of "{path}"'
+    for part in ('train', 'test'):
+        if not split[part]:
+            raise SplitFileError(f'{where} has an empty "{part}" list')
+        for name in split[part]:
+            if not is_folder_name(name):
+                raise SplitFileError(
+                    f'{where} names {json.dumps(name)} in "{part}": an entry must be the name '
+                    'of a person folder in the camera folders (no "/", "." or "..")')
+    cam_dirs = camera_folders(root, dataset)
+    for cam_dir in cam_dirs:
+        for name in split['train'] + split['test']:
+            folder = osp.join(cam_dir, name)
+            if not osp.isdir(folder):
+                raise SplitFileError(f'{where} names person "{name}", but folder "{folder}" '
+                                     'does not exist')
+    people = {part: _people_by_folders(split[part], cam_dirs, where, part)
+              for part in ('train', 'test')}
+    both = [repr(name) if name == people['test'][folders] else
+            f'{name!r} (the folders of {people["test"][folders]!r})'
+            for folders, name in people['train'].items() if folders in people['test']]
     if both:
         more = f' (and {len(both) - 5} more)' if len(both) > 5 else ''
-        raise SplitFileError(f'split {split_id} of "{path}" trains and tests the same people: '
-                             f'{both[:5]}{more}')
-    for cam_dir in camera_folders(root, dataset):
-        for name in split['train'] + split['test']:
-            folder = osp.join(cam_dir, str(name))
-            if not osp.isdir(folder):
-                raise SplitFileError(f'split {split_id} of "{path}" names person "{name}", '
-                                     f'but folder "{folder}" does not exist')
+        shown = '[' + ', '.join(both[:5]) + ']'
+        raise SplitFileError(f'{where} trains and tests the same people: {shown}{more}')
+
+
+def is_folder_name(name) -> bool:
+    """Whether a split entry ``name`` is a plain folder name (not a path, ``.`` or ``..``)."""
+    return (isinstance(name, str) and name not in ('', '.', '..') and '/' not in name
+            and os.sep not in name and not (os.altsep and os.altsep in name))
+
+
+def _people_by_folders(names: Sequence[str], cam_dirs: Sequence[str], where: str,
+                       part: str) -> dict[tuple[str, ...], str]:
+    """``{resolved folders in each camera: person}`` of a split list; raises
+    :class:`SplitFileError` for a person named twice (or two names of the same folders)."""
+    people: dict[tuple[str, ...], str] = {}
+    for name in names:
+        folders = tuple(osp.realpath(osp.join(cam_dir, name)) for cam_dir in cam_dirs)
+        if folders in people:
+            first = people[folders]
+            also = '' if first == name else f' (as "{name}" too: the same folders)'
+            raise SplitFileError(f'{where} names person "{first}" twice in "{part}"{also}')
+        people[folders] = name
+    return people
+
+
+def split_digest(root: str, dataset: str, split_id: int) -> str | None:
+    """SHA-1 of the train and test lists of split ``split_id`` of ``dataset`` under ``root``
+    as torchreid will read them (None when there is no such split): a finished run of a
+    split is only that split's run while its lists say the same."""
+    found = dataset_splits(root, dataset)
+    if found is None or not 0 <= split_id < len(found[0]):
+        return None
+    split = {part: found[0][split_id][part] for part in ('train', 'test')}
+    return hashlib.sha1(json.dumps(split, sort_keys=True).encode()).hexdigest()
 
 
 def official_ilidsvid_splits(root: str) -> list[dict[str, list[str]]] | None:

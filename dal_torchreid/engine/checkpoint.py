@@ -74,6 +74,16 @@ def _fit_error(fpath: str, what: str, err: Exception) -> CheckpointError:
     return CheckpointError(f'checkpoint "{fpath}" does not fit this {what}: {first}')
 
 
+def checkpoint_epoch(fpath: str, state: dict) -> int:
+    """The epoch ``state`` (loaded from ``fpath``) was written after: a whole number
+    ``>= 0``, or :class:`CheckpointError` naming the file and the value."""
+    epoch = state['epoch']
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f'checkpoint "{fpath}" holds epoch {epoch!r}; an epoch is a whole '
+                              'number >= 0')
+    return epoch
+
+
 def resume_checkpoint(fpath: str, model, optimizer=None, scheduler=None) -> int:
     """Restores a torchreid checkpoint (``state_dict``, ``epoch``, optionally
     ``optimizer`` and ``scheduler``, as torchreid's engines save them) into the given
@@ -90,6 +100,7 @@ def resume_checkpoint(fpath: str, model, optimizer=None, scheduler=None) -> int:
     if missing:
         raise CheckpointError(f'checkpoint "{fpath}" is not a torchreid checkpoint: '
                               f'missing {missing}')
+    epoch = checkpoint_epoch(fpath, state)
     try:
         model.load_state_dict(state['state_dict'])
     except RuntimeError as err:
@@ -101,8 +112,8 @@ def resume_checkpoint(fpath: str, model, optimizer=None, scheduler=None) -> int:
             scheduler.load_state_dict(state['scheduler'])
     except (ValueError, KeyError, RuntimeError) as err:
         raise _fit_error(fpath, 'optimizer or scheduler', err) from err
-    print(f'Resumed from "{fpath}" (epoch {state["epoch"]})')
-    return int(state['epoch'])
+    print(f'Resumed from "{fpath}" (epoch {epoch})')
+    return epoch
 
 
 def training_set_fingerprint(tracklet_paths, tracklet_camera) -> str:
@@ -157,6 +168,18 @@ def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoc
     }
 
 
+def _meta_problem(saved, meta: dict) -> str | None:
+    """Why a checkpoint's ``meta`` cannot say what its state belongs to (None if it can)."""
+    if not isinstance(saved, dict):
+        return 'no meta' if saved is None else f'its meta is a {type(saved).__name__}'
+    missing = [key for key in meta if key not in saved]
+    if missing:
+        return f'its meta lacks {missing}'
+    if not isinstance(saved.get('training_set'), str) or not saved['training_set']:
+        return f'its meta has training_set {saved.get("training_set")!r}'
+    return None
+
+
 def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema, scaler,
                       meta: dict, method: str = 'dal') -> int:
     """Restores what :func:`pack_checkpoint` saved into the given parts; returns the epoch.
@@ -177,9 +200,16 @@ def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, 
     if missing:
         raise CheckpointError(f'checkpoint "{fpath}" is not a {METHOD_NAMES[method]} checkpoint: '
                               f'missing {missing}')
-    saved = state.get('meta') or {}
+    epoch = checkpoint_epoch(fpath, state)
+    saved = state.get('meta')
+    found = _meta_problem(saved, meta)
+    if found:
+        raise CheckpointError(
+            f'checkpoint "{fpath}" holds no valid record of the training set it was written '
+            f'for ({found}), so it cannot be matched to this run\'s data set, split and '
+            f'backbone; resume from a {METHOD_NAMES[method]} checkpoint this version wrote')
     for key, value in meta.items():
-        if key in saved and saved[key] != value:
+        if saved[key] != value:
             what = ' (another data set or split)' if key == 'training_set' else ''
             raise CheckpointError(f'checkpoint "{fpath}" was written for {key} {saved[key]!r}'
                                   f'{what}, this run has {key} {value!r}')
@@ -203,7 +233,7 @@ def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, 
         scaler.load_state_dict(state['scaler'])
     if 'rng' in state:
         restore_rng_states(state['rng'])
-    return int(state['epoch'])
+    return epoch
 
 
 class Checkpointer:

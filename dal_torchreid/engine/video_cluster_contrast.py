@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader
 
 from dal_torchreid.cluster import (
     EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_cross_camera, check_eps, check_k1,
-    check_k2, check_min_samples, check_mutual_neighbors, check_outliers, cluster_tracklets
+    check_k2, check_min_samples, check_mutual_neighbors, check_outliers, check_pseudo_labels,
+    cluster_tracklets
 )
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.diagnostics import cluster_line, cluster_statistics
@@ -192,6 +193,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         cameras = torch.tensor(self.train_loader.dataset.tracklet_camera)
         labels = torch.from_numpy(cluster_tracklets(feats, cameras, **self.clustering))
         labels = broadcast_from_main(labels)
+        check_pseudo_labels(labels.numpy(), cameras.numpy(), self.criterion.by_camera,
+                            self.epoch + 1, self.clustering)
         self.criterion.rebuild(feats, labels)
         self.train_loader.batch_sampler.set_labels(labels.numpy())
         return labels.numpy()

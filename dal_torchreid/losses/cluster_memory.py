@@ -53,9 +53,13 @@ def check_memory_update(memory_update: str) -> None:
                          f'got {memory_update!r}')
 
 
-def check_negatives(negatives: str) -> None:
+def check_negatives(negatives: str, proxies: str = PROXIES) -> None:
+    """Raises ``ValueError`` unless ``negatives`` is a choice that applies to ``proxies``."""
     if negatives not in NEGATIVES_CHOICES:
         raise ValueError(f'negatives must be one of {list(NEGATIVES_CHOICES)}, got {negatives!r}')
+    if proxies == 'camera' and negatives == 'camera':
+        raise ValueError("negatives 'camera' applies to proxies 'cluster' only (got proxies "
+                         "'camera'): camera proxies already compete within their camera")
 
 
 def check_proxies(proxies: str) -> None:
@@ -202,11 +206,8 @@ class ClusterMemory(nn.Module):
         check_temperature(temperature)
         check_momentum(momentum)
         check_memory_update(memory_update)
-        check_negatives(negatives)
         check_proxies(proxies)
-        if proxies == 'camera' and negatives == 'camera':
-            raise ValueError("negatives 'camera' applies to proxies 'cluster' only: camera "
-                             "proxies already compete within their camera")
+        check_negatives(negatives, proxies)
         if 'camera' in (negatives, proxies) and tracklet_cameras is None:
             raise ValueError("negatives or proxies 'camera' need tracklet_cameras")
         self.feature_dim = int(feature_dim)

@@ -35,14 +35,15 @@ def save_checkpoint_atomic(state: dict, fpath: str) -> str:
     fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dirname)
     try:
         os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would hide it from the group
-        with os.fdopen(fd, 'wb') as f:
-            recorded = RecordedWrites(f)
-            try:
+        f = os.fdopen(fd, 'wb')
+        recorded = RecordedWrites(f)
+        try:  # closing is inside: a full disk met by the last buffered bytes fails there
+            with f:
                 torch.save(state, recorded)
                 f.flush()
                 os.fsync(f.fileno())
-            except (OSError, RuntimeError) as err:  # torch: "unexpected pos" for a full disk
-                raise write_error(fpath, recorded.error or err) from err
+        except (OSError, RuntimeError) as err:  # torch: "unexpected pos" for a full disk
+            raise write_error(fpath, recorded.error or err) from err
         try:
             os.replace(tmp, fpath)
         except OSError as err:  # a directory in its place
