@@ -29,3 +29,16 @@ def tiny_tracklets(tiny_footage, tmp_path_factory):
     footage, tracks, _ = tiny_footage
     make_tracklets(footage, tracks, root, 'tinyfoot', TINY_SETTINGS, stream=open(osp.devnull, 'w'))
     return root, 'tinyfoot'
+
+
+@pytest.fixture(autouse=True)
+def forget_footage_datasets():
+    """Footage data sets registered by a test leave torchreid's registry afterwards, so the
+    lists other tests compare (docs/config.md's accepted names) stay torchreid's."""
+    import torchreid
+    from dal_torchreid.data.footage.dataset import FootageTrackletDataset
+    yield
+    registry = vars(torchreid.data.datasets)['__video_datasets']
+    for name in [n for n, cls in registry.items()
+                 if isinstance(cls, type) and issubclass(cls, FootageTrackletDataset)]:
+        del registry[name]

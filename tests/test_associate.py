@@ -14,7 +14,9 @@ from dal_torchreid.cluster.global_ids import (
     global_ids, split_cannot_links, temporal_cannot_links, top_matches
 )
 from dal_torchreid.data.footage import read_mot_file
-from footage_fixtures import tiny_footage, tiny_tracklets  # noqa: F401  (fixtures)
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    tiny_footage, tiny_tracklets, forget_footage_datasets
+)
 
 TINY_MODEL = ['model.name', 'resnet18', 'model.pretrained', 'False', 'use_gpu', 'False',
               'data.height', '32', 'data.width', '16', 'train.seed', '3']

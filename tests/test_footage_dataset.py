@@ -14,7 +14,9 @@ from dal_torchreid.data.footage import (
     UNKNOWN_PID, read_footage_tracklets, read_manifest, register_footage_dataset
 )
 from dal_torchreid.label_free_statistics import cluster_statistics, cycle_consistency
-from footage_fixtures import tiny_footage, tiny_tracklets  # noqa: F401  (fixtures)
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    tiny_footage, tiny_tracklets, forget_footage_datasets
+)
 
 
 def test_torchreid_loads_one_tracklet_per_camera_and_track_without_identities(tiny_tracklets):

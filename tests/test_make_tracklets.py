@@ -11,7 +11,9 @@ import pytest
 
 from dal_torchreid.cli.make_tracklets import main
 from dal_torchreid.data.footage import read_manifest, read_mot_file
-from footage_fixtures import TINY_FOOTAGE, tiny_footage  # noqa: F401  (fixture)
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    TINY_FOOTAGE, tiny_footage, forget_footage_datasets
+)
 
 FILTERS = ['--min-conf', '0.5', '--min-length', '4', '--max-frames', '6', '--min-width', '6']
 
@@ -99,6 +101,14 @@ def test_image_folder_footage(tiny_footage, tmp_path, capsys):
     assert code == 0, err
     rows = read_manifest(str(tmp_path / 'data' / 'shop' / 'manifest.csv'))
     assert rows and rows[0]['source'] == str(own / 'cam1' / 'img1' / f'{rows[0]["frame"]:06d}.jpg')
+
+
+def test_a_torchreid_name_is_refused(tiny_footage, tmp_path, capsys):
+    footage, tracks, _ = tiny_footage
+    code = main(['--footage', footage, '--tracks', tracks, '--root', str(tmp_path), '--name',
+                 'prid2011'])
+    err = capsys.readouterr().err
+    assert code == 2 and 'torchreid data set' in err and not (tmp_path / 'prid2011').exists()
 
 
 def broken_copy(tiny_footage, tmp_path):

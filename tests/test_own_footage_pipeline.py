@@ -7,7 +7,9 @@ from cli_helpers import run_train, tiny_options
 from dal_torchreid.cli.associate import main as associate
 from dal_torchreid.cli.make_tracklets import main as make_tracklets
 from dal_torchreid.data.footage import read_mot_file
-from footage_fixtures import TINY_FOOTAGE, tiny_footage  # noqa: F401  (fixture)
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    TINY_FOOTAGE, tiny_footage, forget_footage_datasets
+)
 
 
 def test_footage_to_scored_global_ids_without_a_label(tiny_footage, tmp_path, capsys):

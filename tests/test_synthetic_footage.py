@@ -7,7 +7,9 @@ import pytest
 
 from dal_torchreid.data.footage import read_mot_file
 from dal_torchreid.data.synthetic.footage import FootageConfig, make_synthetic_footage, plan_walks
-from footage_fixtures import TINY_FOOTAGE, tiny_footage  # noqa: F401  (fixture)
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    TINY_FOOTAGE, tiny_footage, forget_footage_datasets
+)
 
 
 def iou(a, b):

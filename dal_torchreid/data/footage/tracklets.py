@@ -275,6 +275,10 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
         datamanager = dal_torchreid.data.footage.footage_datamanager('reid-data', 'shop')
     """
     settings = settings or TrackletSettings()
+    from dal_torchreid.data.datamanager import registered_video_datasets
+    from dal_torchreid.data.footage.dataset import is_footage_dataset
+    if name in registered_video_datasets() and not is_footage_dataset(name):
+        raise FootageError(f'--name "{name}" is a torchreid data set\'s: choose another name')
     cameras = list_cameras(footage, tracks)
     sources = {camera: CameraFootage(osp.join(footage, camera)) for camera in cameras}
     folder = osp.join(root, name)
