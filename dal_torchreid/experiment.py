@@ -121,6 +121,9 @@ def _run_experiment(cfg: CfgNode, save_dir: str) -> dict:
     cluster_history = clusters.history if clusters is not None else None
     if cluster_history:
         record['clusters'] = cluster_history
+    epoch_times = getattr(engine, 'epoch_times', None)
+    if epoch_times:
+        record['epoch_times'] = epoch_times
     if not is_main_process():
         return record
     path = write_results(record, save_dir)
