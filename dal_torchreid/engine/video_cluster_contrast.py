@@ -180,7 +180,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
             raise ValueError(f'cc.pseudo_labels "assignment" pairs the tracklets of two cameras; '
                              f'the training set has {trainset.num_cameras}: use "dbscan"')
         self.epoch_steps = sampler.steps
-        if self.clusterings_per_epoch > self.epoch_steps:
+        if 0 < self.epoch_steps < self.clusterings_per_epoch:  # 0 steps: budget.py says
             raise ValueError(f'clusterings_per_epoch {clusterings_per_epoch} exceeds the '
                              f'{self.epoch_steps} steps of an epoch')
         base = datamanager.train_loader
