@@ -26,8 +26,9 @@ from yacs.config import CfgNode as CN
 
 from dal_torchreid.budget import UNSUPERVISED_ENGINES
 from dal_torchreid.cluster import (
-    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_eps, check_k1, check_k2,
-    check_min_samples, check_mutual_neighbors, check_outliers
+    EPS, K1, K2, METHOD, MIN_MARGIN, MIN_SAMPLES, MIN_SIMILARITY, MUTUAL_NEIGHBORS, OUTLIERS,
+    check_eps, check_k1, check_k2, check_method, check_min_margin, check_min_samples,
+    check_min_similarity, check_mutual_neighbors, check_outliers
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
 from dal_torchreid.data.footage.dataset import register_footage_under
@@ -38,6 +39,7 @@ from dal_torchreid.cluster.global_ids import MIN_SAMPLES as ASSOCIATE_MIN_SAMPLE
 from dal_torchreid.cluster.global_ids import TOP_K as ASSOCIATE_TOP_K
 from dal_torchreid.cluster.global_ids import check_top_k
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
+from dal_torchreid.data.frames import FEATURE_FRAMES, check_feature_frames
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, check_clips_per_identity, check_steps_per_epoch
 )
@@ -53,10 +55,13 @@ from dal_torchreid.engine.video_dal import (
     ANCHOR_INIT, WARMUP_EPOCHS, check_anchor_init, check_warmup_epochs
 )
 from dal_torchreid.engine.unsupervised import check_fixbase_epoch
+from dal_torchreid.engine.video_cluster_contrast import (
+    CLUSTERINGS_PER_EPOCH, check_clusterings_per_epoch
+)
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.losses import (
-    ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, check_eta,
-    check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
+    CROSS_CAMERA_WEIGHT, ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE,
+    check_cross_camera_weight, check_eta, check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
     check_temperature
 )
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
@@ -133,6 +138,12 @@ def get_default_config() -> CN:
         cross_camera=False,  # neighbours, and DBSCAN's pairs, from other cameras only
         mutual_neighbors=MUTUAL_NEIGHBORS,  # n > 0: pairs only among each other's n nearest
         outliers=OUTLIERS,  # 'drop' (sit out the epoch) or 'own_class'
+        pseudo_labels=METHOD,  # 'dbscan' (the options above) or 'assignment' (two cameras)
+        assignment_min_similarity=MIN_SIMILARITY,  # 'assignment': pairs kept at least this
+        assignment_min_margin=MIN_MARGIN,  # similar, and this far above either's next best
+        clusterings_per_epoch=CLUSTERINGS_PER_EPOCH,  # re-cluster n times an epoch
+        feature_frames=FEATURE_FRAMES,  # > 0: frames per tracklet (evenly) for clustering
+        cross_camera_weight=CROSS_CAMERA_WEIGHT,  # > 0: + positives from other cameras
         temperature=TEMPERATURE, momentum=MOMENTUM,
         memory_update=MEMORY_UPDATE,  # 'all' (every sample in turn) or 'hard' (least similar)
         negatives=NEGATIVES,  # 'all' clusters, or 'camera': those seen in the sample's camera
@@ -177,7 +188,11 @@ DAL_CHECKS: dict[str, Callable[[Any], None]] = {
 CC_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'cc.k1': check_k1, 'cc.k2': check_k2,
     'cc.eps': check_eps, 'cc.min_samples': check_min_samples, 'cc.outliers': check_outliers,
-    'cc.mutual_neighbors': check_mutual_neighbors,
+    'cc.mutual_neighbors': check_mutual_neighbors, 'cc.pseudo_labels': check_method,
+    'cc.assignment_min_similarity': check_min_similarity,
+    'cc.assignment_min_margin': check_min_margin,
+    'cc.clusterings_per_epoch': check_clusterings_per_epoch,
+    'cc.feature_frames': check_feature_frames, 'cc.cross_camera_weight': check_cross_camera_weight,
     'cc.temperature': check_temperature, 'cc.momentum': check_momentum,
     'cc.memory_update': check_memory_update, 'cc.negatives': check_negatives,
     'cc.proxies': check_proxies,

@@ -185,6 +185,22 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
                                 "other's n nearest; 0: off"),
     'cc.outliers': (CC, 'un-clustered tracklets sit out the epoch (`drop`, reference) or '
                         'train as classes of their own (`own_class`)'),
+    'cc.pseudo_labels': (CC, '`dbscan`: Jaccard distances and DBSCAN with the options above '
+                             '(reference); `assignment`: two cameras only, a one-to-one '
+                             'cross-camera assignment (Hungarian method) keeping its confident '
+                             'pairs'),
+    'cc.assignment_min_similarity': (CC, '`assignment`: keep a pair only if its cosine '
+                                         'similarity is at least this (-1: any)'),
+    'cc.assignment_min_margin': (CC, '`assignment`: keep a pair only if its similarity exceeds '
+                                     "either tracklet's next best in the other camera by this "
+                                     '(0: mutual nearest; -2: every pair)'),
+    'cc.clusterings_per_epoch': (CC, 're-cluster this many times an epoch, its steps split '
+                                     'evenly (reference 1); the learning rate moves per epoch'),
+    'cc.feature_frames': (CC, '> 0: at most this many frames of each tracklet, spread evenly, '
+                              'make its clustering feature; 0: every frame'),
+    'cc.cross_camera_weight': (CC, '> 0: add this times a cross-camera positive term (CAP and '
+                                   "PPLR's inter-camera loss: positives the clip's cluster as "
+                                   'other cameras see it); 0: off (reference)'),
     'cc.temperature': (CC, 'softmax temperature of the memory loss (reference 0.05)'),
     'cc.momentum': (CC, 'centroid momentum of the memory update (reference 0.1)'),
     'cc.memory_update': (CC, '`all`: every clip moves its centroid in turn; `hard`: only the '

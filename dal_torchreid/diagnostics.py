@@ -217,10 +217,11 @@ def cluster_statistics(labels) -> dict:
     }
 
 
-def cluster_line(epoch: int, stats: dict) -> str:
-    """The line a Cluster Contrast epoch prints: its clusters and outliers, and the pair
-    precision and recall when ``stats`` holds them."""
-    line = (f'=> epoch {epoch} clusters: {stats["num_clusters"]} of 2+ tracklets '
+def cluster_line(epoch: int | str, stats: dict) -> str:
+    """The line a Cluster Contrast epoch (or ``'epoch E clustering I/N'``) prints: its
+    clusters and outliers, and the pair precision and recall when ``stats`` holds them."""
+    which = f'epoch {epoch}' if isinstance(epoch, int) else epoch
+    line = (f'=> {which} clusters: {stats["num_clusters"]} of 2+ tracklets '
             f'({stats["num_classes"]} classes), {stats["outlier_fraction"]:.1%} outliers')
     if 'precision' in stats:
         line += f', pair precision {stats["precision"]:.1%}, recall {stats["recall"]:.1%}'
@@ -259,12 +260,19 @@ class ClusterMonitor:
         return cls([keyed[(c, k)] for c, k in zip(trainset.tracklet_camera,
                                                   trainset.tracklet_label)])
 
-    def end_epoch(self, epoch: int, labels, writer=None) -> dict:
-        """Scores ``labels`` (the pseudo-labels epoch ``epoch``, 1-based, trains with)."""
+    def end_epoch(self, epoch: int, labels, writer=None, clustering: int = 1,
+                  clusterings: int = 1) -> dict:
+        """Scores ``labels`` (the pseudo-labels epoch ``epoch``, 1-based, trains with; with
+        several clusterings an epoch, those of its ``clustering``-th of ``clusterings``)."""
         stats = dict(pair_metrics(labels, self.identities), epoch=epoch)
+        which = f'epoch {epoch}'
+        if clusterings > 1:
+            stats['clustering'] = clustering
+            which += f' clustering {clustering}/{clusterings}'
         self.history.append(stats)
-        print(cluster_line(epoch, stats))
+        print(cluster_line(which, stats))
         if writer is not None:
+            step = (epoch - 1) * clusterings + clustering - 1
             for key in ('num_clusters', 'num_classes', 'outlier_fraction', 'precision', 'recall'):
-                writer.add_scalar('Train/cluster_' + key, stats[key], epoch - 1)
+                writer.add_scalar('Train/cluster_' + key, stats[key], step)
         return stats

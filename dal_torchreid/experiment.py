@@ -215,6 +215,9 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
     cluster_history = getattr(clusters, 'history', None) if trained else None
     if cluster_history:
         record['clusters'] = cluster_history
+    epoch_times = getattr(engine, 'epoch_times', None)
+    if epoch_times:
+        record['epoch_times'] = epoch_times
     record.update(label_free_record(engine))  # no identities: what the training decided
     evaluations = getattr(engine, 'evaluations', None)
     if evaluations:

@@ -22,6 +22,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
     (['cc.clips_per_identity', '0'], 'cc.clips_per_identity'),
     (['cc.steps_per_epoch', '-1'], 'cc.steps_per_epoch'),
     (['cc.mutual_neighbors', '-1'], 'cc.mutual_neighbors'),
+    (['cc.pseudo_labels', 'hungarian'], 'cc.pseudo_labels'),
+    (['cc.assignment_min_similarity', '1.5'], 'cc.assignment_min_similarity'),
+    (['cc.assignment_min_margin', '3.0'], 'cc.assignment_min_margin'),
+    (['cc.clusterings_per_epoch', '0'], 'cc.clusterings_per_epoch'),
+    (['cc.feature_frames', '-1'], 'cc.feature_frames'),
+    (['cc.cross_camera_weight', '-0.5'], 'cc.cross_camera_weight'),
     (['video.seq_len', '5'], 'train.batch_size'),  # 64 frames are not clips of 5 x 4
 ])
 def test_bad_cc_values_are_refused_naming_the_key(opts, key):
@@ -39,6 +45,16 @@ def test_cc_keys_reach_the_engine():
     assert kwargs['k1'] == 12 and kwargs['camera_centred'] and kwargs['outliers'] == 'own_class'
     assert kwargs['seq_len'] == 4 and kwargs['clip_grad_value'] is None
     assert (kwargs['k2'], kwargs['eps'], kwargs['min_samples']) == (6, 0.6, 4)  # the reference's
+    assert (kwargs['pseudo_labels'], kwargs['clusterings_per_epoch'], kwargs['feature_frames'],
+            kwargs['cross_camera_weight']) == ('dbscan', 1, 0, 0.0)  # the reference's
+    cfg = load_config(None, ['loss.name', 'cc', 'cc.pseudo_labels', 'assignment',
+                             'cc.assignment_min_margin', '0.05', 'cc.clusterings_per_epoch', '2',
+                             'cc.feature_frames', '8', 'cc.cross_camera_weight', '0.5',
+                             'video.seq_len', '4'])
+    kwargs = cc_engine_kwargs(cfg)
+    assert (kwargs['pseudo_labels'], kwargs['assignment_min_margin'],
+            kwargs['clusterings_per_epoch'], kwargs['feature_frames'],
+            kwargs['cross_camera_weight']) == ('assignment', 0.05, 2, 8, 0.5)
 
 
 @pytest.fixture(scope='module')

@@ -252,3 +252,90 @@ def test_camera_proxy_settings_are_checked():
         ClusterMemory(8, proxies='camera')
     with pytest.raises(ValueError, match="proxies 'cluster' only"):
         ClusterMemory(8, proxies='camera', negatives='camera', tracklet_cameras=TRACKLET_CAMERAS)
+
+
+def reference_cross_camera_term(batch, cameras, targets, proxies, proxy_cluster, proxy_camera,
+                                t, hard):
+    """Sample by sample: -mean log softmax over the proxies of the sample's cluster in other
+    cameras and the `hard` most similar proxies of other clusters; the mean over the
+    samples that have such a positive."""
+    losses = []
+    for x, y, c in zip(batch, targets, cameras):
+        s = (x / np.linalg.norm(x)) @ proxies.T / t
+        pos = [p for p in range(len(proxies)) if proxy_cluster[p] == y and proxy_camera[p] != c]
+        if not pos:
+            continue
+        others = sorted((p for p in range(len(proxies)) if proxy_cluster[p] != y),
+                        key=lambda p: -s[p])[:hard]
+        kept = s[pos + others]
+        lse = np.log(np.exp(kept - kept.max()).sum()) + kept.max()
+        losses.append(np.mean([lse - s[p] for p in pos]))
+    return np.mean(losses) if losses else 0.0
+
+
+@pytest.mark.parametrize('negatives', ['all', 'camera'])
+def test_cross_camera_term_matches_the_explicit_reference(negatives):
+    tracklets, labels, batch, targets = setup()
+    cameras = torch.tensor([1, 0, 1, 0, 0, 1, 1, 0, 0, 1])
+    cameras[targets == 2], cameras[targets == 3] = 1, 0  # clusters living in one camera
+    plain = ClusterMemory(8, temperature=0.07, negatives=negatives,
+                          tracklet_cameras=TRACKLET_CAMERAS)
+    memory = ClusterMemory(8, temperature=0.07, negatives=negatives,
+                           tracklet_cameras=TRACKLET_CAMERAS, cross_camera_weight=0.3)
+    for m in (plain, memory):
+        m.rebuild(tracklets, labels)
+    # the camera proxies: per (cluster, camera) normalised member means, beside the centroids
+    present = memory.camera_presence.nonzero().numpy()
+    expected_proxies = []
+    for y, c in present:
+        mean = tracklets[(labels == y) & (TRACKLET_CAMERAS == c)].mean(0).numpy()
+        expected_proxies.append(mean / np.linalg.norm(mean))
+    assert np.allclose(memory.camera_centroids.numpy(), np.stack(expected_proxies), atol=1e-6)
+    assert torch.equal(memory.centroids, plain.centroids)
+    term = reference_cross_camera_term(batch.numpy(), cameras.numpy(), targets.numpy(),
+                                       memory.camera_centroids.numpy(), present[:, 0],
+                                       present[:, 1], 0.07, 50)
+    assert term > 0
+    loss = memory(batch, targets, cameras).item()
+    assert np.isclose(loss, plain(batch, targets, cameras).item() + 0.3 * term, atol=1e-4)
+    # the update moves each sample's centroid and its (cluster, camera) proxy
+    before = memory.camera_centroids.numpy().copy()
+    memory.update(batch, targets, cameras)
+    plain.update(batch, targets, cameras)
+    assert torch.allclose(memory.centroids, plain.centroids)
+    expected = reference_update(before, F.normalize(batch, dim=1).numpy(),
+                                memory.proxy_index[targets, cameras].numpy(), memory.momentum,
+                                False)
+    assert np.allclose(memory.camera_centroids.numpy(), expected, atol=1e-6)
+    # saved and restored with the state dict, sizes included
+    fresh = ClusterMemory(8, temperature=0.07, negatives=negatives,
+                          tracklet_cameras=TRACKLET_CAMERAS, cross_camera_weight=0.3)
+    fresh.load_state_dict(memory.state_dict())
+    assert torch.equal(fresh.camera_centroids, memory.camera_centroids)
+    assert 'camera_centroids' not in plain.state_dict()  # off: checkpoints as before
+
+
+def test_cross_camera_term_is_zero_without_other_camera_members():
+    tracklets, labels, batch, targets = setup()
+    # clusters 2 and 3 each live in one camera: no positive elsewhere, no term
+    keep = (targets == 2) | (targets == 3)
+    cameras = torch.where(targets == 2, 1, 0)[keep]
+    memory = ClusterMemory(8, tracklet_cameras=TRACKLET_CAMERAS, cross_camera_weight=1.0)
+    plain = ClusterMemory(8, tracklet_cameras=TRACKLET_CAMERAS)
+    for m in (plain, memory):
+        m.rebuild(tracklets, labels)
+    batch = batch[keep].requires_grad_()
+    loss = memory(batch, targets[keep], cameras)
+    assert np.isclose(loss.item(), plain(batch, targets[keep]).item())
+    loss.backward()
+    assert torch.isfinite(batch.grad).all()
+
+
+def test_cross_camera_weight_is_checked():
+    with pytest.raises(ValueError, match='cross_camera_weight must be >= 0'):
+        ClusterMemory(8, cross_camera_weight=-1, tracklet_cameras=TRACKLET_CAMERAS)
+    with pytest.raises(ValueError, match='tracklet_cameras'):
+        ClusterMemory(8, cross_camera_weight=0.5)
+    with pytest.raises(ValueError, match="proxies 'cluster' only"):
+        ClusterMemory(8, proxies='camera', cross_camera_weight=0.5,
+                      tracklet_cameras=TRACKLET_CAMERAS)

@@ -35,9 +35,10 @@ class StepRecordingCC(VideoClusterContrastEngine):
         return out
 
 
-def tiny_cc(datamanager, model=None, optim='adam', lr=3e-4, **kwargs):
+def tiny_cc(datamanager, model=None, optim='adam', lr=3e-4, optimizer=None, **kwargs):
     model = tiny_model() if model is None else model
-    optimizer = torchreid.optim.build_optimizer(model, optim=optim, lr=lr)
+    if optimizer is None:
+        optimizer = torchreid.optim.build_optimizer(model, optim=optim, lr=lr)
     options = dict(use_gpu=False, batch_size=16, seq_len=2, clips_per_identity=2, seed=0,
                    **AWARE)
     options.update(kwargs)
@@ -217,3 +218,86 @@ def test_clusters_and_outliers_printed_without_a_monitor(tiny_prid2011_root, cap
     assert line, out
     labels = engine.criterion.labels.cpu().numpy()
     assert int(line.group(2)) == len(np.unique(labels[labels >= 0]))
+
+
+def test_several_clusterings_an_epoch_split_its_steps_and_step_the_rate_once(
+        tiny_prid2011_root):
+    dm = tiny_datamanager(tiny_prid2011_root, transforms=[])
+    monitor = ClusterMonitor.from_datamanager(dm)
+    model = tiny_model()
+    optimizer = torchreid.optim.build_optimizer(model, optim='adam', lr=1e-3)
+    scheduler = torchreid.optim.build_lr_scheduler(optimizer, 'single_step', stepsize=1,
+                                                   gamma=0.1)
+    engine = tiny_cc(dm, model=model, optimizer=optimizer, scheduler=scheduler,
+                     clusterings_per_epoch=2, cluster_monitor=monitor)
+    steps = engine.epoch_steps
+    assert steps >= 2
+    clustered = []
+    cluster = engine.cluster
+    engine.cluster = lambda: clustered.append(len(engine.steps)) or cluster()
+    run(engine, 2)
+    # re-clustered before each half of each epoch, the epoch's steps all made
+    assert clustered == [0, steps // 2, steps, steps + steps // 2]
+    assert len(engine.steps) == 2 * steps
+    assert [(h['epoch'], h['clustering']) for h in monitor.history] == [(1, 1), (1, 2), (2, 1),
+                                                                          (2, 2)]
+    assert optimizer.param_groups[0]['lr'] == pytest.approx(1e-5)  # two epochs, two steps
+    with pytest.raises(ValueError, match='clusterings_per_epoch 1000 exceeds'):
+        tiny_cc(dm, clusterings_per_epoch=1000)
+    with pytest.raises(ValueError, match='clusterings_per_epoch must be >= 1'):
+        tiny_cc(dm, clusterings_per_epoch=0)
+
+
+def test_epoch_time_split_is_recorded_and_printed(tiny_prid2011_root, capsys):
+    engine = tiny_cc(tiny_datamanager(tiny_prid2011_root))
+    run(engine, 2)
+    assert [t['epoch'] for t in engine.epoch_times] == [1, 2]
+    for times in engine.epoch_times:
+        assert set(times) == {'epoch', 'features', 'neighbours', 'grouping', 'training'}
+        assert times['features'] > 0 and times['training'] > 0 and times['grouping'] > 0
+    out = capsys.readouterr().out
+    assert '=> epoch 2 time: feature extraction' in out and 'training steps' in out
+
+
+def test_feature_frames_cap_the_clustering_frames_evenly(tiny_prid2011_root, monkeypatch):
+    from dal_torchreid.data.frames import evenly_spaced
+    from dal_torchreid.engine import video_cluster_contrast
+    assert evenly_spaced(list('abcdefghij'), 4) == ['a', 'd', 'g', 'j']
+    assert evenly_spaced(list('abc'), 4) == ['a', 'b', 'c'] == evenly_spaced(list('abc'), 0)
+    for n, cap in [(10, 3), (7, 7), (40, 16), (17, 1)]:
+        picked = evenly_spaced(list(range(n)), cap)
+        assert picked == np.linspace(0, n - 1, min(cap, n)).round().astype(int).tolist()
+    dm = tiny_datamanager(tiny_prid2011_root)
+    seen = []
+    real = video_cluster_contrast.AllFramesDataset
+    monkeypatch.setattr(video_cluster_contrast, 'AllFramesDataset',
+                        lambda paths, *a, **k: seen.append(paths) or real(paths, *a, **k))
+    torch.manual_seed(0)
+    capped = tiny_cc(dm, feature_frames=3).tracklet_features()
+    torch.manual_seed(0)
+    every = tiny_cc(dm).tracklet_features()
+    full = dm.train_loader.dataset.train
+    assert [len(p) for p in seen[0]] == [3] * len(full)
+    assert [list(p) for p in seen[1]] == [list(item[0]) for item in full]
+    assert seen[0] == [evenly_spaced(list(item[0]), 3) for item in full]
+    assert capped.shape == every.shape and not torch.allclose(capped, every)
+    with pytest.raises(ValueError, match='feature_frames'):
+        tiny_cc(dm, feature_frames=-1)
+
+
+def test_assignment_pseudo_labels_pair_two_cameras(tiny_prid2011_root, tiny_mars_root):
+    torch.manual_seed(0)
+    dm = tiny_datamanager(tiny_prid2011_root)
+    monitor = ClusterMonitor.from_datamanager(dm)
+    engine = tiny_cc(dm, pseudo_labels='assignment', assignment_min_margin=-2,
+                     cluster_monitor=monitor)
+    run(engine, 1)
+    labels = engine.criterion.labels
+    cameras = torch.tensor(engine.train_loader.dataset.tracklet_camera)
+    # margin -2 keeps every assigned pair: each class one tracklet of each camera
+    assert sorted(torch.bincount(labels).tolist()) == [2] * dm.num_train_pids
+    for y in range(dm.num_train_pids):
+        assert sorted(cameras[labels == y].tolist()) == [0, 1]
+    assert monitor.history[0]['num_clusters'] == dm.num_train_pids
+    with pytest.raises(ValueError, match='two cameras'):
+        tiny_cc(tiny_datamanager(tiny_mars_root, source='mars'), pseudo_labels='assignment')

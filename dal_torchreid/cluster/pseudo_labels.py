@@ -1,5 +1,8 @@
 """Pseudo-identities of training tracklets: features -> distances -> DBSCAN labels.
 
+(On two cameras ``method='assignment'`` pairs them one-to-one instead:
+:mod:`~dal_torchreid.cluster.assignment`.)
+
 The clustering step of Cluster Contrast, with three camera-aware options for
 video (all off reproduces the reference):
 
@@ -21,20 +24,28 @@ Labels are ``0 .. C-1``; ``-1`` marks a dropped outlier.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
+from typing import Callable, ContextManager
 
 import numpy as np
 from scipy import sparse
 from torch import Tensor
 
+from dal_torchreid.cluster.assignment import (
+    MIN_MARGIN, MIN_SIMILARITY, assignment_labels, check_min_margin, check_min_similarity
+)
 from dal_torchreid.cluster.camera import camera_centred as centre_by_camera
-from dal_torchreid.cluster.jaccard import K1, K2, jaccard_distances
+from dal_torchreid.cluster.jaccard import K1, K2, check_k1, jaccard_distances
+from dal_torchreid.cluster.neighbors import nearest_neighbors
 
 EPS = 0.6  # the reference's DBSCAN radius (in Jaccard distance)
 MIN_SAMPLES = 4  # the reference's
 OUTLIER_MODES = ('drop', 'own_class')
 OUTLIERS = 'drop'
 MUTUAL_NEIGHBORS = 0  # off, as the reference
+METHODS = ('dbscan', 'assignment')
+METHOD = 'dbscan'  # the reference's
 
 
 def check_eps(eps: float) -> None:
@@ -101,6 +112,11 @@ def check_pseudo_labels(labels: np.ndarray, cameras: np.ndarray, by_camera: bool
             'tracklets in one pseudo-identity: a sample\'s loss compares it with its own '
             'cluster only and trains nothing; set cc.negatives all, or cluster across cameras '
             '(cc.cross_camera True, cc.camera_centred True)')
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f'pseudo_labels must be one of {list(METHODS)}, got {method!r}')
 
 
 def check_mutual_neighbors(mutual_neighbors: int) -> None:
@@ -183,7 +199,9 @@ def cluster_tracklets(features: Tensor, cameras: Tensor, k1: int = K1, k2: int =
                       eps: float = EPS, min_samples: int = MIN_SAMPLES,
                       camera_centred: bool = False, cross_camera: bool = False,
                       mutual_neighbors: int = MUTUAL_NEIGHBORS,
-                      outliers: str = OUTLIERS) -> np.ndarray:
+                      outliers: str = OUTLIERS, method: str = METHOD,
+                      min_similarity: float = MIN_SIMILARITY, min_margin: float = MIN_MARGIN,
+                      phase: Callable[[str], ContextManager] | None = None) -> np.ndarray:
     """Pseudo-identity labels ``(N,)`` of L2-normalised tracklet features.
 
     Args:
@@ -193,23 +211,47 @@ def cluster_tracklets(features: Tensor, cameras: Tensor, k1: int = K1, k2: int =
         eps, min_samples: DBSCAN's.
         camera_centred, cross_camera (bool), mutual_neighbors (int), outliers (str):
             the options above.
+        method (str): ``'dbscan'`` (the reference's; the arguments above) or
+            ``'assignment'`` (two cameras: the confident pairs of a one-to-one
+            assignment, :func:`~dal_torchreid.cluster.assignment.assignment_labels`;
+            ``k1`` to ``mutual_neighbors`` unused).
+        min_similarity, min_margin (float): the assignment's thresholds.
+        phase (callable, optional): ``phase(name)`` a context manager timing the
+            steps ``'neighbours'`` and ``'grouping'`` (Jaccard + DBSCAN, or the
+            assignment), e.g. :meth:`~dal_torchreid.engine.phase_timer.PhaseTimer.phase`.
 
     Examples::
 
         labels = cluster_tracklets(feats, cams, k1=10, k2=3, eps=0.6, min_samples=2,
                                    camera_centred=True, cross_camera=True,
                                    mutual_neighbors=1, outliers='own_class')
+        pairs = cluster_tracklets(feats, cams, camera_centred=True, method='assignment',
+                                  min_margin=0.05, outliers='own_class')
     """
+    check_method(method)
     check_eps(eps)
     check_min_samples(min_samples)
     check_outliers(outliers)
     check_mutual_neighbors(mutual_neighbors)
+    check_min_similarity(min_similarity)
+    check_min_margin(min_margin)
+    phase = phase or (lambda name: contextlib.nullcontext())
     if camera_centred:
         features = centre_by_camera(features, cameras)
-    distances = jaccard_distances(features, k1, k2, cameras if cross_camera else None)
-    if cross_camera:
-        distances = cross_camera_pairs(distances, cameras)
-    if mutual_neighbors:
-        distances = mutual_neighbors_of(distances, mutual_neighbors)
-    labels = dbscan_labels(distances, eps, min_samples)
+    if method == 'assignment':
+        with phase('grouping'):
+            labels = assignment_labels(features, cameras, min_similarity, min_margin)
+        return outliers_as_classes(labels) if outliers == 'own_class' else labels
+    check_k1(k1)
+    with phase('neighbours'):
+        neighbors = nearest_neighbors(features, k1, cameras if cross_camera else None,
+                                      return_similarities=True)
+    with phase('grouping'):
+        distances = jaccard_distances(features, k1, k2, cameras if cross_camera else None,
+                                      neighbors=neighbors)
+        if cross_camera:
+            distances = cross_camera_pairs(distances, cameras)
+        if mutual_neighbors:
+            distances = mutual_neighbors_of(distances, mutual_neighbors)
+        labels = dbscan_labels(distances, eps, min_samples)
     return outliers_as_classes(labels) if outliers == 'own_class' else labels

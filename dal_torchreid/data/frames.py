@@ -15,6 +15,27 @@ from torch.utils.data import Dataset
 
 from dal_torchreid.data.frame_reading import FrameReader
 
+FEATURE_FRAMES = 0  # frames per tracklet for the clustering features; 0: all
+
+
+def check_feature_frames(feature_frames: int) -> None:
+    if feature_frames < 0:
+        raise ValueError(f'feature_frames must be >= 0 (0: every frame), got {feature_frames}')
+
+
+def evenly_spaced(paths: Sequence[str], cap: int) -> list[str]:
+    """At most ``cap`` of a tracklet's frames, spread evenly from its first to its last
+    (all of them when ``cap`` is 0 or the tracklet is no longer).
+
+    Examples::
+
+        evenly_spaced(['f0', 'f1', 'f2', 'f3', 'f4'], 3)  # ['f0', 'f2', 'f4']
+    """
+    check_feature_frames(cap)
+    if cap == 0 or len(paths) <= cap:
+        return list(paths)
+    return [paths[i] for i in np.linspace(0, len(paths) - 1, cap).round().astype(np.int64)]
+
 
 class AllFramesDataset(Dataset):
     r"""Every frame of a list of tracklets, one item per frame, in tracklet order.

@@ -27,11 +27,14 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from dal_torchreid.cluster import (
-    EPS, K1, K2, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, check_cross_camera, check_eps, check_k1,
-    check_k2, check_min_samples, check_mutual_neighbors, check_outliers, check_pseudo_labels,
-    cluster_tracklets
+    EPS, K1, K2, METHOD, MIN_MARGIN, MIN_SAMPLES, MIN_SIMILARITY, MUTUAL_NEIGHBORS, OUTLIERS,
+    check_cross_camera, check_eps, check_k1, check_k2, check_method, check_min_margin,
+    check_min_samples, check_min_similarity, check_mutual_neighbors, check_outliers,
+    check_pseudo_labels, cluster_tracklets
 )
-from dal_torchreid.data.frames import AllFramesDataset
+from dal_torchreid.data.frames import (
+    FEATURE_FRAMES, AllFramesDataset, check_feature_frames, evenly_spaced
+)
 from dal_torchreid.diagnostics import cluster_line, cluster_statistics
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, PseudoIdentityClipSampler
@@ -43,14 +46,28 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.engine.phase_timer import PhaseTimer
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.losses import (
-    MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory
+    CROSS_CAMERA_WEIGHT, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory
 )
 from dal_torchreid.metrics import check_pooling_method, pool_frames
 
 SEQ_LEN = 4
 FEATURE_FRAME_BATCH = 64  # frames per call when clustering, unless eval_frame_batch_size says
+CLUSTERINGS_PER_EPOCH = 1  # the reference's
+PHASES = {'features': 'feature extraction', 'neighbours': 'neighbour search',
+          'grouping': 'Jaccard + DBSCAN (or assignment)', 'training': 'training steps'}
+
+
+def check_clusterings_per_epoch(clusterings: int) -> None:
+    if clusterings < 1:
+        raise ValueError(f'clusterings_per_epoch must be >= 1, got {clusterings}')
+
+
+def split_steps(steps: int, parts: int) -> list[int]:
+    """``steps`` in ``parts`` near-equal consecutive shares (the larger ones last)."""
+    return [steps * (p + 1) // parts - steps * p // parts for p in range(parts)]
 
 
 class VideoClusterContrastEngine(UnsupervisedVideoEngine):
@@ -76,6 +93,18 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         mutual_neighbors (int, optional): n > 0: DBSCAN's pairs only between tracklets each
             among the other's n nearest; 0: off (reference).
         outliers (str, optional): ``'drop'`` (reference) or ``'own_class'``.
+        pseudo_labels (str, optional): ``'dbscan'`` (reference; the options above) or
+            ``'assignment'`` (two cameras: confident pairs of a one-to-one assignment,
+            :mod:`~dal_torchreid.cluster.assignment`; ``camera_centred`` and ``outliers``
+            apply).
+        assignment_min_similarity, assignment_min_margin (float, optional): the pairs
+            ``'assignment'`` keeps.
+        clusterings_per_epoch (int, optional): re-cluster this many times an epoch, its
+            steps split evenly between them (reference 1).
+        feature_frames (int, optional): > 0: at most this many frames of each tracklet,
+            spread evenly, give its clustering feature; 0: every frame (reference).
+        cross_camera_weight (float, optional): > 0: adds the cross-camera positive term
+            (:func:`~dal_torchreid.losses.cluster_memory.cross_camera_loss`), 0: off.
         temperature, momentum (float, optional): the memory's (reference 0.05, 0.1).
         memory_update (str, optional): ``'all'`` (reference) or ``'hard'``.
         negatives (str, optional): ``'all'`` (reference): every cluster is a negative;
@@ -120,8 +149,10 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  batch_size=BATCH_SIZE, seq_len=SEQ_LEN, clips_per_identity=CLIPS_PER_IDENTITY,
                  steps_per_epoch=STEPS_PER_EPOCH, k1=K1, k2=K2, eps=EPS, min_samples=MIN_SAMPLES,
                  camera_centred=False, cross_camera=False,
-                 mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS,
-                 temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
+                 mutual_neighbors=MUTUAL_NEIGHBORS, outliers=OUTLIERS, pseudo_labels=METHOD,
+                 assignment_min_similarity=MIN_SIMILARITY, assignment_min_margin=MIN_MARGIN,
+                 clusterings_per_epoch=CLUSTERINGS_PER_EPOCH, feature_frames=FEATURE_FRAMES,
+                 cross_camera_weight=CROSS_CAMERA_WEIGHT, temperature=TEMPERATURE, momentum=MOMENTUM, memory_update=MEMORY_UPDATE,
                  negatives=NEGATIVES, proxies=PROXIES, pooling_method='avg',
                  clip_grad_value=None, seed=None, skip_bad_frames=False, amp=None,
                  ema_decay=None, cluster_monitor=None, **evaluation):
@@ -132,11 +163,24 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         check_min_samples(min_samples)
         check_outliers(outliers)
         check_mutual_neighbors(mutual_neighbors)
+        check_method(pseudo_labels)
+        check_min_similarity(assignment_min_similarity)
+        check_min_margin(assignment_min_margin)
+        check_clusterings_per_epoch(clusterings_per_epoch)
+        check_feature_frames(feature_frames)
         check_pooling_method(pooling_method)
         self.clustering = dict(k1=int(k1), k2=int(k2), eps=float(eps),
                                min_samples=int(min_samples), camera_centred=bool(camera_centred),
                                cross_camera=bool(cross_camera),
-                               mutual_neighbors=int(mutual_neighbors), outliers=outliers)
+                               mutual_neighbors=int(mutual_neighbors), outliers=outliers,
+                               method=pseudo_labels,
+                               min_similarity=float(assignment_min_similarity),
+                               min_margin=float(assignment_min_margin))
+        self.clusterings_per_epoch = int(clusterings_per_epoch)
+        self.feature_frames = int(feature_frames)
+        self.timer = PhaseTimer()
+        self.epoch_times: list[dict] = []  # seconds per phase (PHASES) of each epoch
+        self._last_part = True
         self.pooling_method, self.seq_len = pooling_method, int(seq_len)
         trainset = TrackletFrameDataset.from_datamanager(datamanager,
                                                          skip_bad_frames=skip_bad_frames)
@@ -144,6 +188,13 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         sampler = PseudoIdentityClipSampler(
             trainset, batch_size, seq_len, clips_per_identity, steps_per_epoch,
             seed=broadcast_seed(seed), num_replicas=self.world_size, rank=self.rank)
+        if pseudo_labels == 'assignment' and trainset.num_cameras != 2:
+            raise ValueError(f'cc.pseudo_labels "assignment" pairs the tracklets of two cameras; '
+                             f'the training set has {trainset.num_cameras}: use "dbscan"')
+        self.epoch_steps = sampler.steps
+        if 0 < self.epoch_steps < self.clusterings_per_epoch:  # 0 steps: budget.py says
+            raise ValueError(f'clusterings_per_epoch {clusterings_per_epoch} exceeds the '
+                             f'{self.epoch_steps} steps of an epoch')
         base = datamanager.train_loader
         self.train_loader = DataLoader(trainset, batch_sampler=sampler,
                                        num_workers=base.num_workers, pin_memory=base.pin_memory)
@@ -157,7 +208,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = ClusterMemory(self.embedding.feature_dim, temperature, momentum,
                                        memory_update, negatives, proxies,
-                                       tracklet_cameras=cameras)
+                                       tracklet_cameras=cameras,
+                                       cross_camera_weight=cross_camera_weight)
         if self.use_gpu:
             self.criterion.cuda()
         self.cluster_monitor = cluster_monitor
@@ -170,11 +222,13 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         return data['img'], data['tracklet'], data['camid']
 
     def tracklet_features(self) -> torch.Tensor:
-        """Every training tracklet's L2-normalised feature ``(N, D)`` (all frames, eval
-        mode, test transforms), each rank extracting its share, gathered on all ranks."""
+        """Every training tracklet's L2-normalised feature ``(N, D)`` (all frames, or
+        ``feature_frames`` spread evenly; eval mode, test transforms), each rank
+        extracting its share, gathered on all ranks."""
         trainset = self.train_loader.dataset
         mine = shard(trainset.num_tracklets)
-        frames = AllFramesDataset([trainset.tracklet_paths[t] for t in mine],
+        frames = AllFramesDataset([evenly_spaced(trainset.tracklet_paths[t], self.feature_frames)
+                                   for t in mine],
                                   self.datamanager.transform_te, trainset.reader.skip_bad_frames,
                                   name='training tracklet')
         feats, _ = extract_tracklet_features(
@@ -186,12 +240,14 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
     def cluster(self) -> np.ndarray:
         """The epoch's pseudo-labels (rank 0's on every rank); rebuilds the memory and
         gives the labels to the sampler."""
-        feats = self.tracklet_features()
+        with self.timer.phase('features'):
+            feats = self.tracklet_features()
         if not torch.isfinite(feats).all():
             raise FloatingPointError(f'the training tracklet features hold NaN or infinite '
                                      f'values before epoch {self.epoch + 1}: nothing to cluster')
         cameras = torch.tensor(self.train_loader.dataset.tracklet_camera)
-        labels = torch.from_numpy(cluster_tracklets(feats, cameras, **self.clustering))
+        labels = torch.from_numpy(cluster_tracklets(feats, cameras, **self.clustering,
+                                                    phase=self.timer.phase))
         labels = broadcast_from_main(labels)
         check_pseudo_labels(labels.numpy(), cameras.numpy(), self.criterion.by_camera,
                             self.epoch + 1, self.clustering)
@@ -200,14 +256,43 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         return labels.numpy()
 
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
-        labels = self.cluster()
-        if self.cluster_monitor is not None:  # scored against identities, for reporting
-            self.cluster_monitor.end_epoch(self.epoch + 1, labels, self.writer)
-        elif is_main_process():
-            print(cluster_line(self.epoch + 1, cluster_statistics(labels)))
-        self.train_loader.batch_sampler.set_epoch(self.epoch)
-        super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
+        """One epoch: ``clusterings_per_epoch`` times, cluster then train a share of the
+        epoch's steps; the learning rate moves once, at the epoch's end."""
+        sampler = self.train_loader.batch_sampler
+        parts = split_steps(self.epoch_steps, self.clusterings_per_epoch)
+        self.timer.reset()
+        for part, steps in enumerate(parts):
+            labels = self.cluster()
+            if self.cluster_monitor is not None:  # scored against identities, for reporting
+                self.cluster_monitor.end_epoch(self.epoch + 1, labels, self.writer,
+                                               clustering=part + 1, clusterings=len(parts))
+            elif is_main_process():
+                which = self.epoch + 1 if len(parts) == 1 else \
+                    f'epoch {self.epoch + 1} clustering {part + 1}/{len(parts)}'
+                print(cluster_line(which, cluster_statistics(labels)))
+            sampler.steps = steps
+            sampler.set_epoch(self.epoch * len(parts) + part)  # one clip stream per share
+            self._last_part = part == len(parts) - 1
+            with self.timer.phase('training'):
+                super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch,
+                              open_layers=open_layers)
+        self.record_epoch_times()
         self.write_latest_checkpoint()
+
+    def update_lr(self):
+        """torchreid's, once an epoch: after the epoch's last share of steps."""
+        if self._last_part:
+            super().update_lr()
+
+    def record_epoch_times(self) -> dict:
+        """Prints the epoch's seconds per phase and keeps them in ``epoch_times``."""
+        seconds = self.timer.reset()
+        times = dict({name: round(seconds.get(name, 0.0), 3) for name in PHASES},
+                     epoch=self.epoch + 1)
+        self.epoch_times.append(times)
+        print(f'=> epoch {self.epoch + 1} time: ' + ', '.join(
+            f'{label} {times[name]:.1f} s' for name, label in PHASES.items()))
+        return times
 
     def forward_backward(self, data):
         imgs, tracklets, camids = self.parse_data_for_train(data)

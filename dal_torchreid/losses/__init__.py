@@ -1,14 +1,14 @@
 """Losses: the Deep Association Learning loss and its association graph; Cluster Contrast's
 memory."""
 from dal_torchreid.losses.cluster_memory import (
-    MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory,
-    check_memory_update, check_momentum, check_negatives, check_proxies, check_temperature
+    CROSS_CAMERA_WEIGHT, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE, ClusterMemory,
+    check_cross_camera_weight, check_memory_update, check_momentum, check_negatives, check_proxies, check_temperature
 )
 from dal_torchreid.losses.deep_association_loss import (
     ETA, MARGIN, DALStepStats, DeepAssociationLoss, check_eta, check_margin
 )
 
 __all__ = ['DeepAssociationLoss', 'DALStepStats', 'MARGIN', 'ETA', 'check_margin', 'check_eta',
-           'ClusterMemory', 'TEMPERATURE', 'MOMENTUM', 'MEMORY_UPDATE', 'check_temperature',
+           'ClusterMemory', 'CROSS_CAMERA_WEIGHT', 'check_cross_camera_weight', 'TEMPERATURE', 'MOMENTUM', 'MEMORY_UPDATE', 'check_temperature',
            'check_momentum', 'check_memory_update', 'NEGATIVES', 'check_negatives', 'PROXIES',
            'check_proxies']

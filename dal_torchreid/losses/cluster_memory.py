@@ -17,6 +17,8 @@ tracklet per person and camera, a tracklet's own camera holds only other
 people, while a singleton class of another camera may be its own partner,
 which the full softmax would push it away from. ``proxies='camera'`` keeps CAP's
 camera-aware proxies instead of one centroid per cluster (:func:`camera_proxy_loss`).
+``cross_camera_weight > 0`` keeps, beside the centroids, a proxy per cluster and
+camera and adds :func:`cross_camera_loss`: positives from other cameras only.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ PROXIES_CHOICES = ('cluster', 'camera')
 PROXIES = 'cluster'  # the reference's: one centroid per cluster
 HARD_NEGATIVES = 50  # CAP's: negative proxies in the inter-camera loss (its bg_knn)
 INTER_CAMERA_WEIGHT = 0.5  # CAP's
+CROSS_CAMERA_WEIGHT = 0.0  # the cross-camera positive term's weight; 0: off (the reference)
 
 
 def check_temperature(temperature: float) -> None:
@@ -51,6 +54,11 @@ def check_memory_update(memory_update: str) -> None:
     if memory_update not in MEMORY_UPDATES:
         raise ValueError(f'memory_update must be one of {list(MEMORY_UPDATES)}, '
                          f'got {memory_update!r}')
+
+
+def check_cross_camera_weight(weight: float) -> None:
+    if not weight >= 0:
+        raise ValueError(f'cross_camera_weight must be >= 0 (0: off), got {weight}')
 
 
 def check_negatives(negatives: str, proxies: str = PROXIES) -> None:
@@ -95,6 +103,18 @@ def camera_proxy_index(present: Tensor) -> Tensor:
     return index
 
 
+def positive_proxy_loss(sims: Tensor, positive: Tensor, same_cluster: Tensor,
+                        hard_negatives: int = HARD_NEGATIVES) -> Tensor:
+    """Per row of ``sims`` ``(B, P)``: ``-mean_p log softmax`` over its ``positive`` proxies
+    ``p`` and the ``hard_negatives`` most similar proxies outside ``same_cluster`` (CAP's
+    and PPLR's inter-camera loss). Every row needs a positive."""
+    ranked = sims.detach().masked_fill(same_cluster, float('-inf'))
+    hard = torch.zeros_like(same_cluster).scatter_(
+        1, ranked.topk(min(hard_negatives, sims.size(1)), dim=1).indices, True) & ~same_cluster
+    logp = F.log_softmax(sims.masked_fill(~(positive | hard), float('-inf')), dim=1)
+    return -logp.masked_fill(~positive, 0).sum(1) / positive.sum(1)
+
+
 def camera_proxy_loss(logits: Tensor, proxy_targets: Tensor, cluster_targets: Tensor,
                       cameras: Tensor, proxy_cluster: Tensor, proxy_camera: Tensor,
                       hard_negatives: int = HARD_NEGATIVES,
@@ -103,10 +123,9 @@ def camera_proxy_loss(logits: Tensor, proxy_targets: Tensor, cluster_targets: Te
 
     For the samples of each camera in the batch: the intra-camera loss is the
     cross-entropy over that camera's proxies with the sample's own proxy as target;
-    the inter-camera loss is ``-mean_p log softmax`` over the positive proxies ``p``
-    (every proxy of the sample's cluster) and the ``hard_negatives`` most similar
-    proxies of other clusters. Each is the mean over the camera's samples; the loss
-    sums ``intra + inter_weight * inter`` over the cameras, as CAP does.
+    the inter-camera loss is :func:`positive_proxy_loss` with every proxy of the
+    sample's cluster as a positive. Each is the mean over the camera's samples; the
+    loss sums ``intra + inter_weight * inter`` over the cameras, as CAP does.
     """
     total = logits.new_zeros(())
     for camera in torch.unique(cameras):
@@ -115,13 +134,27 @@ def camera_proxy_loss(logits: Tensor, proxy_targets: Tensor, cluster_targets: Te
         intra = F.cross_entropy(sims.masked_fill(proxy_camera[None] != camera, float('-inf')),
                                 proxy_targets[rows])
         positive = proxy_cluster[None] == cluster_targets[rows][:, None]
-        ranked = sims.detach().masked_fill(positive, float('-inf'))
-        hard = torch.zeros_like(positive).scatter_(
-            1, ranked.topk(min(hard_negatives, sims.size(1)), dim=1).indices, True) & ~positive
-        logp = F.log_softmax(sims.masked_fill(~(positive | hard), float('-inf')), dim=1)
-        inter = -(logp.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
+        inter = positive_proxy_loss(sims, positive, positive, hard_negatives).mean()
         total = total + intra + inter_weight * inter
     return total
+
+
+def cross_camera_loss(logits: Tensor, cluster_targets: Tensor, cameras: Tensor,
+                      proxy_cluster: Tensor, proxy_camera: Tensor,
+                      hard_negatives: int = HARD_NEGATIVES) -> Tensor:
+    """The cross-camera positive term: :func:`positive_proxy_loss` of ``logits`` ``(B, P)``
+    against the camera proxies, positives the proxies of the sample's cluster in OTHER
+    cameras only, averaged over the samples whose cluster has one (0 when none has).
+
+    It pulls a clip toward its pseudo-identity as other cameras see it, which the
+    cluster centroid, dominated by the cameras with most members, does not.
+    """
+    same = proxy_cluster[None] == cluster_targets[:, None]
+    positive = same & (proxy_camera[None] != cameras[:, None])
+    rows = positive.any(1)
+    if not rows.any():
+        return logits.sum() * 0
+    return positive_proxy_loss(logits[rows], positive[rows], same[rows], hard_negatives).mean()
 
 
 def cluster_centroids(features: Tensor, labels: Tensor) -> Tensor:
@@ -172,8 +205,11 @@ class ClusterMemory(nn.Module):
         proxies (str, optional): ``'cluster'`` (reference): one centroid per cluster;
             ``'camera'``: one per cluster and camera, trained with CAP's intra- and
             inter-camera losses (:func:`camera_proxy_loss`) instead of the cross-entropy.
+        cross_camera_weight (float, optional): ``> 0`` (with ``proxies='cluster'``): adds
+            this times :func:`cross_camera_loss` against a proxy per cluster and camera,
+            kept and updated beside the centroids; 0: off (reference).
         tracklet_cameras (Tensor, optional): ``(N,)`` camera of each training tracklet,
-            required by either ``'camera'`` (the labels' tracklets, in order).
+            required by either ``'camera'`` and by ``cross_camera_weight``.
 
     :meth:`rebuild` sets the pseudo-labels (``(N,)``, ``-1``: not trained this
     epoch) and centroids from the training tracklets' features; ``forward``
@@ -201,22 +237,33 @@ class ClusterMemory(nn.Module):
     def __init__(self, feature_dim: int, temperature: float = TEMPERATURE,
                  momentum: float = MOMENTUM, memory_update: str = MEMORY_UPDATE,
                  negatives: str = NEGATIVES, proxies: str = PROXIES,
-                 tracklet_cameras: Tensor | None = None) -> None:
+                 tracklet_cameras: Tensor | None = None,
+                 cross_camera_weight: float = CROSS_CAMERA_WEIGHT) -> None:
         super().__init__()
         check_temperature(temperature)
         check_momentum(momentum)
         check_memory_update(memory_update)
         check_proxies(proxies)
         check_negatives(negatives, proxies)
-        if 'camera' in (negatives, proxies) and tracklet_cameras is None:
-            raise ValueError("negatives or proxies 'camera' need tracklet_cameras")
+        check_cross_camera_weight(cross_camera_weight)
+        if proxies == 'camera' and cross_camera_weight > 0:
+            raise ValueError("cross_camera_weight applies to proxies 'cluster' only: camera "
+                             "proxies already carry CAP's inter-camera loss")
+        if ('camera' in (negatives, proxies) or cross_camera_weight > 0) \
+                and tracklet_cameras is None:
+            raise ValueError("negatives or proxies 'camera' and cross_camera_weight need "
+                             "tracklet_cameras")
         self.feature_dim = int(feature_dim)
         self.temperature, self.momentum = float(temperature), float(momentum)
         self.hard = memory_update == 'hard'
         self.by_camera = negatives == 'camera'
         self.camera_proxies = proxies == 'camera'
+        self.cross_camera_weight = float(cross_camera_weight)
         self.register_buffer('centroids', torch.zeros(0, self.feature_dim))
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+        # the cross-camera term's proxies, one per (cluster, camera) with a member there
+        self.register_buffer('camera_centroids', torch.zeros(0, self.feature_dim),
+                             persistent=self.cross_camera_weight > 0)
         # derived from labels and tracklet_cameras, so not saved
         cameras = torch.zeros(0, dtype=torch.long) if tracklet_cameras is None else \
             torch.as_tensor(tracklet_cameras, dtype=torch.long)
@@ -237,29 +284,37 @@ class ClusterMemory(nn.Module):
         self.labels = labels.to(torch.long).to(self.labels.device)
         self._find_cluster_cameras()
         labels = self.labels.cpu()
-        if self.camera_proxies:  # each tracklet's proxy: its (cluster, camera)
-            keep = labels >= 0
+        features = features.detach().float().cpu()
+        if self.camera_proxies or self.cross_camera_weight:
+            keep = labels >= 0  # each tracklet's proxy: its (cluster, camera)
             proxies = torch.full_like(labels, -1)
             proxies[keep] = self.proxy_index.cpu()[labels[keep], self.tracklet_cameras.cpu()[keep]]
-            labels = proxies
-        self.centroids = cluster_centroids(features.detach().float().cpu(), labels).to(
-            self.centroids.device)
+            if self.camera_proxies:
+                labels = proxies
+            else:
+                self.camera_centroids = cluster_centroids(features, proxies).to(
+                    self.camera_centroids.device)
+        self.centroids = cluster_centroids(features, labels).to(self.centroids.device)
+
+    @property
+    def _needs_cameras(self) -> bool:
+        return self.by_camera or self.camera_proxies or self.cross_camera_weight > 0
 
     def _find_cluster_cameras(self) -> None:
-        if not (self.by_camera or self.camera_proxies):
+        if not self._needs_cameras:
             return
         if len(self.tracklet_cameras) != len(self.labels):
             raise ValueError(f'ClusterMemory: {len(self.labels)} pseudo-labels for '
                              f'{len(self.tracklet_cameras)} tracklet cameras')
         self.camera_presence = cluster_cameras(self.labels, self.tracklet_cameras,
                                                self.num_clusters)
-        if self.camera_proxies:
+        if self.camera_proxies or self.cross_camera_weight:
             self.proxy_index = camera_proxy_index(self.camera_presence)
 
     def _check_cameras(self, cameras: Tensor | None) -> None:
-        if (self.by_camera or self.camera_proxies) and cameras is None:
-            raise ValueError("ClusterMemory with negatives or proxies 'camera' needs the "
-                             "samples' cameras")
+        if self._needs_cameras and cameras is None:
+            raise ValueError("ClusterMemory with negatives or proxies 'camera' or a "
+                             "cross_camera_weight needs the samples' cameras")
 
     def _proxy_targets(self, targets: Tensor, cameras: Tensor) -> Tensor:
         proxies = self.proxy_index[targets, cameras.to(targets.device)]
@@ -282,19 +337,29 @@ class ClusterMemory(nn.Module):
             keep = camera_negatives_mask(self.camera_presence, cameras.to(logits.device),
                                          targets)
             logits = logits.masked_fill(~keep, float('-inf'))
-        return F.cross_entropy(logits, targets)
+        loss = F.cross_entropy(logits, targets)
+        if self.cross_camera_weight:
+            present = self.camera_presence.nonzero()
+            proxy_logits = memory_logits(features.float(), self.camera_centroids,
+                                         self.temperature)
+            loss = loss + self.cross_camera_weight * cross_camera_loss(
+                proxy_logits, targets, cameras.to(logits.device), present[:, 0], present[:, 1])
+        return loss
 
     @torch.no_grad()
     def update(self, features: Tensor, targets: Tensor, cameras: Tensor | None = None) -> None:
         """Moves each target's centroid (camera proxy: ``cameras`` needed) toward its
         samples, after the step's loss."""
         self._check_cameras(cameras)
+        if self.cross_camera_weight:
+            momentum_update(self.camera_centroids, features, self._proxy_targets(targets, cameras),
+                            self.momentum, self.hard)
         if self.camera_proxies:
             targets = self._proxy_targets(targets, cameras)
         momentum_update(self.centroids, features, targets, self.momentum, self.hard)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ('centroids', 'labels'):  # sizes follow the saved clustering
+        for name in ('centroids', 'labels', 'camera_centroids'):  # sizes: the saved clustering
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name],
                                                      device=getattr(self, name).device))
