@@ -179,3 +179,16 @@ def test_options_may_follow_key_value_pairs():
     cfg = config_from_command_line(args)
     assert cfg.loss.name == 'softmax' and cfg.dal.margin == 0.3 and cfg.test.eval_freq == -1
     assert cfg.data.root == 'r' and cfg.data.targets == ['prid2011']
+
+
+def test_overrides_after_several_source_names_are_overrides():
+    from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
+    parser = build_parser('dal-train')
+    args = parse_args(parser, ['--root', 'r', '-s', 'prid2011', 'ilidsvid', 'train.max_epoch',
+                               '3', '-t', 'mars', 'dal.margin', '0.3'])
+    assert args.sources == ['prid2011', 'ilidsvid'] and args.targets == ['mars']
+    cfg = config_from_command_line(args)
+    assert cfg.data.sources == ['prid2011', 'ilidsvid'] and cfg.data.targets == ['mars']
+    assert cfg.train.max_epoch == 3 and cfg.dal.margin == 0.3
+    with pytest.raises(SystemExit):
+        parse_args(parser, ['-s', 'train.max_epoch', '3'])

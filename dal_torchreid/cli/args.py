@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from yacs.config import CfgNode
 
-from dal_torchreid.config import load_config
+from dal_torchreid.config import get_default_config, load_config
 from dal_torchreid.torchreid_settings import ENGINES
 
 
@@ -35,8 +35,29 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 
 
 def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """``parser``'s arguments, options and ``KEY VALUE`` pairs in any order."""
-    return parser.parse_intermixed_args(argv)
+    """``parser``'s arguments, options and ``KEY VALUE`` pairs in any order. ``-s`` and
+    ``-t`` take several names, so ``-s NAME KEY VALUE`` reads the pair as data set names:
+    from the first word that is a config key (``section.key``) on, they are overrides."""
+    args = parser.parse_intermixed_args(argv)
+    defaults = get_default_config()
+    for option in ('sources', 'targets'):
+        names = getattr(args, option, None) or []
+        first_key = next((i for i, word in enumerate(names) if _is_config_key(word, defaults)),
+                         None)
+        if first_key is not None:
+            if first_key == 0:
+                parser.error(f'-{option[0]} needs a data set name before "{names[0]}"')
+            setattr(args, option, names[:first_key])
+            args.opts = list(args.opts or []) + names[first_key:]
+    return args
+
+
+def _is_config_key(word: str, node: CfgNode) -> bool:
+    """A ``section.key`` of the config ``node`` (a data set name is never one)."""
+    *sections, key = word.split('.')
+    for section in sections:
+        node = node.get(section) if isinstance(node, CfgNode) else None
+    return bool(sections) and isinstance(node, CfgNode) and key in node
 
 
 def config_from_command_line(args: argparse.Namespace) -> CfgNode:
