@@ -40,7 +40,7 @@ def read_tracklet_identities(datamanager) -> dict[TrackletKey, int]:
 def count_associations(rows) -> int:
     """Distinct cross-camera tracklet pairs among an epoch's association rows
     ``(c, k, c2, k2)``: what DAL's association step found, needing no identity."""
-    return len(_pair_keys(rows))
+    return len(association_pairs(rows))
 
 
 def association_line(epoch: int, stats: dict) -> str:
@@ -52,8 +52,8 @@ def association_line(epoch: int, stats: dict) -> str:
     return line
 
 
-def _pair_keys(rows) -> set[tuple[TrackletKey, TrackletKey]]:
-    """Distinct unordered cross-camera pairs of ``(c, k, c2, k2)`` rows."""
+def association_pairs(rows) -> set[tuple[TrackletKey, TrackletKey]]:
+    """Distinct unordered cross-camera pairs of ``(c, k, c2, k2)`` rows (shape-checked)."""
     table = torch.as_tensor(rows, dtype=torch.long)
     if table.numel() == 0:
         return set()
@@ -98,7 +98,7 @@ def association_metrics(associations: Iterable, identities: dict[TrackletKey, in
     num_correct / num_true_pairs`` (0.0 when there is no true pair).
     Raises ``KeyError`` naming a tracklet that ``identities`` does not hold.
     """
-    pairs = _pair_keys(associations)
+    pairs = association_pairs(associations)
     num_correct = 0
     for a, b in pairs:
         for key in (a, b):

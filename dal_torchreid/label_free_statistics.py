@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
+from dal_torchreid.diagnostics import association_pairs
+from dal_torchreid.diagnostics import cluster_statistics as identity_free_cluster_statistics
 
 
 def _log(writer, stats: dict, keys, epoch: int) -> None:
@@ -31,23 +33,24 @@ def _log(writer, stats: dict, keys, epoch: int) -> None:
 
 def cycle_consistency(rows, num_tracklets: int) -> dict:
     """``associated_fraction`` (tracklets in at least one association of ``rows``, over
-    ``num_tracklets``) and ``num_associations`` (distinct unordered pairs) of DAL's
-    ``(c, k, c2, k2)`` association rows."""
-    table = torch.as_tensor(rows, dtype=torch.long).reshape(-1, 4).tolist()
-    pairs = {tuple(sorted([(c, k), (c2, k2)])) for c, k, c2, k2 in table}
+    ``num_tracklets``) and ``num_associations`` (distinct unordered pairs,
+    :func:`~dal_torchreid.diagnostics.association_pairs`) of DAL's ``(c, k, c2, k2)``
+    association rows."""
+    pairs = association_pairs(rows)
     associated = {key for pair in pairs for key in pair}
     return {'num_associations': len(pairs),
             'associated_fraction': len(associated) / num_tracklets if num_tracklets else 0.0}
 
 
 def cluster_statistics(labels) -> dict:
-    """``num_clusters`` (labels shared by 2+ tracklets), ``outlier_fraction`` (tracklets in
-    none), ``mean_cluster_size`` and ``max_cluster_size`` of pseudo-labels (``-1``: none)."""
+    """:func:`dal_torchreid.diagnostics.cluster_statistics` (``num_clusters``,
+    ``outlier_fraction``; ``num_classes`` left out) with the sizes of the clusters of two
+    tracklets or more: ``mean_cluster_size`` and ``max_cluster_size``."""
+    stats = identity_free_cluster_statistics(labels)
     labels = np.asarray(labels, dtype=np.int64)
     _, sizes = np.unique(labels[labels >= 0], return_counts=True)
     clusters = sizes[sizes >= 2]
-    return {'num_clusters': int(len(clusters)),
-            'outlier_fraction': float(1 - clusters.sum() / len(labels)) if len(labels) else 0.0,
+    return {'num_clusters': stats['num_clusters'], 'outlier_fraction': stats['outlier_fraction'],
             'mean_cluster_size': float(clusters.mean()) if len(clusters) else 0.0,
             'max_cluster_size': int(clusters.max()) if len(clusters) else 0}
 
