@@ -13,11 +13,16 @@ import pytest
 from dal_torchreid.config import load_config
 from dal_torchreid.torchreid_settings import ENGINES
 
+from footage_fixtures import (  # noqa: F401  (fixtures)
+    forget_footage_datasets, tiny_footage, tiny_tracklets
+)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAGES = [osp.join(REPO, 'README.md')] + sorted(glob.glob(osp.join(REPO, 'docs', '*.md')))
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
 TOOLS = ('dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits', 'dal-make-synthetic',
-         'dal-benchmark', 'dal-fetch-weights', 'tools/train.py')
+         'dal-benchmark', 'dal-fetch-weights', 'dal-make-tracklets', 'dal-associate',
+         'tools/train.py')
 FENCE = re.compile(r'^```([^\n]*)\n(.*?)^```', re.S | re.M)
 SHELL_FENCES = ('bash', 'sh', 'shell', 'console')
 # The docs' placeholders, as a reader fills them in.
@@ -28,13 +33,20 @@ SPAN = re.compile(r'`([^`]+)`')
 
 
 def _commands_in_block(block):
-    """Shell commands of a code block: continuation lines joined, comments dropped."""
+    """Shell commands of a code block: continuation lines joined, comments dropped, the
+    block's own ``NAME="..."`` variables filled in."""
     text = re.sub(r'\\\n', ' ', block)
+    variables = {}
     for line in text.splitlines():
         line = line.split(' #', 1)[0].strip()
         if line.startswith('#'):
             continue
-        yield line
+        words = shlex.split(line) if line else []
+        assigned = re.fullmatch(r'([A-Za-z_]\w*)=(.*)', words[0]) if len(words) == 1 else None
+        if assigned:  # NAME="..." alone on its line (not NAME=value before a command)
+            variables[assigned.group(1)] = assigned.group(2)
+            continue
+        yield re.sub(r'\$(\w+)', lambda m: variables.get(m.group(1), m.group(0)), line)
 
 
 def _tool_call(text):
@@ -92,7 +104,7 @@ COMMANDS = documented_commands()
 def test_the_docs_show_the_commands_this_test_checks():
     tools = {tool for _, tool, _ in COMMANDS}
     assert {'dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits',
-            'dal-make-synthetic', 'dal-benchmark'} <= tools
+            'dal-make-synthetic', 'dal-benchmark', 'dal-make-tracklets', 'dal-associate'} <= tools
     readme = [argv for page, tool, argv in COMMANDS if page == 'README.md' and tool == 'dal-train']
     assert ['--engine', 'triplet'] in [argv[4:6] for argv in readme]
 
@@ -106,18 +118,31 @@ def _parses(parse, argv):
     try:
         parse(argv)
     except SystemExit as err:
-        raise AssertionError(f'the parser refused {argv}') from err
+        if err.code != 0 or '--help' not in argv:  # --help prints and exits 0
+            raise AssertionError(f'the parser refused {argv}') from err
 
 
 @pytest.mark.parametrize('page,tool,argv', COMMANDS,
                          ids=lambda v: ' '.join(v) if isinstance(v, list) else str(v))
-def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatch):
+def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatch, request,
+                                            tmp_path):
     """A training command prints its config (proving it valid, reading no data); any other
-    command's arguments are accepted by its parser."""
+    command's arguments are accepted by its parser. A command on a user's footage (``-s``
+    naming no torchreid data set) runs on a tiny tracklet set cut from synthetic footage,
+    placed under its name in a data root of its own."""
     monkeypatch.chdir(REPO)
-    if tool in ('dal-train', 'dal-run-splits'):
-        from dal_torchreid.cli import run_splits, train
-        main = train.main if tool == 'dal-train' else run_splits.main
+    if '-s' in argv and '--root' in argv and '--help' not in argv:
+        from dal_torchreid.data.datamanager import registered_video_datasets
+        name = argv[argv.index('-s') + 1]
+        if name not in registered_video_datasets():
+            root, tiny = request.getfixturevalue('tiny_tracklets')
+            os.symlink(osp.join(root, tiny), tmp_path / name)
+            argv = list(argv)
+            argv[argv.index('--root') + 1] = str(tmp_path)
+    if tool in ('dal-train', 'dal-run-splits', 'dal-associate'):
+        from dal_torchreid.cli import associate, run_splits, train
+        main = {'dal-train': train.main, 'dal-run-splits': run_splits.main,
+                'dal-associate': associate.main}[tool]
         code = main(argv + ['--print-config'])
         err = capsys.readouterr().err
         assert code == 0, f'{page}: {tool} {" ".join(argv)}: {err}'
@@ -126,6 +151,9 @@ def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatc
         assert [cfg.loss.name for cfg in configs.values()][1:] == ['dal', 'cc', 'triplet']
     elif tool == 'dal-prepare-splits':
         from dal_torchreid.cli.prepare_splits import build_parser
+        _parses(build_parser().parse_args, argv)
+    elif tool == 'dal-make-tracklets':
+        from dal_torchreid.cli.make_tracklets import build_parser
         _parses(build_parser().parse_args, argv)
     elif tool == 'dal-make-synthetic':
         from dal_torchreid.cli.make_synthetic_data import parse_args
