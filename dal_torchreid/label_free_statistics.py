@@ -105,8 +105,11 @@ class ClusterStatisticsMonitor:
     def __init__(self) -> None:
         self.statistics: list[dict] = []
 
-    def end_epoch(self, epoch: int, labels, writer=None) -> dict:
+    def end_epoch(self, epoch: int, labels, writer=None, clustering: int = 1,
+                  clusterings: int = 1) -> dict:
         stats = dict(cluster_statistics(labels), epoch=epoch)
+        if clusterings > 1:
+            stats['clustering'] = clustering
         self.statistics.append(stats)
         print(f'=> epoch {epoch}: {stats["num_clusters"]} clusters of 2+ tracklets (mean size '
               f'{stats["mean_cluster_size"]:.1f}, largest {stats["max_cluster_size"]}), '
