@@ -326,7 +326,8 @@ def check_input_size(model: torch.nn.Module, cfg: CfgNode) -> None:
     finally:
         model.train(was_training)
     if cfg.train.channels_last:
-        check_channels_last_model(model, cfg.data.height, cfg.data.width, cfg.model.name)
+        check_channels_last_model(model, cfg.data.height, cfg.data.width,
+                                  f'model.name {cfg.model.name}')
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:

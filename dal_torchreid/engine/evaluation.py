@@ -35,8 +35,10 @@ import torchreid
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.distributed import NullWriter, world
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.memory_format import (
-    CHANNELS_LAST, batch_to_memory_format, check_channels_last, to_memory_format
+    CHANNELS_LAST, batch_to_memory_format, check_channels_last, check_channels_last_model,
+    extraction_format, to_memory_format
 )
 from dal_torchreid.metrics import (
     PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
@@ -122,6 +124,8 @@ class RecordingMixin:
         channels_last (bool, optional): train in channels-last memory format (the
             registered model and every training batch,
             :mod:`~dal_torchreid.engine.memory_format`); False: contiguous, as torchreid.
+            A model that cannot run in it (``mudeep``) is refused when registered, with
+            :class:`~dal_torchreid.engine.memory_format.MemoryFormatError` saying so.
 
     ``engine.frames_seen`` counts the training frames of all processes (every
     rank of a distributed run); ``engine.test_results`` holds the last
@@ -174,7 +178,13 @@ class RecordingMixin:
             self.writer = None
 
     def register_model(self, name='model', model=None, optim=None, sched=None):
-        """torchreid's ``register_model``; the model trains in the engine's memory format."""
+        """torchreid's ``register_model``; the model trains in the engine's memory format,
+        refused in one line if it cannot run in channels-last format (one frame tried)."""
+        if self.channels_last:
+            dm = self.datamanager
+            check_channels_last_model(unwrap_model(model), dm.height, dm.width,
+                                      remedy='pass channels_last=False to the engine '
+                                      '(train.channels_last False)')
         to_memory_format(model, self.channels_last)
         super().register_model(name, model, optim, sched)
 
@@ -243,7 +253,8 @@ class RecordingMixin:
         feats, elapsed = extract_tracklet_features(
             self.model, frames, self.eval_frame_batch_size,
             pooling_method=getattr(self, 'pooling_method', 'avg'), use_gpu=self.use_gpu,
-            num_workers=data_loader.num_workers, pin_memory=data_loader.pin_memory)
+            num_workers=data_loader.num_workers, pin_memory=data_loader.pin_memory,
+            channels_last=extraction_format(self.channels_last))
         pids = np.asarray([item[1] for item in tracklets])
         camids = np.asarray([item[2] for item in tracklets])
         return feats, pids, camids, elapsed

@@ -190,21 +190,23 @@ def extract_tracklet_features(model: nn.Module, frames: AllFramesDataset, batch_
 
 
 def anchor_features(model: nn.Module, train_loader: DataLoader, transform,
-                    use_gpu: bool = False) -> list[Tensor]:
+                    use_gpu: bool = False, channels_last: bool | None = None) -> list[Tensor]:
     """Each training tracklet's mean L2-normalised frame feature, one (N_c, D) tensor per
     camera in label order: DAL's ``'features'`` anchor initialisation.
 
     ``train_loader`` is the DAL training loader (its
     :class:`~dal_torchreid.data.TrackletFrameDataset`, batch size and workers);
     ``transform`` replaces its training transform (the test transform, so the
-    anchors do not depend on augmentation).
+    anchors do not depend on augmentation); ``channels_last`` is
+    :func:`extract_tracklet_features`'.
     """
     trainset = train_loader.dataset
     frames = AllFramesDataset(trainset.tracklet_paths, transform, trainset.reader.skip_bad_frames,
                               name='training tracklet')
     means, _ = extract_tracklet_features(model, frames, train_loader.batch_size, 'avg',
                                          normalize_frames=True, use_gpu=use_gpu,
-                                         num_workers=train_loader.num_workers)
+                                         num_workers=train_loader.num_workers,
+                                         channels_last=channels_last)
     # tracklets are labelled per camera in order of appearance, so a camera's
     # tracklets in source order are its anchors in label order
     cameras = torch.tensor(trainset.tracklet_camera)

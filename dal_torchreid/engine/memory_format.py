@@ -48,11 +48,12 @@ class MemoryFormatError(ValueError):
 
 
 def check_channels_last_model(model: nn.Module, height: int, width: int,
-                              name: str = '') -> None:
+                              name: str = '', remedy: str = 'set train.channels_last False') -> None:
     """Raises :class:`MemoryFormatError` when one ``height`` x ``width`` frame does not pass
     through ``model`` in channels-last format (torchreid's ``mudeep`` reshapes with
     ``view``, which needs contiguous tensors); one frame, in eval mode, without
-    gradients. The model is left contiguous."""
+    gradients. The message names the model (``name``, else its class) and ``remedy``.
+    The model is left contiguous."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -63,8 +64,16 @@ def check_channels_last_model(model: nn.Module, height: int, width: int,
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MemoryFormatError(
-            f'model.name {name or type(model).__name__} cannot run in channels-last memory '
-            f'format ({first[:80]}): set train.channels_last False') from err
+            f'{name or type(model).__name__} cannot run in channels-last memory '
+            f'format ({first[:80]}): {remedy}') from err
     finally:
         to_memory_format(model, False)
         model.train(was_training)
+
+
+def extraction_format(channels_last: bool) -> bool | None:
+    """The ``channels_last`` argument of
+    :func:`~dal_torchreid.engine.features.extract_tracklet_features` for an engine training
+    in ``channels_last``: None (that function's choice) if it does, else contiguous, so a
+    model that cannot run in channels-last format (``mudeep``) is never given it."""
+    return None if channels_last else False

@@ -46,6 +46,7 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.engine.memory_format import extraction_format
 from dal_torchreid.engine.phase_timer import PhaseTimer
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.losses import (
@@ -234,7 +235,8 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         feats, _ = extract_tracklet_features(
             unwrap_model(self.model), frames, self.eval_frame_batch_size or FEATURE_FRAME_BATCH,
             self.pooling_method, use_gpu=self.use_gpu,
-            num_workers=self.train_loader.num_workers)
+            num_workers=self.train_loader.num_workers,
+            channels_last=extraction_format(self.channels_last))
         return F.normalize(gather_shards(feats, trainset.num_tracklets), dim=1)
 
     def cluster(self) -> np.ndarray:

@@ -35,6 +35,7 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import anchor_features
+from dal_torchreid.engine.memory_format import extraction_format
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 from dal_torchreid.losses import ETA, MARGIN, DeepAssociationLoss
@@ -204,7 +205,7 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         the model before training, in eval mode, with the test transforms."""
         self.criterion.initialize_anchors(anchor_features(
             unwrap_model(self.model), self.train_loader, self.datamanager.transform_te,
-            self.use_gpu))
+            self.use_gpu, extraction_format(self.channels_last)))
         self._anchors_ready = True
 
     def resume(self, fpath: str) -> int:
