@@ -289,7 +289,7 @@ def resume(cfg: CfgNode, engine, model, optimizer, scheduler) -> int:
     path = cfg.model.resume
     check_input_file(path, 'model.resume: checkpoint')
     if isinstance(engine, UnsupervisedVideoEngine):
-        epoch = engine.resume(path)
+        epoch = engine.resume(path, evaluation=bool(cfg.test.evaluate))
     else:
         epoch = resume_checkpoint(path, model, optimizer, scheduler)
     if not cfg.test.evaluate and epoch >= cfg.train.max_epoch:

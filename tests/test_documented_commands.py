@@ -22,7 +22,7 @@ PAGES = [osp.join(REPO, 'README.md')] + sorted(glob.glob(osp.join(REPO, 'docs', 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
 TOOLS = ('dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits', 'dal-make-synthetic',
          'dal-benchmark', 'dal-fetch-weights', 'dal-make-tracklets', 'dal-associate',
-         'tools/train.py')
+         'dal-export-weights', 'tools/train.py')
 FENCE = re.compile(r'^```([^\n]*)\n(.*?)^```', re.S | re.M)
 SHELL_FENCES = ('bash', 'sh', 'shell', 'console')
 # The docs' placeholders, as a reader fills them in.
@@ -104,7 +104,8 @@ COMMANDS = documented_commands()
 def test_the_docs_show_the_commands_this_test_checks():
     tools = {tool for _, tool, _ in COMMANDS}
     assert {'dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits',
-            'dal-make-synthetic', 'dal-benchmark', 'dal-make-tracklets', 'dal-associate'} <= tools
+            'dal-make-synthetic', 'dal-benchmark', 'dal-make-tracklets', 'dal-associate',
+            'dal-export-weights'} <= tools
     readme = [argv for page, tool, argv in COMMANDS if page == 'README.md' and tool == 'dal-train']
     assert ['--engine', 'triplet'] in [argv[4:6] for argv in readme]
 
@@ -163,6 +164,9 @@ def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatc
         if '--device' in argv and argv[argv.index('--device') + 1] == 'cuda':
             pytest.skip('--device cuda needs a CUDA device')
         _parses(parse_args, argv)
+    elif tool == 'dal-export-weights':
+        from dal_torchreid.cli.export_weights import build_parser
+        _parses(build_parser().parse_args, argv)
     else:
         from dal_torchreid.cli.fetch_weights import build_parser
         _parses(build_parser().parse_args, argv)

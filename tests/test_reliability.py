@@ -155,7 +155,8 @@ def test_ema_is_evaluated_and_saved(tiny_prid2011_root, tmp_path):
     ema_weight = ema.module.conv1.weight
     assert not torch.equal(ema_weight, engine.model.conv1.weight)
     state = torch.load(tmp_path / 'model' / 'checkpoint-latest.pth.tar', weights_only=True)
-    assert torch.equal(state['ema']['module']['conv1.weight'], ema_weight)
+    assert torch.equal(state['state_dict']['conv1.weight'], ema_weight)  # what is evaluated
+    assert torch.equal(state['trained_state_dict']['conv1.weight'], engine.model.conv1.weight)
     calls = {'ema': 0, 'trained': 0}
     ema.module.register_forward_hook(lambda *a: calls.__setitem__('ema', calls['ema'] + 1))
     engine.model.register_forward_hook(lambda *a: calls.__setitem__('trained', calls['trained'] + 1))

@@ -2,8 +2,10 @@
 itself; a new run never overwrites an earlier run's checkpoints."""
 import json
 import os
+import shutil
 
 from cli_helpers import run_train, tiny_options
+from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
 
 SLOW = 600  # seconds a tiny run may take on a loaded machine
 
@@ -30,16 +32,31 @@ def test_resumed_run_counts_every_segment(tiny_prid2011_root, tmp_path, capsys):
     assert record['associations'][0] == first['associations'][0]
 
 
+def keep_first_latest(monkeypatch, save_dir):
+    """Where a copy of ``checkpoint-latest.pth.tar`` as epoch 1 wrote it will be kept."""
+    kept = save_dir.parent / 'latest-1.pth.tar'
+    write = UnsupervisedVideoEngine.write_latest_checkpoint
+
+    def write_and_keep(engine):
+        write(engine)
+        if engine.epoch == 0:
+            shutil.copy(save_dir / 'model' / 'checkpoint-latest.pth.tar', kept)
+    monkeypatch.setattr(UnsupervisedVideoEngine, 'write_latest_checkpoint', write_and_keep)
+    return kept
+
+
 def test_a_rerun_resumes_an_unfinished_run_and_restart_moves_it_aside(tiny_prid2011_root,
-                                                                      tmp_path, capsys):
+                                                                      tmp_path, capsys,
+                                                                      monkeypatch):
     save_dir = tmp_path / 'dal'
     options = tiny_options(tiny_prid2011_root, save_dir, 'train.max_epoch', 2, 'test.eval_freq', 1)
+    kept = keep_first_latest(monkeypatch, save_dir)
     code, _, err = run_train(options, capsys, seconds=SLOW)
     assert code == 0, err
+    monkeypatch.undo()
     done = results(save_dir)
     # as a run killed after epoch 1 leaves it: its epoch-1 checkpoint, no result
-    os.replace(save_dir / 'model' / 'model.pth.tar-1',
-               save_dir / 'model' / 'checkpoint-latest.pth.tar')
+    os.replace(kept, save_dir / 'model' / 'checkpoint-latest.pth.tar')
     os.remove(save_dir / 'results.json')
     code, out, err = run_train(options, capsys, seconds=SLOW)  # the same command again
     assert code == 0, err

@@ -49,7 +49,7 @@ def test_test_only_with_resume_scores_the_checkpoint(trained, tiny_prid2011_root
     assert code == 0, err
     with open(tmp_path / 'test' / 'results.json') as f:
         tested = json.load(f)
-    assert f'Resumed from "{checkpoint}" (epoch 2)' in out
+    assert f'Loaded "{checkpoint}" (epoch 2)' in out
     assert tested['targets']['prid2011']['cmc'] == record['targets']['prid2011']['cmc']
     assert tested['targets']['prid2011']['mAP'] == record['targets']['prid2011']['mAP']
     assert tested['init_weights'] == str(checkpoint) and tested['epochs'] == 0

@@ -181,6 +181,11 @@ def test_test_only_evaluates_the_ema_weights_training_evaluated(root, tmp_path, 
                                                         True, 'model.load_weights', weights)))
     assert tested['targets'] == trained['targets']
     assert 'its EMA weights, which its evaluation used' in capsys.readouterr().out
+    # a per-epoch file (weights only) evaluates through model.resume too
+    resumed = run_experiment(load_config(None, tiny_opts(root, tmp_path / 'resumed',
+                                                         'test.evaluate', True,
+                                                         'model.resume', weights, *ema)))
+    assert resumed['targets'] == trained['targets']
     run_experiment(load_config(None, tiny_opts(root, tmp_path / 'live', 'test.evaluate', True,
                                                'model.load_weights', weights,
                                                'model.load_ema', False)))

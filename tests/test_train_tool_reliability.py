@@ -29,7 +29,8 @@ def run(cmd, **kwargs):
 
 
 def final_state(save_dir, epochs):
-    state = torch.load(save_dir / 'model' / f'model.pth.tar-{epochs}', weights_only=True)
+    state = torch.load(save_dir / 'model' / 'checkpoint-latest.pth.tar', weights_only=True)
+    assert state['epoch'] == int(epochs)  # the resumable checkpoint holds the anchors too
     with open(save_dir / 'results.json') as f:
         targets = json.load(f)['targets']
     return state, targets

@@ -1,6 +1,14 @@
 """Unsupervised engines' checkpoints: atomic, ``weights_only``-loadable, with the method's
 state (DAL's anchors, Cluster Contrast's memory and pseudo-labels) and RNG states.
 
+In every file, ``state_dict`` holds the weights the run evaluates: the moving average
+when the engine keeps an EMA (``train.ema``), whose trained weights are then under
+``trained_state_dict``; so torchreid's ``FeatureExtractor`` and
+``load_pretrained_weights`` get what the run scored. Only ``checkpoint-latest.pth.tar``
+is resumable (optimiser, scheduler, the method's state, gradient scaler, RNG states);
+the per-epoch ``model.pth.tar-N`` and ``model-best.pth.tar`` keep the weights, the
+epoch, rank-1 and what the weights belong to (``meta``), a fraction of the size.
+
 torchreid's own checkpoints store rank-1 as a numpy float, which torch's default
 ``weights_only=True`` refuses to load; these hold only tensors and Python
 scalars, and are written to a temporary file that is renamed into place, so a
@@ -146,26 +154,47 @@ METHOD_NAMES = {'dal': 'DAL', 'cc': 'Cluster Contrast'}
 METHOD_STATES = {'dal': 'anchors', 'cc': 'cluster memory'}
 
 
+RESUMABLE_KEYS = ('optimizer', 'scheduler', 'scaler', 'rng', 'progress')  # + the method's
+
+
+def checkpoint_weights(state: dict) -> tuple[dict, dict | None]:
+    """``(trained weights, EMA state or None)`` of a checkpoint of either layout: this
+    version's (``state_dict`` the EMA, ``trained_state_dict`` the trained weights) or an
+    earlier one's (``state_dict`` trained, the EMA under ``ema['module']``)."""
+    ema = state.get('ema')
+    if 'trained_state_dict' in state:
+        return state['trained_state_dict'], dict(ema or {}, module=state['state_dict'])
+    return state['state_dict'], ema
+
+
 def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
                     rank1: float | None, meta: dict, method: str = 'dal',
-                    progress: dict | None = None) -> dict:
-    """Everything a run needs to continue: weights, optimiser, scheduler, the method's state
-    (``criterion``'s, under the key ``method``), EMA, gradient scaler, epoch, random
-    states, ``meta`` (what that state belongs to) and ``progress`` (what the run has
+                    progress: dict | None = None, resumable: bool = True) -> dict:
+    """The weights (``state_dict``: the EMA's when kept, the trained ones then under
+    ``trained_state_dict``), epoch, rank-1 and ``meta`` (what the method's state and
+    weights belong to); when ``resumable``, also everything a run needs to continue:
+    optimiser, scheduler, the method's state (``criterion``'s, under the key
+    ``method``), gradient scaler, random states and ``progress`` (what the run has
     recorded so far: frames seen, per-epoch diagnostics)."""
-    return {
-        'progress': dict(progress or {}),
-        'state_dict': model.state_dict(),
+    state = {
+        'state_dict': model.state_dict() if ema is None else ema.module.state_dict(),
         'epoch': epoch,
         'rank1': None if rank1 is None else float(rank1),
-        'optimizer': optimizer.state_dict(),
-        'scheduler': None if scheduler is None else scheduler.state_dict(),
-        method: criterion.state_dict(),
-        'ema': None if ema is None else ema.state_dict(),
-        'scaler': scaler.state_dict(),
-        'rng': capture_rng_states(),
+        'ema': None if ema is None else {'num_updates': ema.num_updates, 'decay': ema.decay},
         'meta': dict(meta),
     }
+    if ema is not None:
+        state['trained_state_dict'] = model.state_dict()
+    if resumable:
+        state.update({
+            'progress': dict(progress or {}),
+            'optimizer': optimizer.state_dict(),
+            'scheduler': None if scheduler is None else scheduler.state_dict(),
+            method: criterion.state_dict(),
+            'scaler': scaler.state_dict(),
+            'rng': capture_rng_states(),
+        })
+    return state
 
 
 def _meta_problem(saved, meta: dict) -> str | None:
@@ -181,22 +210,31 @@ def _meta_problem(saved, meta: dict) -> str | None:
 
 
 def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema, scaler,
-                      meta: dict, method: str = 'dal') -> int:
+                      meta: dict, method: str = 'dal', evaluation: bool = False) -> int:
     """Restores what :func:`pack_checkpoint` saved into the given parts; returns the epoch.
 
     Refuses a file that is not a checkpoint of ``method``, or whose ``meta`` (sources,
     training set, tracklets per camera, backbone, feature dimension) differs from
-    ``meta``, naming both sides.
+    ``meta``, naming both sides. With ``evaluation``, restores the weights and EMA only,
+    so a per-epoch file (not resumable) serves too.
     """
     return restore_checkpoint(load_checkpoint(fpath), fpath, model=model, optimizer=optimizer,
                               scheduler=scheduler, criterion=criterion, ema=ema, scaler=scaler,
-                              meta=meta, method=method)
+                              meta=meta, method=method, evaluation=evaluation)
 
 
 def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, criterion, ema,
-                       scaler, meta: dict, method: str = 'dal') -> int:
+                       scaler, meta: dict, method: str = 'dal', evaluation: bool = False) -> int:
     """:func:`unpack_checkpoint` of the already loaded ``state`` of ``fpath``."""
-    missing = [k for k in ('state_dict', 'epoch', 'optimizer', method) if k not in state]
+    needed = ('state_dict', 'epoch') if evaluation else ('state_dict', 'epoch', 'optimizer',
+                                                         method)
+    missing = [k for k in needed if k not in state]
+    if missing == ['optimizer', method] and isinstance(state.get('meta'), dict):
+        latest = os.path.join(os.path.dirname(fpath), 'checkpoint-latest.pth.tar')
+        raise CheckpointError(
+            f'checkpoint "{fpath}" holds weights only (a per-epoch file, without optimiser or '
+            f'{METHOD_STATES[method]}): resume training from "{latest}", evaluate it with '
+            'test.evaluate True, or start from its weights with model.load_weights')
     if missing:
         raise CheckpointError(f'checkpoint "{fpath}" is not a {METHOD_NAMES[method]} checkpoint: '
                               f'missing {missing}')
@@ -213,22 +251,26 @@ def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, 
             what = ' (another data set or split)' if key == 'training_set' else ''
             raise CheckpointError(f'checkpoint "{fpath}" was written for {key} {saved[key]!r}'
                                   f'{what}, this run has {key} {value!r}')
+    trained, average = checkpoint_weights(state)
+    if ema is not None and average is None:
+        raise CheckpointError(f'checkpoint "{fpath}" holds no EMA weights, but this engine '
+                              f'keeps an EMA (ema_decay={ema.decay})')
     try:
-        model.load_state_dict(state['state_dict'])
-        criterion.load_state_dict(state[method])
+        model.load_state_dict(trained)
+        if ema is not None:
+            ema.load_state_dict(average)
+        if not evaluation:
+            criterion.load_state_dict(state[method])
     except RuntimeError as err:
         raise _fit_error(fpath, f'model or its {METHOD_STATES[method]}', err) from err
+    if evaluation:
+        return epoch
     try:
         optimizer.load_state_dict(state['optimizer'])
         if scheduler is not None and state.get('scheduler') is not None:
             scheduler.load_state_dict(state['scheduler'])
     except (ValueError, KeyError, RuntimeError) as err:
         raise _fit_error(fpath, 'optimizer or scheduler', err) from err
-    if ema is not None:
-        if state.get('ema') is None:
-            raise CheckpointError(f'checkpoint "{fpath}" holds no EMA weights, but this engine '
-                                  f'keeps an EMA (ema_decay={ema.decay})')
-        ema.load_state_dict(state['ema'])
     if state.get('scaler'):
         scaler.load_state_dict(state['scaler'])
     if 'rng' in state:
@@ -266,22 +308,27 @@ class Checkpointer:
             remove_stale_temporaries(os.path.join(save_dir, 'model'))
 
     def write(self, save_dir: str, name: str, epoch: int, rank1: float | None,
-              is_main: bool = True, progress: dict | None = None) -> str | None:
-        """Writes ``save_dir/model/name`` atomically; returns its path (None off rank 0)."""
+              is_main: bool = True, progress: dict | None = None,
+              resumable: bool = True) -> str | None:
+        """Writes ``save_dir/model/name`` atomically (with what resuming needs when
+        ``resumable``, else the weights only); returns its path (None off rank 0)."""
         if not is_main:
             return None
         fpath = os.path.join(save_dir, 'model', name)
         save_checkpoint_atomic(pack_checkpoint(epoch=epoch, rank1=rank1, method=self.method,
-                                               progress=progress, **self.parts), fpath)
+                                               progress=progress, resumable=resumable,
+                                               **self.parts), fpath)
         print(f'Checkpoint saved to "{fpath}"')
         return fpath
 
-    def resume(self, fpath: str) -> int:
-        """Restores every part from ``fpath``; returns the epoch it was written after."""
+    def resume(self, fpath: str, evaluation: bool = False) -> int:
+        """Restores every part from ``fpath`` (the weights and EMA only, for
+        ``evaluation``); returns the epoch it was written after."""
         state = load_checkpoint(fpath)
-        epoch = restore_checkpoint(state, fpath, method=self.method, **self.parts)
-        self.progress = checkpoint_progress(state, fpath)
-        print(f'Resumed from "{fpath}" (epoch {epoch})')
+        epoch = restore_checkpoint(state, fpath, method=self.method, evaluation=evaluation,
+                                   **self.parts)
+        self.progress = {} if evaluation else checkpoint_progress(state, fpath)
+        print(f'{"Loaded" if evaluation else "Resumed from"} "{fpath}" (epoch {epoch})')
         return epoch
 
 

@@ -166,19 +166,21 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
             self.model = trained
 
     def save_model(self, epoch, rank1, save_dir, is_best=False):
-        """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically, the method's state
-        included."""
+        """Writes ``save_dir/model/model.pth.tar-<epoch+1>`` atomically: the weights
+        evaluation uses (``state_dict``; the trained ones too when an EMA is kept), not
+        what resuming needs, which ``checkpoint-latest.pth.tar`` holds."""
         names = [f'model.pth.tar-{epoch + 1}'] + (['model-best.pth.tar'] if is_best else [])
         paths = [self.checkpointer.write(save_dir, name, epoch + 1, rank1, is_main_process(),
-                                         self.progress())
+                                         resumable=False)
                  for name in names]
         return paths[0]
 
-    def resume(self, fpath: str) -> int:
+    def resume(self, fpath: str, evaluation: bool = False) -> int:
         """Restores weights, optimizer, scheduler, the method's state, EMA, epoch and RNG
         states, refusing a checkpoint of another method, training set, split or backbone;
-        returns the epoch to pass to ``run(start_epoch=...)``."""
-        self.epoch = self.checkpointer.resume(fpath)
+        returns the epoch to pass to ``run(start_epoch=...)``. With ``evaluation``, the
+        weights and EMA only (a per-epoch ``model.pth.tar-N`` serves)."""
+        self.epoch = self.checkpointer.resume(fpath, evaluation)
         recorded = self.checkpointer.progress
         if recorded:  # the run goes on counting from where the checkpoint's stopped
             self.frames_seen = recorded['frames_seen']

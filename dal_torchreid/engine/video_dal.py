@@ -8,10 +8,10 @@ and the features, tracklet labels and cameras of all ranks are gathered
 before each anchor update, so every rank holds the same anchors. Only rank 0
 writes checkpoints and TensorBoard logs.
 
-Checkpoints (``save_dir/model/``, :mod:`dal_torchreid.engine.checkpoint`)
-hold weights, optimizer, scheduler, anchors, EMA, epoch, random states and
-what the anchors belong to; ``checkpoint-latest.pth.tar`` is rewritten
-atomically after every epoch. ``start = engine.resume(path)``
+Checkpoints (``save_dir/model/``, :mod:`dal_torchreid.engine.checkpoint`):
+``checkpoint-latest.pth.tar``, rewritten atomically after every epoch, holds
+weights, optimizer, scheduler, anchors, EMA, epoch, random states and what the
+anchors belong to; the per-epoch ``model.pth.tar-N`` the weights only. ``start = engine.resume(path)``
 then ``engine.run(start_epoch=start, ...)`` continues a run exactly.
 
 Each evaluation also stores the full CMC curve and mAP of every target in
@@ -208,10 +208,10 @@ class VideoDALEngine(UnsupervisedVideoEngine):
             self.use_gpu, extraction_format(self.channels_last)))
         self._anchors_ready = True
 
-    def resume(self, fpath: str) -> int:
+    def resume(self, fpath: str, evaluation: bool = False) -> int:
         """Restores weights, optimizer, scheduler, anchors, EMA, epoch and RNG states,
         refusing a checkpoint of another training set, split or backbone; returns the
-        epoch to pass to ``run(start_epoch=...)``."""
-        epoch = super().resume(fpath)
+        epoch to pass to ``run(start_epoch=...)`` (``evaluation``: weights and EMA only)."""
+        epoch = super().resume(fpath, evaluation)
         self._anchors_ready = True
         return epoch

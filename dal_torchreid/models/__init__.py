@@ -17,7 +17,8 @@ from dal_torchreid.models.imagenet import (
     fetch_mobilenetv2_imagenet, imagenet_weights_file, load_imagenet_weights
 )
 from dal_torchreid.models.weights import (
-    ALLOW_PARTIAL_WEIGHTS, LOAD_EMA, WeightsError, WeightsReport, load_weights, read_state_dict
+    ALLOW_PARTIAL_WEIGHTS, LOAD_EMA, WeightsError, WeightsReport, export_weights, load_weights,
+    read_state_dict
 )
 
 
@@ -32,6 +33,6 @@ __all__ = [
     'available_models', 'build_model', 'MANUAL_IMAGENET_WEIGHTS', 'PretrainedWeightsError',
     'IMAGENET_BACKBONES', 'ImageNetWeightsError', 'convert_mobilenetv2_weights',
     'fetch_mobilenetv2_imagenet', 'imagenet_weights_file', 'load_imagenet_weights',
-    'ALLOW_PARTIAL_WEIGHTS', 'LOAD_EMA', 'WeightsError', 'WeightsReport', 'load_weights',
-    'read_state_dict',
+    'ALLOW_PARTIAL_WEIGHTS', 'LOAD_EMA', 'WeightsError', 'WeightsReport', 'export_weights',
+    'load_weights', 'read_state_dict',
 ]

@@ -112,7 +112,10 @@ def load_error(err: BaseException) -> str:
 def _checkpoint_tensors(fpath: str, ema: bool) -> tuple[dict[str, Tensor], str]:
     """The tensors of a weights file and which ones they are: ``'EMA'`` (a DAL
     checkpoint's moving average, when ``ema`` and the file has one), ``'trained'``
-    (a checkpoint's ``'state_dict'``) or ``'file'`` (a bare state dict)."""
+    (a checkpoint's trained weights) or ``'file'`` (a bare state dict). A checkpoint of
+    this version holds the EMA under ``'state_dict'`` and the trained weights under
+    ``'trained_state_dict'``; an earlier one the trained weights under ``'state_dict'``
+    and the EMA under ``'ema'['module']``."""
     try:
         state = torch_load(fpath)
     except FileNotFoundError as err:
@@ -120,7 +123,10 @@ def _checkpoint_tensors(fpath: str, ema: bool) -> tuple[dict[str, Tensor], str]:
     except Exception as err:
         raise WeightsError(f'weights file "{fpath}" cannot be loaded: {load_error(err)}') from err
     which = 'file'
-    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+    if isinstance(state, dict) and isinstance(state.get('trained_state_dict'), dict):
+        state, which = ((state['state_dict'], 'EMA') if ema
+                        else (state['trained_state_dict'], 'trained'))
+    elif isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         average = state.get('ema')
         if ema and isinstance(average, dict) and isinstance(average.get('module'), dict):
             state, which = average['module'], 'EMA'
@@ -141,6 +147,27 @@ def read_state_dict(fpath: str, ema: bool = LOAD_EMA) -> dict[str, Tensor]:
     checkpoint that keeps an EMA of its weights (``train.ema``), the EMA's tensors,
     which its evaluation used, unless ``ema`` is False."""
     return _checkpoint_tensors(fpath, ema)[0]
+
+
+def export_weights(fpath: str, out: str, ema: bool = LOAD_EMA) -> str:
+    """Writes the weights of checkpoint ``fpath`` that its run evaluated (the EMA when it
+    kept one, unless ``ema`` is False) to ``out`` as ``{'state_dict': tensors}``, the
+    form torchreid's ``load_pretrained_weights`` and ``FeatureExtractor`` read, without
+    optimiser or method state; returns ``out``. ``out`` must not be ``fpath``.
+
+    Examples::
+
+        export_weights('log/dal/model/checkpoint-latest.pth.tar', 'dal_resnet50.pth')
+        extractor = torchreid.utils.FeatureExtractor('resnet50', 'dal_resnet50.pth')
+    """
+    tensors, which = _checkpoint_tensors(fpath, ema)
+    if os.path.exists(out) and os.path.samefile(fpath, out):
+        raise WeightsError(f'export of "{fpath}" would overwrite it: name another file')
+    save_checkpoint_atomic({'state_dict': tensors}, out)
+    what = {'EMA': 'its EMA weights, which its evaluation used', 'trained': 'its trained weights',
+            'file': 'its weights'}[which]
+    print(f'Exported {what} ({len(tensors)} tensors) from "{fpath}" to "{out}"')
+    return out
 
 
 def is_classifier_key(key: str) -> bool:
