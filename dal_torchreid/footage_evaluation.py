@@ -14,8 +14,9 @@ import torchreid
 from yacs.config import CfgNode
 
 from dal_torchreid.builder import uses_gpu
-from dal_torchreid.cluster.association import associate, dataset_sources
-from dal_torchreid.data.footage.dataset import is_footage_dataset
+from dal_torchreid.cluster.association import associate
+from dal_torchreid.data.footage.dataset import footage_folder_name, is_footage_dataset
+from dal_torchreid.data.footage.tracklets import dataset_sources
 from dal_torchreid.engine.embedding import unwrap_model
 
 
@@ -44,18 +45,20 @@ def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str
 
 def evaluate_footage(cfg: CfgNode, engine, save_dir: str) -> dict:
     """``{'footage_scores': {name: scores}}`` for the footage sources with ground truth,
-    or ``{}``."""
+    or ``{}``. A ground-truth view (:mod:`dal_torchreid.data.footage.ground_truth`) is
+    scored as the data set it views: all its tracklets, false tracks included."""
     scores = {}
     for name in cfg.data.sources:
         if not is_footage_dataset(name):
             continue
-        footage = footage_with_ground_truth(cfg.data.root, name)
+        folder = footage_folder_name(name)  # a ground-truth view: the data set it views
+        footage = footage_with_ground_truth(cfg.data.root, folder)
         if footage is None:
             continue
         ema = getattr(getattr(engine, 'step', None), 'ema', None)
         model = ema.module if ema is not None else unwrap_model(engine.model)
         out = osp.join(save_dir, 'association', name)
-        summary = associate_from_config(cfg, name, out, model, footage=footage)
+        summary = associate_from_config(cfg, folder, out, model, footage=footage)
         result = summary['scores']
         scores[name] = result
         print(f'=> {name} against its ground truth: cross-camera pairwise F1 '

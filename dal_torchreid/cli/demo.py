@@ -19,6 +19,12 @@ then, with the backbone and settings of ``configs/synthetic_pretrained.yaml``
 
 Prints a table of rank-1, rank-5 and mAP, and writes
 ``<save-dir>/{untrained,dal,cc,supervised}/results.json`` and ``<save-dir>/cmc.png``.
+
+``dal-demo --footage`` runs the same four on synthetic multi-camera footage instead
+(:mod:`dal_torchreid.footage_demo`, ``configs/own_footage.yaml``): the tracklets of a
+simulated tracker associated across cameras by each model and scored against the
+footage's ground truth (cross-camera pairwise F1 and IDF1); the supervised engine
+trains on the true identities of the same tracklets.
 """
 from __future__ import annotations
 
@@ -35,11 +41,16 @@ import torch
 import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
 from dal_torchreid.config import load_config
+from dal_torchreid.data.footage import FootageError, TrackFileError
 from dal_torchreid.data.synthetic import (
     DATASET_DIRS, INFO_FILE, SyntheticConfig, check_synthetic_folder, make_synthetic_dataset
 )
 from dal_torchreid.results import format_table, plot_cmc_curves
 from dal_torchreid.experiment import run_experiment
+from dal_torchreid.footage_demo import DEFAULT_CONFIG as FOOTAGE_CONFIG
+from dal_torchreid.footage_demo import (
+    SCORES_FILE, footage_demo_configs, format_footage_table, run_footage_demo, run_titles
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'synthetic_pretrained.yaml')
@@ -54,14 +65,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--root', default='reid-data', help='data root')
     parser.add_argument('--save-dir', default='log/demo', help='where results go')
-    parser.add_argument('--config-file', default=DEFAULT_CONFIG, help='the demo config')
+    parser.add_argument('--config-file', default=None, help='the demo config (default: '
+                        'configs/synthetic_pretrained.yaml; with --footage configs/own_footage.yaml)')
+    parser.add_argument('--footage', action='store_true', help='synthetic cameras and tracker '
+                        'output: cross-camera association scored against the ground truth')
+    parser.add_argument('--seed', type=int, default=1, help='--footage: the footage\'s and the '
+                        'training\'s seed')
     parser.add_argument('--supervised', default='triplet', choices=('softmax', 'triplet'),
                         help='torchreid engine of the supervised baseline')
     parser.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1),
                         help='torch CPU threads')
     parser.add_argument('opts', nargs=argparse.REMAINDER,
                         help='KEY VALUE overrides applied to all four runs')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.config_file is None:
+        args.config_file = FOOTAGE_CONFIG if args.footage else DEFAULT_CONFIG
+    return args
 
 
 def ensure_synthetic_prid2011(root: str, height: int, width: int,
@@ -92,14 +111,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return _demo(args)
-    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FileExistsError,) as err:
+    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FileExistsError, FootageError,
+                                               TrackFileError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
 
 
 def demo_configs(args: argparse.Namespace) -> dict:
-    """The four runs' validated configs, in order: ``untrained`` (test only), ``dal``,
-    ``cc`` and ``supervised``; reads no data."""
+    """The four runs' validated configs, in order: ``untrained`` (test only, or with
+    ``--footage`` association only), ``dal``, ``cc`` and ``supervised``; reads no data."""
+    if args.footage:
+        return footage_demo_configs(args.config_file, args.root, args.seed, args.opts or [],
+                                    args.supervised)
     common = ['data.root', args.root] + list(args.opts or [])
     return {
         'untrained': load_config(args.config_file, common + ['test.evaluate', True]),
@@ -112,15 +135,18 @@ def demo_configs(args: argparse.Namespace) -> dict:
 def _demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     start = time.time()
+    if args.footage:
+        rows = run_footage_demo(args.root, args.save_dir, args.seed, args.config_file,
+                                args.opts or [], args.supervised)
+        print('\n' + format_footage_table(rows, args.supervised))
+        print(f'Scores: "{osp.join(args.save_dir, SCORES_FILE)}"; total '
+              f'{time.time() - start:.0f} s ({args.threads} threads)')
+        return 0
     configs = demo_configs(args)
     base = configs['dal']
     ensure_synthetic_prid2011(args.root, base.data.height, base.data.width)
 
-    titles = {'untrained': f'untrained {base.model.name} (test only)',
-              'dal': 'DAL, no identity labels',
-              'cc': 'Cluster Contrast, no identity labels, same frame budget',
-              'supervised': f'torchreid {args.supervised} engine with identity labels, '
-                            'same frame budget'}
+    titles = run_titles(base.model.name, args.supervised, 'test only', 'identity labels')
     records = {}
     for i, (key, cfg) in enumerate(configs.items(), 1):
         print(f'\n=> [{i}/{len(configs)}] {titles[key]}')

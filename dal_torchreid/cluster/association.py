@@ -31,7 +31,7 @@ from dal_torchreid.cluster.global_ids import (
     EPS, K1, K2, MIN_SAMPLES, TOP_K, global_ids, temporal_cannot_links, top_matches
 )
 from dal_torchreid.data.footage.dataset import FootageTracklet, read_footage_tracklets
-from dal_torchreid.data.footage.tracklets import INFO
+from dal_torchreid.data.footage.tracklets import dataset_sources
 from dal_torchreid.data.footage.tracks import format_mot_line, read_mot_file
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
@@ -142,13 +142,6 @@ def write_tracker_files(out: str, association: Association, tracks: str) -> dict
             f.writelines(line + '\n' for line in lines)
         counts[camera] = {'boxes': len(lines), 'tracks_left_out': len(left_out)}
     return counts
-
-
-def dataset_sources(root: str, name: str) -> dict:
-    """``tracklets.json`` of data set ``ROOT/NAME``: where its footage and tracks are."""
-    path = osp.join(root, name, INFO)
-    with open(path) as f:
-        return json.load(f)
 
 
 def associate(root: str, name: str, out: str, model: nn.Module, transform,

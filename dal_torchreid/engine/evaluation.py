@@ -221,8 +221,13 @@ class RecordingMixin:
         self.check_finite_weights(f'after epoch {self.epoch + 1}')
 
     def test(self, *args, **kwargs):
-        """:meth:`check_finite_weights`, then torchreid's test."""
+        """:meth:`check_finite_weights`, then torchreid's test; nothing (None) without a
+        target data set (training on tracklets without identities, or on a footage
+        set's ground-truth view: torchreid's test would fail on no loader)."""
         self.check_finite_weights('before evaluation')
+        if not self.test_loader:
+            print('=> No evaluation: no target data set with identities')
+            return None
         epoch = 0 if self._test_only else self.epoch + 1
         self.evaluations.append({'epoch': epoch, 'targets': {}})
         return super().test(*args, **kwargs)

@@ -154,9 +154,6 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
     def test(self, *args, **kwargs):
         """torchreid's test on the EMA weights if kept, else the unwrapped model; nothing
         (None) without a target data set (training on a set without identities)."""
-        if not self.test_loader:
-            print('=> No evaluation: no target data set with identities')
-            return None
         trained = self.model
         ema = self.step.ema
         self.model = ema.module if ema is not None else unwrap_model(trained)

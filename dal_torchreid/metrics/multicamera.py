@@ -176,6 +176,37 @@ def _identity_ratios(res: dict) -> dict:
                 IDR=tp / max(1.0, tp + fn))
 
 
+def read_ground_truth(footage: str, camera: str) -> np.ndarray:
+    """Rows ``frame, id, left, top, width, height`` of ``FOOTAGE/<camera>/gt/gt.txt``, the
+    boxes flagged 0 (MOTChallenge "ignore") left out. Raises ``FileNotFoundError`` naming
+    a missing file."""
+    from dal_torchreid.data.footage.tracks import read_mot_file
+
+    rows = read_mot_file(osp.join(footage, camera, 'gt', 'gt.txt'), 'ground-truth file')
+    return rows[rows[:, 6] != 0][:, :6]
+
+
+def tracklet_persons(footage: str, tracks: str, tracklets: Sequence,
+                     gt: Mapping[str, np.ndarray] | None = None) -> list[int | None]:
+    """The true person of each tracklet: the global id of ``FOOTAGE/<camera>/gt/gt.txt``
+    that most boxes of its tracker track in ``TRACKS/<camera>.txt`` cover
+    (:func:`track_identities`); None for a track that covers no person (a false track).
+
+    Args:
+        footage (str), tracks (str): the footage and tracker folders.
+        tracklets (sequence): :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        gt (mapping, optional): ``{camera: rows}`` already read by :func:`read_ground_truth`.
+    """
+    from dal_torchreid.data.footage.tracks import read_mot_file
+
+    truth_of = {}
+    for camera in sorted({t.camera for t in tracklets}):
+        truth = gt[camera] if gt is not None else read_ground_truth(footage, camera)
+        tracker = read_mot_file(osp.join(tracks, camera + '.txt'))[:, :6]
+        truth_of[camera] = track_identities(tracker, truth)
+    return [truth_of[t.camera].get(t.track) for t in tracklets]
+
+
 def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids: Sequence[int]) -> dict:
     """Scores global ids against ``FOOTAGE/<camera>/gt/gt.txt`` (global person ids).
 
@@ -194,16 +225,13 @@ def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids:
     from dal_torchreid.data.footage.tracks import read_mot_file
 
     cameras = sorted({t.camera for t in tracklets})
-    gt, predicted, lengths, truth_of = {}, {}, {}, {}
+    gt, predicted, lengths = {}, {}, {}
     for camera in cameras:
-        rows = read_mot_file(osp.join(footage, camera, 'gt', 'gt.txt'), 'ground-truth file')
-        gt[camera] = rows[rows[:, 6] != 0][:, :6]
+        gt[camera] = read_ground_truth(footage, camera)
         predicted[camera] = read_mot_file(osp.join(out, camera + '.txt'), 'result file')[:, :6]
-        tracker = read_mot_file(osp.join(tracks, camera + '.txt'))[:, :6]
-        truth_of[camera] = track_identities(tracker, gt[camera])
         lengths[camera] = int(max(gt[camera][:, 0].max(initial=0),
                                   predicted[camera][:, 0].max(initial=0)))
-    truth = [truth_of[t.camera].get(t.track) for t in tracklets]
+    truth = tracklet_persons(footage, tracks, tracklets, gt)
     cams = [cameras.index(t.camera) for t in tracklets]
     return {'pairwise': pairwise_scores(ids, truth, cams),
             'idf1': idf1(concatenate_cameras(gt, lengths), concatenate_cameras(predicted, lengths)),

@@ -111,21 +111,39 @@ class FootageTrackletDataset(torchreid.data.VideoDataset):
     """
 
     dataset_dir = ''
+    has_identities = False  # True only for a comparison's ground-truth view
 
     def __init__(self, root: str = '', **kwargs) -> None:
         self.root = osp.abspath(osp.expanduser(root))
         self.folder = osp.join(self.root, self.dataset_dir)
         self.tracklets = read_footage_tracklets(self.folder)
-        train = [(tuple(t.paths), UNKNOWN_PID, t.camid) for t in self.tracklets]
+        train = self.training_items(self.tracklets)
         placeholder = [copy.deepcopy(train[0])]  # torchreid needs a query and a gallery
         super().__init__(train, placeholder, copy.deepcopy(placeholder), **kwargs)
 
+    def training_items(self, tracklets: list[FootageTracklet]) -> list[tuple]:
+        """torchreid's ``(frame paths, pid, camid)`` of each training tracklet: every
+        tracklet, with :data:`UNKNOWN_PID`."""
+        return [(tuple(t.paths), UNKNOWN_PID, t.camid) for t in tracklets]
+
 
 def is_footage_dataset(name: str) -> bool:
-    """Whether ``name`` is registered in torchreid as a :class:`FootageTrackletDataset`."""
-    registry = vars(torchreid.data.datasets)['__video_datasets']
-    cls = registry.get(name)
-    return isinstance(cls, type) and issubclass(cls, FootageTrackletDataset)
+    """Whether ``name`` is registered in torchreid as a :class:`FootageTrackletDataset`
+    (tracklets cut from footage: no re-id evaluation, scored against ``gt.txt``)."""
+    return footage_dataset_class(name) is not None
+
+
+def footage_dataset_class(name: str) -> type | None:
+    """The :class:`FootageTrackletDataset` class registered as ``name``, or None."""
+    cls = vars(torchreid.data.datasets)['__video_datasets'].get(name)
+    return cls if isinstance(cls, type) and issubclass(cls, FootageTrackletDataset) else None
+
+
+def footage_folder_name(name: str) -> str:
+    """The folder under the data root of footage data set ``name`` (a ground-truth view's
+    is the data set it views)."""
+    cls = footage_dataset_class(name)
+    return cls.dataset_dir if cls is not None else name
 
 
 def register_footage_dataset(name: str) -> type:
@@ -162,11 +180,13 @@ def register_footage_under(root: str, names: Sequence[str]) -> list[str]:
 
 def check_engine_for_footage(engine: str, sources: Sequence[str], unsupervised: Sequence[str]) -> None:
     """Raises :class:`NoIdentitiesError` when ``engine`` is not among the label-free
-    ``unsupervised`` ones and a source is a footage data set."""
+    ``unsupervised`` ones and a source is a footage data set without identities (any but
+    a comparison's ground-truth view, :mod:`dal_torchreid.data.footage.ground_truth`)."""
     if engine in unsupervised:
         return
     for name in sources:
-        if is_footage_dataset(name):
+        cls = footage_dataset_class(name)
+        if cls is not None and not cls.has_identities:
             raise NoIdentitiesError(SUPERVISED_REFUSAL.format(engine=engine, name=name))
 
 

@@ -178,6 +178,13 @@ def _write_rows(path: str, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def dataset_sources(root: str, name: str) -> dict:
+    """``tracklets.json`` of data set ``ROOT/NAME``: where its footage and tracks are."""
+    path = osp.join(root, name, INFO)
+    with open(path) as f:
+        return json.load(f)
+
+
 def read_manifest(path: str) -> list[dict]:
     """The rows of a ``manifest.csv``: ``crop`` and ``source`` as text (``crop`` relative to
     the data set folder), ``camera`` text, the rest integers."""
