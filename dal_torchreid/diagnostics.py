@@ -175,6 +175,7 @@ class AssociationMonitor:
         self.history: list[dict] = []
         self._rows: list[torch.Tensor] = []
         self._negatives = [0, 0, 0]  # frames, other tracklet nearest, of those the same person
+        self.spared_history: list[dict] = []  # score_spared's
 
     @classmethod
     def from_datamanager(cls, datamanager) -> 'AssociationMonitor':
@@ -186,6 +187,23 @@ class AssociationMonitor:
     def add(self, rows: torch.Tensor) -> None:
         """Keeps one step's ``(c, k, c2, k2)`` association rows for this epoch."""
         self._rows.append(rows.detach().cpu())
+
+    def score_spared(self, table: torch.Tensor, tracklets_per_camera: list[int]) -> dict:
+        """Scores the pairs of tracklets kept out of each other's negatives (``table``, as
+        ``DeepAssociationLoss.spared_negatives``): ``precision``, the share of them that
+        are one person, and ``recall``, the share of one camera's same-person pairs spared.
+        Prints them; kept in ``spared_history``."""
+        truth = same_person_rows(self.identities, tracklets_per_camera)
+        total = sum(tracklets_per_camera)
+        spared = {(i, j) for i, row in enumerate(table.tolist()) for j in row if j < total}
+        true = {(i, j) for i, row in enumerate(truth.tolist()) for j in row if j < total}
+        stats = {'num_pairs': len(spared) // 2,
+                 'precision': len(spared & true) / len(spared) if spared else 0.0,
+                 'recall': len(spared & true) / len(true) if true else 0.0}
+        self.spared_history.append(stats)
+        print(f'=> {stats["num_pairs"]} spared pairs: {stats["precision"]:.1%} the same person, '
+              f'{stats["recall"]:.1%} of one camera\'s same-person pairs')
+        return stats
 
     def add_negatives(self, frame_pairs: torch.Tensor, negatives: torch.Tensor) -> None:
         """Counts one step's negatives: ``frame_pairs`` (B, >= 2) rows starting

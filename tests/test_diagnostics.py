@@ -97,3 +97,16 @@ def test_same_person_rows_of_each_camera():
     # person 1, 1 and 2 of person 2. Person 1 in camera 1 is alone there: no row.
     identities = {(0, 0): 1, (0, 1): 1, (0, 2): 2, (1, 0): 1, (1, 1): 2, (1, 2): 2}
     assert same_person_rows(identities, [3, 3]).tolist() == [[1], [0], [6], [6], [5], [4]]
+
+
+def test_spared_pairs_scored_against_identities(capsys):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    monitor = AssociationMonitor({(0, 0): 1, (0, 1): 1, (0, 2): 2, (0, 3): 2, (1, 0): 1})
+    # rows 0-1 (person 1 twice in camera 0) spared, rows 2-3 (person 2 twice) not; 5: none
+    table = torch.tensor([[1, 5], [0, 5], [5, 5], [5, 5], [5, 5]])
+    stats = monitor.score_spared(table, [4, 1])
+    assert stats == {'num_pairs': 1, 'precision': 1.0, 'recall': 0.5}
+    table = torch.tensor([[1, 2], [0, 5], [0, 5], [5, 5], [5, 5]])  # + 0-2, two people
+    assert monitor.score_spared(table, [4, 1]) == {'num_pairs': 2, 'precision': 0.5,
+                                                   'recall': 0.5}
+    assert '=> 2 spared pairs: 50.0% the same person, 50.0% of one camera' in capsys.readouterr().out

@@ -239,6 +239,7 @@ def test_mutual_neighbours_spared_each_epoch_and_negatives_scored(tiny_mars_root
     assert spared.shape == (total, 1) and int((spared < total).sum()) == 2 * pairs[1]
     for h in monitor.history:  # the negatives scored against identities, each epoch
         assert 0.0 < h['negatives_other'] <= 1.0 and 0.0 <= h['negatives_same_person'] <= 1.0
+    assert [s['num_pairs'] for s in monitor.spared_history] == pairs  # scored as found
     assert len(re.findall(r'=> epoch \d intra-camera negatives: ', out)) == 2
     # off by default: the release's negatives, no pairs searched
     release = tiny_engine(dm, warmup_epochs=1, seed=0)

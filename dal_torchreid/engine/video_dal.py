@@ -173,6 +173,9 @@ class VideoDALEngine(UnsupervisedVideoEngine):
             if is_main_process():
                 print(f'=> epoch {self.epoch + 1}: {pairs} pairs of tracklets of one camera are '
                       'mutual nearest neighbours, kept out of each other\'s negatives')
+            if isinstance(self.association_monitor, AssociationMonitor):  # reporting only
+                self.association_monitor.score_spared(self.criterion.spared_negatives,
+                                                      self.criterion.tracklets_per_camera)
         self.train_loader.sampler.set_epoch(self.epoch)
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
         if self.association_monitor is not None:  # scored against identities, for reporting
