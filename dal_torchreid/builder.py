@@ -168,6 +168,7 @@ def dal_engine_kwargs(cfg: CfgNode) -> dict:
     return {
         'margin': cfg.dal.margin,
         'eta': cfg.dal.eta,
+        'intra_mutual_neighbors': cfg.dal.intra_mutual_neighbors,
         'warmup_epochs': cfg.dal.warmup_epochs,
         'anchor_init': cfg.dal.anchor_init,
         'sampling': cfg.dal.sampling,

@@ -60,8 +60,8 @@ from dal_torchreid.engine.video_cluster_contrast import (
 )
 from dal_torchreid.file_errors import check_input_file
 from dal_torchreid.losses import (
-    CROSS_CAMERA_WEIGHT, ETA, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE,
-    check_cross_camera_weight, check_eta, check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
+    CROSS_CAMERA_WEIGHT, ETA, INTRA_MUTUAL_NEIGHBORS, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE,
+    check_cross_camera_weight, check_eta, check_intra_mutual_neighbors, check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
     check_temperature
 )
 from dal_torchreid.metrics import POOLING_METHOD, PROTOCOL, check_pooling_method, check_protocol
@@ -129,6 +129,9 @@ def get_default_config() -> CN:
         triplet=CN(dict(margin=0.3, weight_t=1., weight_x=0.))))
     cfg.dal = CN(dict(
         margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
+        # k > 0: tracklets of a camera among each other's k nearest are not each other's
+        # negatives (a person seen twice in one camera); 0: any other tracklet, as the release
+        intra_mutual_neighbors=INTRA_MUTUAL_NEIGHBORS,
         sampling=SAMPLING, num_instances=NUM_INSTANCES, clip_grad_value=CLIP_GRAD_VALUE,
         diagnostics=True))  # score associations against identities, for reporting only
     cfg.cc = CN(dict(  # Cluster Contrast (loss.name cc); reference values by default
@@ -180,6 +183,7 @@ PLUGIN_CHECKS: dict[str, Callable[[Any], None]] = {
 }
 DAL_CHECKS: dict[str, Callable[[Any], None]] = {
     'train.batch_size': check_batch_size, 'dal.margin': check_margin, 'dal.eta': check_eta,
+    'dal.intra_mutual_neighbors': check_intra_mutual_neighbors,
     'dal.warmup_epochs': check_warmup_epochs, 'dal.anchor_init': check_anchor_init,
     'dal.sampling': check_sampling, 'dal.num_instances': check_num_instances,
     'dal.clip_grad_value': check_clip_grad_value, 'train.amp': check_amp,

@@ -162,6 +162,9 @@ KEY_DOCS: dict[str, tuple[str, str]] = {
     'loss.triplet.weight_x': (TRIPLET, 'weight of the cross-entropy loss beside it'),
     'dal.margin': (DAL, 'hinge margin `m` of both DAL losses (release 0.5)'),
     'dal.eta': (DAL, 'update rate of the intra-camera anchors (release 0.5)'),
+    'dal.intra_mutual_neighbors': (DAL, '`k` > 0: tracklets of one camera among each other\'s '
+                                        '`k` nearest intra anchors (found each epoch) are not '
+                                        'each other\'s negatives; 0: any tracklet (release)'),
     'dal.warmup_epochs': (DAL, 'epochs before cross-camera association starts (release: 2 '
                                'PRID2011 / iLIDS-VID, 1 MARS)'),
     'dal.anchor_init': (DAL, 'anchors start as `zeros` (release) or each tracklet\'s mean '

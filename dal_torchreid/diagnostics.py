@@ -116,6 +116,35 @@ def association_metrics(associations: Iterable, identities: dict[TrackletKey, in
     }
 
 
+def same_person_rows(identities: dict[TrackletKey, int],
+                     tracklets_per_camera: list[int]) -> torch.Tensor:
+    """(N, S) anchor rows of the other tracklets of each tracklet's person in its camera.
+
+    Rows as :class:`~dal_torchreid.losses.DeepAssociationLoss` stacks them (camera
+    after camera); ``N`` fills the slots of tracklets with fewer such tracklets. For
+    a diagnostic run only (``DeepAssociationLoss.spare_negatives``): it reads identities.
+    """
+    starts = [sum(tracklets_per_camera[:c]) for c in range(len(tracklets_per_camera))]
+    total = sum(tracklets_per_camera)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for (c, k), pid in identities.items():
+        groups.setdefault((c, pid), []).append(starts[c] + k)
+    width = max(len(rows) for rows in groups.values()) - 1 if groups else 0
+    table = torch.full((total, max(width, 1)), total, dtype=torch.long)
+    for rows in groups.values():
+        for row in rows:
+            others = [r for r in rows if r != row]
+            table[row, :len(others)] = torch.tensor(others, dtype=torch.long)
+    return table
+
+
+def negatives_line(epoch: int, stats: dict) -> str:
+    """The line a DAL epoch prints about its intra-camera negatives, scored against identities."""
+    return (f'=> epoch {epoch} intra-camera negatives: {stats["negatives_other"]:.1%} of frames '
+            'ranked another tracklet of their camera nearest, '
+            f'{stats["negatives_same_person"]:.1%} of those the same person')
+
+
 class AssociationMonitor:
     """Scores each epoch's cross-camera associations against identities (reporting only).
 
@@ -123,7 +152,11 @@ class AssociationMonitor:
     (:func:`read_tracklet_identities`), never passed to the engine's training
     inputs. The engine hands it each step's association rows (:meth:`add`) and
     closes each epoch (:meth:`end_epoch`), which prints, logs and keeps the
-    epoch's :func:`association_metrics` in ``history``.
+    epoch's :func:`association_metrics` in ``history``. Handed each step's
+    intra-camera negatives too (:meth:`add_negatives`), it adds
+    ``negatives_other`` (the share of frames whose nearest intra anchor in their
+    camera is another tracklet, which DAL then takes as another person) and
+    ``negatives_same_person`` (the share of those that are the same person).
 
     Args:
         identities (dict): ``{(camera, tracklet within camera): pid}``.
@@ -141,6 +174,8 @@ class AssociationMonitor:
         self.identities = identities
         self.history: list[dict] = []
         self._rows: list[torch.Tensor] = []
+        self._negatives = [0, 0, 0]  # frames, other tracklet nearest, of those the same person
+        self.spared_history: list[dict] = []  # score_spared's
 
     @classmethod
     def from_datamanager(cls, datamanager) -> 'AssociationMonitor':
@@ -153,6 +188,34 @@ class AssociationMonitor:
         """Keeps one step's ``(c, k, c2, k2)`` association rows for this epoch."""
         self._rows.append(rows.detach().cpu())
 
+    def score_spared(self, table: torch.Tensor, tracklets_per_camera: list[int]) -> dict:
+        """Scores the pairs of tracklets kept out of each other's negatives (``table``, as
+        ``DeepAssociationLoss.spared_negatives``): ``precision``, the share of them that
+        are one person, and ``recall``, the share of one camera's same-person pairs spared.
+        Prints them; kept in ``spared_history``."""
+        truth = same_person_rows(self.identities, tracklets_per_camera)
+        total = sum(tracklets_per_camera)
+        spared = {(i, j) for i, row in enumerate(table.tolist()) for j in row if j < total}
+        true = {(i, j) for i, row in enumerate(truth.tolist()) for j in row if j < total}
+        stats = {'num_pairs': len(spared) // 2,
+                 'precision': len(spared & true) / len(spared) if spared else 0.0,
+                 'recall': len(spared & true) / len(true) if true else 0.0}
+        self.spared_history.append(stats)
+        print(f'=> {stats["num_pairs"]} spared pairs: {stats["precision"]:.1%} the same person, '
+              f'{stats["recall"]:.1%} of one camera\'s same-person pairs')
+        return stats
+
+    def add_negatives(self, frame_pairs: torch.Tensor, negatives: torch.Tensor) -> None:
+        """Counts one step's negatives: ``frame_pairs`` (B, >= 2) rows starting
+        ``(camera, tracklet)``, ``negatives`` (B,) the tracklet of the frame's camera
+        ranked nearest (``DALStepStats.negatives``)."""
+        counts = self._negatives
+        for (c, k), n in zip(frame_pairs[:, :2].tolist(), negatives.tolist()):
+            counts[0] += 1
+            if n != k:
+                counts[1] += 1
+                counts[2] += self.identities[(c, k)] == self.identities[(c, n)]
+
     def end_epoch(self, epoch: int, writer=None) -> dict:
         """Scores the epoch's rows, prints and logs them (``Train/assoc_*``), starts a new epoch.
 
@@ -161,10 +224,19 @@ class AssociationMonitor:
         rows = torch.cat(self._rows) if self._rows else torch.zeros(0, 4, dtype=torch.long)
         self._rows = []
         stats = dict(self(rows), epoch=epoch)
+        frames, other, same = self._negatives
+        self._negatives = [0, 0, 0]
+        keys = ['num_associations', 'precision', 'recall']
+        if frames:
+            stats.update(negatives_other=other / frames,
+                         negatives_same_person=same / other if other else 0.0)
+            keys += ['negatives_other', 'negatives_same_person']
         self.history.append(stats)
         print(association_line(epoch, stats))
+        if frames:
+            print(negatives_line(epoch, stats))
         if writer is not None:
-            for key in ('num_associations', 'precision', 'recall'):
+            for key in keys:
                 writer.add_scalar('Train/assoc_' + key, stats[key], epoch - 1)
         return stats
 

@@ -73,6 +73,7 @@ def test_unknown_key_in_file_names_key_and_file(tmp_path):
     (['dal.margin', '-0.5'], 'dal.margin'),
     (['dal.eta', '0'], 'dal.eta'),
     (['dal.eta', '1.5'], 'dal.eta'),
+    (['dal.intra_mutual_neighbors', '-1'], 'dal.intra_mutual_neighbors'),
     (['dal.warmup_epochs', '-1'], 'dal.warmup_epochs'),
     (['dal.anchor_init', 'random'], 'dal.anchor_init'),
     (['dal.sampling', 'person'], 'dal.sampling'),

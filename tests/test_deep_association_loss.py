@@ -6,6 +6,7 @@ the rules on 2-d vectors, not by calling the implementation a second time.
 """
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -526,3 +527,100 @@ def test_loss_scale_benchmark_small(capsys):
     assert [float(r[2]) for r in rows] == [round(n * 128 * 8 / 2 ** 20, 1) for n in
                                            bench.SMALL_TRACKLETS]
     assert lines[-1].startswith('1,000,000 tracklets (D = 128) would need 977 MiB')
+
+
+# ---------------------------------------------------------------------------
+# dal.intra_mutual_neighbors: mutual nearest tracklets of a camera are not each other's
+# negatives (a person seen twice in one camera); off (0) by default, the release's ranking.
+
+def test_mutual_nearest_tracklets_are_spared_as_negatives():
+    # camera 0: a0=[1,0], a1=[.8,.6], a2=[0,1]. Squared distances: a0-a1 .4, a1-a2 .8,
+    # a0-a2 2: a0 and a1 are each other's nearest; a2's nearest is a1, whose is a0.
+    intra = [[[1, 0], [0.8, 0.6], [0, 1]], [[1, 0]]]
+    release, spared = make_loss([3, 1], intra), make_loss([3, 1], intra)
+    spared.intra_mutual_neighbors = 1
+    assert release.find_mutual_neighbors() == 0 and release.spared_negatives is None
+    assert spared.find_mutual_neighbors() == 1
+    assert spared.spared_negatives.tolist() == [[1], [0], [4], [4]]  # 4: none
+    # frame f=[.6,.8] of tracklet 0: d to a0 .8, a1 .08, a2 .4
+    feats, labels, camids = t([[0.6, 0.8]]), torch.tensor([0]), torch.tensor([0])
+    release(feats, labels, camids, associate=False)
+    spared(feats, labels, camids, associate=False)
+    # release: negative a1 (d .08): .8 - .08 + .5; spared: a1 skipped, negative a2 (.4)
+    assert release.last_step.loss_intra.item() == pytest.approx(1.22, abs=1e-6)
+    assert spared.last_step.loss_intra.item() == pytest.approx(0.9, abs=1e-6)
+    assert (release.last_step.negatives.tolist(), spared.last_step.negatives.tolist()) == ([1], [2])
+
+
+def _ref_mutual_neighbors(anchors, k):
+    """Brute force: {i: set of j} with j among i's k nearest other rows and i among j's."""
+    a = anchors / np.maximum(np.linalg.norm(anchors, axis=1, keepdims=True), 1e-5)
+    valid = np.linalg.norm(anchors, axis=1) > 0
+    n = len(a)
+    nearest = {}
+    for i in range(n):
+        others = [j for j in range(n) if j != i and valid[i] and valid[j]]
+        others.sort(key=lambda j: (((a[i] - a[j]) ** 2).sum(), j))
+        nearest[i] = set(others[:k])
+    return {i: {j for j in nearest[i] if i in nearest[j]} for i in range(n)}
+
+
+@pytest.mark.parametrize('k', [1, 2, 3])
+def test_mutual_neighbors_and_negatives_match_numpy_reference(k):
+    counts, dim = [7, 5, 6, 1], 6
+    loss = _random_loss(counts, dim, seed=k, intra_mutual_neighbors=k)
+    with torch.no_grad():
+        loss.intra_memory[3] = 0  # a tracklet never seen: no neighbours, nobody's
+    memory = loss.intra_memory.numpy().astype(np.float64)
+    starts = np.cumsum([0] + counts)
+    pairs = loss.find_mutual_neighbors()
+    table = loss.spared_negatives.tolist()
+    expected, num_pairs = {}, 0
+    for c, n in enumerate(counts):
+        ref = _ref_mutual_neighbors(memory[starts[c]:starts[c + 1]], k)
+        num_pairs += sum(len(v) for v in ref.values()) // 2
+        for i, js in ref.items():
+            expected[starts[c] + i] = {starts[c] + j for j in js}
+    assert pairs == num_pairs > 0
+    assert {i: set(row) - {sum(counts)} for i, row in enumerate(table)} == expected
+    assert not expected[3] and all(3 not in js for js in expected.values())
+    # each frame's negative: its camera's nearest normalised anchor among the rows not spared
+    g = torch.Generator().manual_seed(k)
+    camids = torch.randint(3, (32,), generator=g)
+    labels = (torch.rand(32, generator=g) * torch.tensor(counts)[camids]).long()
+    feats = torch.randn(32, dim, generator=g)
+    f = feats.numpy().astype(np.float64)
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    a = memory / np.maximum(np.linalg.norm(memory, axis=1, keepdims=True), 1e-5)
+    neg, d_min = [], []
+    for fi, c, lab in zip(f, camids.tolist(), labels.tolist()):
+        own = starts[c] + lab
+        rows = [r for r in range(starts[c], starts[c + 1]) if r not in expected[own]]
+        r = min(rows, key=lambda r: (((fi - a[r]) ** 2).sum(), r))
+        neg.append(r - starts[c])
+        d_min.append(((fi - a[r]) ** 2).sum())
+    neg, d_min = np.array(neg), np.array(d_min)
+    own_nearest = neg == labels.numpy()
+    cam = camids.numpy()
+    d_neg = np.where(own_nearest, [d_min[cam == c].mean() for c in cam], d_min)
+    d_intra = ((f - a[starts[cam] + labels.numpy()]) ** 2).sum(1)
+    ref_intra = np.maximum(0, d_intra - d_neg + M).mean()
+    loss.margin = M
+    loss(feats, labels, camids, associate=False)
+    assert loss.last_step.negatives.tolist() == neg.tolist()
+    assert loss.last_step.loss_intra.item() == pytest.approx(ref_intra, abs=1e-5)
+    # the spared pairs changed some frame's negative against the release's ranking
+    release = _random_loss(counts, dim, seed=k)
+    with torch.no_grad():
+        release.intra_memory[3] = 0
+    release(feats, labels, camids, associate=False)
+    assert release.last_step.negatives.tolist() != neg.tolist()
+
+
+def test_spared_negatives_table_is_checked_and_intra_mutual_neighbors_validated():
+    loss = DeepAssociationLoss([2, 2], feature_dim=2)
+    with pytest.raises(ValueError, match=r'^spared negatives must be a \(4, S\) long tensor'):
+        loss.spare_negatives(torch.zeros(3, 1, dtype=torch.long))
+    for bad in (-1, 1.5, True, '1'):
+        with pytest.raises(ValueError, match='^intra_mutual_neighbors must be an integer >= 0'):
+            DeepAssociationLoss([2], feature_dim=2, intra_mutual_neighbors=bad)

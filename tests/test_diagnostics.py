@@ -74,3 +74,39 @@ def test_invalid_associations_raise():
         association_metrics([(0, 0, 1, 9)], IDENTITIES)
     with pytest.raises(ValueError, match='4 values'):
         association_metrics([(0, 1, 2)], IDENTITIES)
+
+
+def test_association_monitor_scores_intra_camera_negatives(capsys):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    monitor = AssociationMonitor({(0, 0): 1, (0, 1): 1, (0, 2): 2, (1, 0): 1})
+    # rows (camera, tracklet, ...): (0,0) takes (0,1), the same person; (0,0) and (0,1)
+    # rank themselves nearest; (0,2) takes (0,0), another person
+    frames = torch.tensor([[0, 0, 1, 0], [0, 0, 1, 0], [0, 1, 1, 0], [0, 2, 1, 0]])
+    monitor.add_negatives(frames, torch.tensor([1, 0, 1, 0]))
+    stats = monitor.end_epoch(1)
+    assert stats['negatives_other'] == pytest.approx(0.5)
+    assert stats['negatives_same_person'] == pytest.approx(0.5)
+    assert ('=> epoch 1 intra-camera negatives: 50.0% of frames ranked another tracklet of '
+            'their camera nearest, 50.0% of those the same person') in capsys.readouterr().out
+    assert 'negatives_other' not in monitor.end_epoch(2)  # counted afresh each epoch
+
+
+def test_same_person_rows_of_each_camera():
+    from dal_torchreid.diagnostics import same_person_rows
+    # camera 0: tracklets 0, 1 of person 1 and 2 of person 2; camera 1 (rows 3-5): 0 of
+    # person 1, 1 and 2 of person 2. Person 1 in camera 1 is alone there: no row.
+    identities = {(0, 0): 1, (0, 1): 1, (0, 2): 2, (1, 0): 1, (1, 1): 2, (1, 2): 2}
+    assert same_person_rows(identities, [3, 3]).tolist() == [[1], [0], [6], [6], [5], [4]]
+
+
+def test_spared_pairs_scored_against_identities(capsys):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    monitor = AssociationMonitor({(0, 0): 1, (0, 1): 1, (0, 2): 2, (0, 3): 2, (1, 0): 1})
+    # rows 0-1 (person 1 twice in camera 0) spared, rows 2-3 (person 2 twice) not; 5: none
+    table = torch.tensor([[1, 5], [0, 5], [5, 5], [5, 5], [5, 5]])
+    stats = monitor.score_spared(table, [4, 1])
+    assert stats == {'num_pairs': 1, 'precision': 1.0, 'recall': 0.5}
+    table = torch.tensor([[1, 2], [0, 5], [0, 5], [5, 5], [5, 5]])  # + 0-2, two people
+    assert monitor.score_spared(table, [4, 1]) == {'num_pairs': 2, 'precision': 0.5,
+                                                   'recall': 0.5}
+    assert '=> 2 spared pairs: 50.0% the same person, 50.0% of one camera' in capsys.readouterr().out

@@ -179,6 +179,7 @@ def test_bad_engine_arguments_are_named(tiny_prid2011_root):
                          (dict(batch_size=1), 'batch_size'),
                          (dict(margin=0), 'margin'),
                          (dict(eta=0), 'eta'),
+                         (dict(intra_mutual_neighbors=-1), 'intra_mutual_neighbors'),
                          (dict(amp='fp16'), 'fp16')]:
         with pytest.raises(ValueError, match=word):
             tiny_engine(dm, **kwargs)
@@ -218,3 +219,29 @@ def test_a_cluster_contrast_argument_is_named_as_its(tiny_prid2011_root):
     with pytest.raises(TypeError, match=r"VideoDALEngine\(\) got an unexpected keyword argument "
                        r"'eps' \(a VideoClusterContrastEngine argument\); it takes .*warmup"):
         tiny_engine(tiny_datamanager(tiny_prid2011_root), eps=0.6)
+
+
+def test_mutual_neighbours_spared_each_epoch_and_negatives_scored(tiny_mars_root, capsys):
+    from dal_torchreid.diagnostics import AssociationMonitor
+    dm = tiny_datamanager(tiny_mars_root, source='mars')
+    monitor = AssociationMonitor.from_datamanager(dm)
+    torch.manual_seed(0)
+    engine = tiny_engine(dm, warmup_epochs=1, seed=0, intra_mutual_neighbors=1,
+                         association_monitor=monitor)
+    assert engine.criterion.intra_mutual_neighbors == 1
+    run_epochs(engine, 2)
+    out = capsys.readouterr().out
+    pairs = [int(n) for n in re.findall(r'=> epoch \d: (\d+) pairs of tracklets of one camera', out)]
+    # epoch 1 starts from zero anchors: no pairs; epoch 2 from the anchors epoch 1 wrote
+    assert pairs[0] == 0 and pairs[1] > 0
+    spared = engine.criterion.spared_negatives
+    total = sum(engine.criterion.tracklets_per_camera)
+    assert spared.shape == (total, 1) and int((spared < total).sum()) == 2 * pairs[1]
+    for h in monitor.history:  # the negatives scored against identities, each epoch
+        assert 0.0 < h['negatives_other'] <= 1.0 and 0.0 <= h['negatives_same_person'] <= 1.0
+    assert [s['num_pairs'] for s in monitor.spared_history] == pairs  # scored as found
+    assert len(re.findall(r'=> epoch \d intra-camera negatives: ', out)) == 2
+    # off by default: the release's negatives, no pairs searched
+    release = tiny_engine(dm, warmup_epochs=1, seed=0)
+    run_epochs(release, 1)
+    assert release.criterion.spared_negatives is None

@@ -29,7 +29,7 @@ import torch
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, build_tracklet_frame_loader
 )
-from dal_torchreid.diagnostics import association_line, count_associations
+from dal_torchreid.diagnostics import AssociationMonitor, association_line, count_associations
 from dal_torchreid.engine.distributed import (
     broadcast_seed, gather_global_batch, is_main_process
 )
@@ -38,7 +38,7 @@ from dal_torchreid.engine.features import anchor_features
 from dal_torchreid.engine.memory_format import extraction_format
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
-from dal_torchreid.losses import ETA, MARGIN, DeepAssociationLoss
+from dal_torchreid.losses import ETA, INTRA_MUTUAL_NEIGHBORS, MARGIN, DeepAssociationLoss
 from dal_torchreid.metrics import check_pooling_method
 
 WARMUP_EPOCHS = 2  # the release: 2 for PRID2011/iLIDS-VID, 1 for MARS
@@ -73,6 +73,10 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         use_gpu (bool, optional): use a GPU. Default is True.
         margin (float, optional): hinge margin (release 0.5).
         eta (float, optional): intra-anchor update rate (release 0.5).
+        intra_mutual_neighbors (int, optional): ``k > 0``: at the start of each epoch,
+            tracklets of one camera whose intra anchors are among each other's ``k``
+            nearest are kept out of each other's negatives for the epoch (a person
+            seen twice in one camera); 0: the release's negatives.
         warmup_epochs (int, optional): epochs before cross-camera association starts
             (release: 2 for PRID2011 and iLIDS-VID, 1 for MARS).
         anchor_init (str, optional): ``'zeros'`` (release) or ``'features'``.
@@ -113,7 +117,8 @@ class VideoDALEngine(UnsupervisedVideoEngine):
     method = 'dal'
 
     def __init__(self, datamanager, model, optimizer, scheduler=None, use_gpu=True,
-                 margin=MARGIN, eta=ETA, warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
+                 margin=MARGIN, eta=ETA, intra_mutual_neighbors=INTRA_MUTUAL_NEIGHBORS,
+                 warmup_epochs=WARMUP_EPOCHS, anchor_init=ANCHOR_INIT,
                  sampling=SAMPLING, batch_size=BATCH_SIZE, num_instances=NUM_INSTANCES,
                  pooling_method='avg', clip_grad_value=CLIP_GRAD_VALUE, seed=None,
                  skip_bad_frames=False, amp=None, ema_decay=None, association_monitor=None,
@@ -135,7 +140,8 @@ class VideoDALEngine(UnsupervisedVideoEngine):
                           'is impossible, DAL trains with intra-camera association only')
         self.setup_model(model, optimizer, scheduler, clip_grad_value, amp, ema_decay)
         self.criterion = DeepAssociationLoss(
-            trainset.tracklets_per_camera, self.embedding.feature_dim, margin=margin, eta=eta
+            trainset.tracklets_per_camera, self.embedding.feature_dim, margin=margin, eta=eta,
+            intra_mutual_neighbors=intra_mutual_neighbors
         )
         if self.use_gpu:
             self.criterion.cuda()
@@ -163,6 +169,14 @@ class VideoDALEngine(UnsupervisedVideoEngine):
     def train(self, print_freq=10, fixbase_epoch=0, open_layers=None):
         if not self._anchors_ready:
             self.initialize_anchors_from_features()
+        if self.criterion.intra_mutual_neighbors:
+            pairs = self.criterion.find_mutual_neighbors()
+            if is_main_process():
+                print(f'=> epoch {self.epoch + 1}: {pairs} pairs of tracklets of one camera are '
+                      'mutual nearest neighbours, kept out of each other\'s negatives')
+            if isinstance(self.association_monitor, AssociationMonitor):  # reporting only
+                self.association_monitor.score_spared(self.criterion.spared_negatives,
+                                                      self.criterion.tracklets_per_camera)
         self.train_loader.sampler.set_epoch(self.epoch)
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
         if self.association_monitor is not None:  # scored against identities, for reporting
@@ -195,6 +209,8 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         step = self.criterion.last_step
         if self.association_monitor is not None:
             self.association_monitor.add(step.associations)
+            if isinstance(self.association_monitor, AssociationMonitor):  # identities: score them
+                self.association_monitor.add_negatives(step.frame_pairs, step.negatives)
         else:
             self._associations.append(step.associations.detach())
         return {'loss': loss.item(), 'intra': step.loss_intra.item(),

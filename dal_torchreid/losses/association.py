@@ -134,3 +134,35 @@ def cross_anchor_targets(batch_anchors_n: Tensor, matched: Tensor,
     """New cross anchors: ``(n + j) / 2`` where consistent, else ``n``."""
     merged = (batch_anchors_n + matched) / 2.0
     return torch.where(consistent.unsqueeze(1), merged, batch_anchors_n)
+
+
+def mutual_nearest_neighbors(anchors_n: Tensor, k: int, valid: Tensor | None = None) -> Tensor:
+    """Each row's mutual ``k``-nearest other rows, for one camera's normalised anchors.
+
+    Row ``j`` is listed for row ``i`` when ``j`` is among the ``k`` rows nearest
+    ``i`` (``i`` itself left out) and ``i`` among those nearest ``j``. Rows not
+    ``valid`` (an anchor never written) have no neighbours and are none. Returns
+    an (N, k) integer table, ``N`` (no row) where a slot holds no mutual neighbour.
+    """
+    n = anchors_n.size(0)
+    table = torch.full((n, k), n, dtype=torch.long, device=anchors_n.device)
+    if min(k, n - 1) < 1:
+        return table
+    dist = distance_matrix(anchors_n, anchors_n)
+    dist.fill_diagonal_(float('inf'))
+    if valid is not None:
+        dist = dist.masked_fill(~valid.unsqueeze(1) | ~valid.unsqueeze(0), float('inf'))
+    value, nearest = dist.topk(min(k, n - 1), dim=1, largest=False)
+    nearest = nearest.masked_fill(value.isinf(), n)
+    near = torch.zeros(n, n + 1, dtype=torch.bool, device=anchors_n.device)
+    near.scatter_(1, nearest, True)
+    near = near[:, :n]
+    mutual = (near & near.t()).gather(1, nearest.clamp_max(n - 1)) & (nearest < n)
+    table[:, :nearest.size(1)] = nearest.masked_fill(~mutual, n)
+    return table
+
+
+def exclude_columns(allowed: Tensor, columns: Tensor) -> Tensor:
+    """``allowed`` (B, N) with each row's ``columns`` (B, K) set False; column ``N`` is none."""
+    padded = torch.cat([allowed, allowed.new_zeros(allowed.size(0), 1)], 1)
+    return padded.scatter(1, columns, False)[:, :-1]

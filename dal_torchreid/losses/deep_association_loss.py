@@ -10,13 +10,15 @@ import torch
 from torch import Tensor, nn
 
 from dal_torchreid.losses.association import (
-    association_ranking, cross_anchor_targets, cyclic_ranking, distance_matrix,
-    first_occurrence, hinge_loss, inverse_norm, l2_norm, masked_argmin, paired_distance,
-    squared_norm, update_intra_anchors
+    association_ranking, cross_anchor_targets, cyclic_ranking, distance_matrix, exclude_columns,
+    first_occurrence, hinge_loss, inverse_norm, l2_norm, masked_argmin,
+    mutual_nearest_neighbors, paired_distance, squared_norm, update_intra_anchors
 )
 
 MARGIN = 0.5  # hinge margin m of both losses, as the release
 ETA = 0.5  # intra-anchor update rate, as the release
+# 0: every other tracklet of a camera may be a frame's negative, as the release
+INTRA_MUTUAL_NEIGHBORS = 0
 
 
 def check_margin(margin: float) -> None:
@@ -30,6 +32,12 @@ def check_eta(eta: float) -> None:
     """Raises ``ValueError`` unless ``eta`` is a number in (0, 1]."""
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 < eta <= 1:
         raise ValueError(f'eta must be a number in (0, 1], got {eta!r}')
+
+
+def check_intra_mutual_neighbors(k: int) -> None:
+    """Raises ``ValueError`` unless ``k`` is an integer >= 0."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f'intra_mutual_neighbors must be an integer >= 0, got {k!r}')
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +60,9 @@ class DALStepStats:
         associated (Tensor): (B,) bool, True at the first frame of each
             tracklet of the batch whose association was consistent.
         rows (Tensor): (B,) row of each frame's tracklet in the anchor memory.
+        negatives (Tensor): (B,) tracklet, within the frame's camera, of the
+            frame's nearest intra anchor there (among those it may take as a
+            negative): its negative where that is not its own tracklet.
 
     Examples::
 
@@ -64,6 +75,7 @@ class DALStepStats:
     frame_pairs: Tensor
     associated: Tensor
     rows: Tensor
+    negatives: Tensor
 
     @property
     def associations(self) -> Tensor:
@@ -103,6 +115,12 @@ class DeepAssociationLoss(nn.Module):
         feature_dim (int): dimension of the embedding.
         margin (float, optional): hinge margin ``m``. Default is ``MARGIN`` (0.5).
         eta (float, optional): intra-anchor update rate. Default is ``ETA`` (0.5).
+        intra_mutual_neighbors (int, optional): ``k > 0``: tracklets of one camera
+            whose intra anchors are among each other's ``k`` nearest (of that
+            camera) are not each other's negatives, so that a person seen twice
+            in one camera is not pushed away from itself. The pairs are found by
+            :meth:`find_mutual_neighbors` (a trainer calls it once an epoch).
+            Default is ``INTRA_MUTUAL_NEIGHBORS`` (0, the release: any tracklet).
         validate (bool, optional): check the values of each batch's labels and
             camera ids (their range), which makes a call wait for the device.
             Stored as ``validate_inputs``; a trainer can check the first steps
@@ -127,7 +145,9 @@ class DeepAssociationLoss(nn.Module):
     """
 
     def __init__(self, tracklets_per_camera: Sequence[int], feature_dim: int,
-                 margin: float = MARGIN, eta: float = ETA, validate: bool = True) -> None:
+                 margin: float = MARGIN, eta: float = ETA,
+                 intra_mutual_neighbors: int = INTRA_MUTUAL_NEIGHBORS,
+                 validate: bool = True) -> None:
         super().__init__()
         counts = [int(n) for n in tracklets_per_camera]
         if not counts or min(counts) < 1:
@@ -139,7 +159,9 @@ class DeepAssociationLoss(nn.Module):
             raise ValueError(f'feature_dim must be positive, got {feature_dim}')
         check_margin(margin)
         check_eta(eta)
+        check_intra_mutual_neighbors(intra_mutual_neighbors)
         self.tracklets_per_camera = counts
+        self.intra_mutual_neighbors = intra_mutual_neighbors
         self.feature_dim = int(feature_dim)
         self.margin = float(margin)
         self.eta = float(eta)
@@ -157,6 +179,8 @@ class DeepAssociationLoss(nn.Module):
         self.register_buffer('_inverse_norm', torch.zeros(sum(counts)), persistent=False)
         self.register_buffer('_normalized_sq', torch.zeros(sum(counts)), persistent=False)
         self._norms_of = None  # (storage, version) of intra_memory the norms describe
+        # (N, S) rows each row never takes as its negative (N: none); None: the release's
+        self.spared_negatives: Tensor | None = None
         self.last_step: DALStepStats | None = None
 
     @property
@@ -187,6 +211,44 @@ class DeepAssociationLoss(nn.Module):
             self.intra_anchors[c].copy_(feats)
             self.cross_anchors[c].copy_(feats)
 
+    @torch.no_grad()
+    def find_mutual_neighbors(self) -> int:
+        """Spares the tracklets of each camera that are mutual nearest neighbours.
+
+        With ``intra_mutual_neighbors`` ``k > 0``, pairs of tracklets of one camera
+        whose normalised intra anchors are among each other's ``k`` nearest are
+        kept out of each other's negatives until the next call; anchors never
+        written (zero) pair with none. Returns the number of such pairs (0 and no
+        change with ``k = 0``).
+        """
+        k = self.intra_mutual_neighbors
+        if k == 0:
+            return 0
+        inv, _ = self._anchor_norms()
+        total = self.intra_memory.size(0)
+        table = torch.full((total, k), total, dtype=torch.long, device=self.intra_memory.device)
+        for rows in self._rows:
+            anchors = self.intra_memory[rows]
+            local = mutual_nearest_neighbors(anchors * inv[rows].unsqueeze(1), k,
+                                             valid=squared_norm(anchors) > 0)
+            table[rows] = torch.where(local < anchors.size(0), local + rows.start, total)
+        self.spare_negatives(table)
+        return int((table < total).sum()) // 2
+
+    def spare_negatives(self, table: Tensor | None) -> None:
+        """Sets the (N, S) rows each anchor row never takes as a negative (N: none).
+
+        :meth:`find_mutual_neighbors` sets it without labels; None restores the
+        release's ranking over every tracklet of the camera.
+        """
+        total = self.intra_memory.size(0)
+        if table is not None:
+            if table.dim() != 2 or table.size(0) != total or table.dtype != torch.long:
+                raise ValueError(f'spared negatives must be a ({total}, S) long tensor, got '
+                                 f'{tuple(table.shape)} {table.dtype}')
+            table = table.to(self.intra_memory.device)
+        self.spared_negatives = table
+
     def forward(self, features: Tensor, tracklet_labels: Tensor, camids: Tensor,
                 associate: bool = True, validate: bool | None = None) -> Tensor:
         """Returns the DAL loss of a batch, then updates the anchors.
@@ -208,9 +270,10 @@ class DeepAssociationLoss(nn.Module):
         with torch.autocast(device_type=features.device.type, enabled=False):
             feats = l2_norm(features.float())
             rows = self._camera_start[camids] + tracklet_labels
-            loss_intra, loss_cross = self._losses(feats, rows, camids)
+            loss_intra, loss_cross, nearest = self._losses(feats, rows, camids)
             stats = self._update_anchors(feats.detach(), rows, camids, associate)
-        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), *stats)
+        self.last_step = DALStepStats(loss_intra.detach(), loss_cross.detach(), *stats,
+                                      nearest - self._camera_start[camids])
         return loss_intra + loss_cross
 
     @torch.no_grad()
@@ -227,16 +290,21 @@ class DeepAssociationLoss(nn.Module):
         """The normalised intra anchors of ``rows``."""
         return self.intra_memory[rows] * self._inverse_norm[rows].unsqueeze(1)
 
-    def _losses(self, feats: Tensor, rows: Tensor, camids: Tensor) -> tuple[Tensor, Tensor]:
+    def _losses(self, feats: Tensor, rows: Tensor,
+                camids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         inv, sq = self._anchor_norms()
         with torch.no_grad():  # ranking only; the distances are recomputed with gradient
             dist = distance_matrix(feats, self.intra_memory, sq, inv)
-            nearest = masked_argmin(dist, self._camera_of_row == camids.unsqueeze(1))
+            allowed = self._camera_of_row == camids.unsqueeze(1)
+            if self.spared_negatives is not None:
+                allowed = exclude_columns(allowed, self.spared_negatives[rows])
+            nearest = masked_argmin(dist, allowed)
         d_neg = association_ranking(feats, self._normalized(nearest), nearest == rows,
                                     camids, self.num_cameras)
         d_intra = paired_distance(feats, self._normalized(rows))
         d_cross = paired_distance(feats, l2_norm(self.cross_memory[rows]))
-        return hinge_loss(d_intra, d_neg, self.margin), hinge_loss(d_cross, d_neg, self.margin)
+        return (hinge_loss(d_intra, d_neg, self.margin),
+                hinge_loss(d_cross, d_neg, self.margin), nearest)
 
     @torch.no_grad()
     def _update_anchors(self, feats: Tensor, rows: Tensor, camids: Tensor,
@@ -300,4 +368,5 @@ class DeepAssociationLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f'tracklets_per_camera={self.tracklets_per_camera}, '
                 f'feature_dim={self.feature_dim}, margin={self.margin}, eta={self.eta}, '
+                f'intra_mutual_neighbors={self.intra_mutual_neighbors}, '
                 f'validate_inputs={self.validate_inputs}')
