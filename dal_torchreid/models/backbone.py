@@ -93,7 +93,9 @@ def build_model(name: str, num_classes: int, loss: str = 'softmax', pretrained: 
             f'{_offline_advice(name)}') from err
     if ours:
         try:
-            load_imagenet_weights(model, name)
+            path = load_imagenet_weights(model, name)
         except ImageNetWeightsError as err:
             raise PretrainedWeightsError(f'model.pretrained: {err}') from err
+        # the run's log says which weights it started from, as torchreid's own loaders do
+        print(f'=> Loaded the ImageNet weights of {name} from "{path}"')
     return model
