@@ -1,5 +1,8 @@
-"""Demo: an ImageNet backbone, DAL and Cluster Contrast from it without labels, and a
-supervised engine, on CPU.
+"""Demo on CPU: an ImageNet backbone, DAL, Cluster Contrast and a supervised engine.
+
+DAL and Cluster Contrast train from the backbone without labels; the supervised
+engine trains with identities (``--footage``: on synthetic cameras, scored by
+cross-camera association).
 
 Usage (``make demo``)::
 
