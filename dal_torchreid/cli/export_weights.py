@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dal_torchreid.file_errors import WriteError
-from dal_torchreid.models.weights import WeightsError, export_weights
+from dal_torchreid.cli.console import INPUT_ERRORS
+from dal_torchreid.models.weights import export_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         export_weights(args.checkpoint, args.out, ema=not args.trained)
-    except (WeightsError, FileNotFoundError, IsADirectoryError, WriteError) as err:
+    except INPUT_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     return 0
