@@ -44,21 +44,21 @@ class SaveDirError(RuntimeError):
     """A ``save_dir`` a run cannot use: not a folder, not writable, or used by another run."""
 
 
-def prepare_save_dir(save_dir: str) -> None:
-    """Creates ``save_dir``; raises :class:`SaveDirError` in one line when it cannot be
-    created or written to."""
+def prepare_save_dir(save_dir: str, what: str = 'data.save_dir') -> None:
+    """Creates ``save_dir``; raises :class:`SaveDirError` in one line, naming it as
+    ``what``, when it cannot be created or written to."""
     if osp.exists(save_dir) and not osp.isdir(save_dir):
-        raise SaveDirError(f'data.save_dir "{save_dir}" is a file, not a folder')
+        raise SaveDirError(f'{what} "{save_dir}" is a file, not a folder')
     if osp.islink(save_dir) and not osp.exists(save_dir):
-        raise SaveDirError(f'data.save_dir "{save_dir}" is a symbolic link to '
+        raise SaveDirError(f'{what} "{save_dir}" is a symbolic link to '
                            f'"{os.readlink(save_dir)}", which does not exist')
     try:
         os.makedirs(save_dir, exist_ok=True)
     except OSError as err:
-        raise SaveDirError(f'data.save_dir "{save_dir}" cannot be created: '
+        raise SaveDirError(f'{what} "{save_dir}" cannot be created: '
                            f'{err.strerror or err}') from err
     if not os.access(save_dir, os.W_OK | os.X_OK):
-        raise SaveDirError(f'data.save_dir "{save_dir}" cannot be written to')
+        raise SaveDirError(f'{what} "{save_dir}" cannot be written to')
 
 
 def _possible_pid(pid: int) -> bool:
@@ -81,7 +81,7 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _one_at_a_time(save_dir: str):
+def _one_at_a_time(save_dir: str, what: str = 'data.save_dir'):
     """An exclusive ``flock`` on the folder ``save_dir`` while the lock file is judged and
     taken, so that of processes taking over one stale lock at once exactly one wins (it
     waits at most :data:`LOCK_TAKEOVER_WAIT_S`). On a file system without ``flock`` the
@@ -100,7 +100,7 @@ def _one_at_a_time(save_dir: str):
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise SaveDirError(
-                        f'data.save_dir "{save_dir}": another process has been taking its lock '
+                        f'{what} "{save_dir}": another process has been taking its lock '
                         f'for over {LOCK_TAKEOVER_WAIT_S:.0f} s; try again') from None
                 time.sleep(0.01)
             except OSError:  # no flock here
@@ -115,6 +115,7 @@ class SaveDirLock:
 
     Args:
         save_dir (str): the run's folder (created if missing).
+        what (str): how messages name the folder (the setting or option that chose it).
 
     :meth:`acquire` raises :class:`SaveDirError` naming the holder's process id,
     host and start time when another live run holds the folder; a lock whose
@@ -126,8 +127,8 @@ class SaveDirLock:
             run_experiment(cfg)
     """
 
-    def __init__(self, save_dir: str) -> None:
-        self.save_dir = save_dir
+    def __init__(self, save_dir: str, what: str = 'data.save_dir') -> None:
+        self.save_dir, self.what = save_dir, what
         self.path = osp.join(save_dir, LOCK_FILE)
         self.held = False
 
@@ -152,10 +153,10 @@ class SaveDirLock:
         return holder.get('host') == socket.gethostname() and not _alive(holder['pid'])
 
     def acquire(self) -> None:
-        prepare_save_dir(self.save_dir)
+        prepare_save_dir(self.save_dir, self.what)
         me = {'pid': os.getpid(), 'host': socket.gethostname(),
               'started': time.strftime('%Y-%m-%d %H:%M:%S')}
-        with _one_at_a_time(self.save_dir):
+        with _one_at_a_time(self.save_dir, self.what):
             while True:
                 try:
                     taken = osp.lexists(self.path)
@@ -166,7 +167,7 @@ class SaveDirLock:
                 except FileExistsError:  # created just now by a run without flock
                     continue
                 except OSError as err:
-                    raise SaveDirError(f'data.save_dir "{self.save_dir}" cannot be written '
+                    raise SaveDirError(f'{self.what} "{self.save_dir}" cannot be written '
                                        f'to: {err.strerror or err}') from err
         self.held = True
 
@@ -178,8 +179,8 @@ class SaveDirLock:
             who = (f'process {holder["pid"]} on {holder.get("host", "?")}, started '
                    f'{holder.get("started", "?")}' if holder else 'another run')
             raise SaveDirError(
-                f'data.save_dir "{self.save_dir}" is in use by {who} (lock file '
-                f'"{self.path}"); wait for it, choose another data.save_dir, or delete '
+                f'{self.what} "{self.save_dir}" is in use by {who} (lock file '
+                f'"{self.path}"); wait for it, choose another {self.what}, or delete '
                 'the lock file if that run is gone')
         warnings.warn(f'taking over the lock "{self.path}" of a run that is gone ({holder})')
 

@@ -7,7 +7,9 @@ Usage::
 
 ``FOOTAGE/<camera>/`` holds the camera's video (or ``img1/000001.jpg ...``),
 ``TRACKS/<camera>.txt`` the tracker's boxes; ``ROOT/NAME/`` receives one folder per
-camera and track and ``manifest.csv``. A camera already done is kept.
+camera and track and ``manifest.csv``. A camera already cut from the same footage and
+tracker file with the same settings is kept. ``ROOT/NAME`` must lie outside the footage
+and tracks folders (they are only read); one run at a time writes it (a lock).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import fields
 from dal_torchreid.data.footage import (
     FootageError, TrackFileError, TrackletSettings, make_tracklets
 )
+from dal_torchreid.save_dir import SaveDirError
 
 _HELP = {
     'min_conf': 'drop boxes of lower tracker confidence',
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
         settings = TrackletSettings(**{f.name: getattr(args, f.name)
                                        for f in fields(TrackletSettings)})
         info = make_tracklets(args.footage, args.tracks, args.root, args.name, settings)
-    except (FootageError, TrackFileError, ValueError, OSError) as err:
+    except (FootageError, TrackFileError, SaveDirError, ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     for camera, entry in info['cameras'].items():

@@ -31,10 +31,14 @@ from dal_torchreid.cluster.global_ids import (
     EPS, K1, K2, MIN_SAMPLES, TOP_K, global_ids, temporal_cannot_links, top_matches
 )
 from dal_torchreid.data.footage.dataset import FootageTracklet, read_footage_tracklets
-from dal_torchreid.data.footage.tracklets import dataset_sources
+from dal_torchreid.data.footage.fingerprint import same_tracks_content, tracks_fingerprint
+from dal_torchreid.data.footage.folders import check_output_folder
+from dal_torchreid.data.footage.sources import FootageError
+from dal_torchreid.data.footage.tracklets import CAMERA_INFO, dataset_sources
 from dal_torchreid.data.footage.tracks import format_mot_line, read_mot_file
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
+from dal_torchreid.save_dir import SaveDirLock
 
 MATCHES = 'matches.csv'
 IDENTITIES = 'identities.csv'
@@ -144,6 +148,27 @@ def write_tracker_files(out: str, association: Association, tracks: str) -> dict
     return counts
 
 
+def check_tracks_unchanged(folder: str, tracks: str, cameras: list[str]) -> None:
+    """Raises :class:`FootageError` when a camera's tracker file in ``tracks`` is not, by
+    content, the one its crops in the data set ``folder`` were cut from (the ids written
+    back would not be the data set's tracks). A data set cut before fingerprints were
+    recorded is not checked."""
+    for camera in cameras:
+        path = osp.join(tracks, camera + '.txt')
+        if not osp.isfile(path):
+            raise FootageError(f'camera "{camera}": tracks file "{path}" does not exist')
+        try:
+            with open(osp.join(folder, camera, CAMERA_INFO)) as f:
+                recorded = json.load(f).get('fingerprint', {}).get('tracks')
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded and not same_tracks_content(recorded, tracks_fingerprint(path)):
+            raise FootageError(f'tracks file "{path}" is not the one camera "{camera}" of '
+                               f'"{folder}" was cut from ("{recorded.get("path")}", changed '
+                               'since or another file): cut the data set again with '
+                               'dal-make-tracklets, or pass the --tracks it was cut from')
+
+
 def associate(root: str, name: str, out: str, model: nn.Module, transform,
               pooling_method: str = 'avg', batch_size: int = 64, use_gpu: bool = False,
               top_k: int = TOP_K, k1: int = K1, k2: int = K2, eps: float = EPS,
@@ -174,14 +199,26 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         _, transform = torchreid.data.transforms.build_transforms(256, 128, transforms=[])
         summary = associate('reid-data', 'shop', 'out', model, transform)
     """
+    tracklets = read_footage_tracklets(osp.join(root, name))
+    sources = dataset_sources(root, name)
+    check_output_folder(out, '--out', {'footage': footage, 'tracks': tracks,
+                                       'data set\'s footage': sources.get('footage'),
+                                       'data set\'s tracks': sources.get('tracks'),
+                                       'tracklet data set': osp.join(root, name)})
+    tracks = tracks or sources['tracks']
+    check_tracks_unchanged(osp.join(root, name), tracks, sorted({t.camera for t in tracklets}))
+    with SaveDirLock(out, what='--out'):
+        return _associate_into(out, tracklets, tracks, model, transform, pooling_method,
+                               batch_size, use_gpu, top_k, k1, k2, eps, min_samples, footage)
+
+
+def _associate_into(out, tracklets, tracks, model, transform, pooling_method, batch_size,
+                    use_gpu, top_k, k1, k2, eps, min_samples, footage) -> dict:
     from dal_torchreid.cluster.report import write_report
     from dal_torchreid.metrics.multicamera import score_footage
 
-    tracklets = read_footage_tracklets(osp.join(root, name))
-    tracks = tracks or dataset_sources(root, name)['tracks']
     features = tracklet_features(model, tracklets, transform, pooling_method, batch_size, use_gpu)
     association = associate_tracklets(tracklets, features, top_k, k1, k2, eps, min_samples)
-    os.makedirs(out, exist_ok=True)
     write_matches(osp.join(out, MATCHES), association)
     write_identities(osp.join(out, IDENTITIES), association)
     written = write_tracker_files(out, association, tracks)

@@ -13,8 +13,15 @@ MOTChallenge output) and ``FOOTAGE/<camera>/`` (a video or ``img1/`` frames) and
 Boxes are clipped to the frame (after optional padding); low-confidence boxes, boxes
 smaller than a minimum and tracks left shorter than a minimum are dropped and counted;
 a track keeps at most ``max_frames`` of its boxes, spread evenly over it. Each camera
-is decoded once, in order; a camera whose ``manifest.csv`` exists (with the same
-settings) is not redone, so a stopped run continues where it stopped.
+is decoded once, in order; a camera whose ``manifest.csv`` exists, cut with the same
+settings from the same sources (``camera.json`` records their fingerprints), is not
+redone, so a stopped run continues where it stopped; one whose footage or tracker file
+changed is cut again.
+
+The user's files are never written: ``ROOT/NAME`` may not be, hold or lie inside the
+footage or tracks folder; only folders this tool made (a camera folder with
+``camera.json``) are ever replaced; a lock (``ROOT/NAME/run.lock``) keeps a second run
+out while one writes.
 """
 from __future__ import annotations
 
@@ -30,11 +37,16 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from dal_torchreid.data.footage.fingerprint import camera_fingerprint, same_sources
+from dal_torchreid.data.footage.folders import check_dataset_name, check_output_folder
 from dal_torchreid.data.footage.sources import CameraFootage, FootageError
 from dal_torchreid.data.footage.tracks import CONF, FRAME, HEIGHT, ID, LEFT, TOP, WIDTH, read_mot_file
+from dal_torchreid.save_dir import SaveDirLock
 
 MANIFEST = 'manifest.csv'
 INFO = 'tracklets.json'
+CAMERA_INFO = 'camera.json'  # in each camera folder the tool made: settings, sources, counts
+STAGING_MARK = '.dal-make-tracklets'  # in a staging folder the tool made
 MANIFEST_FIELDS = ('crop', 'camera', 'track', 'frame', 'left', 'top', 'width', 'height', 'source')
 _JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
 
@@ -214,10 +226,12 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
     """
     rows = read_mot_file(tracks_file)
     crops, counts = select_crops(rows, footage.width, footage.height, settings)
-    staging = osp.join(folder, f'.{camera}.partial')
-    if osp.exists(staging):
+    fingerprint = camera_fingerprint(footage, tracks_file)
+    staging = staging_folder(folder, camera)
+    if osp.lexists(staging):  # left by an interrupted run of this tool (checked as ours)
         shutil.rmtree(staging)
     os.makedirs(staging)
+    open(osp.join(staging, STAGING_MARK), 'w').close()
     by_frame: dict[int, list[tuple]] = {}
     for crop in crops:
         by_frame.setdefault(crop[1], []).append(crop)
@@ -242,18 +256,43 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
         counts['seconds'] = round(time.perf_counter() - start, 2)
         counts['last_frame'] = max((c[1] for c in crops), default=0)
         counts['frame_size'] = [footage.width, footage.height]
-        with open(osp.join(staging, 'camera.json'), 'w') as f:
+        with open(osp.join(staging, CAMERA_INFO), 'w') as f:
             json.dump({'settings': asdict(settings), 'source': footage.source,
-                       'tracks': osp.abspath(tracks_file), 'counts': counts}, f, indent=2)
+                       'tracks': osp.abspath(tracks_file), 'fingerprint': fingerprint,
+                       'counts': counts}, f, indent=2)
         _write_rows(osp.join(staging, MANIFEST), manifest)
+        os.remove(osp.join(staging, STAGING_MARK))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a camera is whole or absent
         raise
     target = osp.join(folder, camera)
-    if osp.exists(target):
+    if osp.lexists(target):  # an earlier cut of this camera (checked as the tool's own)
         shutil.rmtree(target)
     os.rename(staging, target)
     return counts
+
+
+def staging_folder(folder: str, camera: str) -> str:
+    """Where a camera's crops are cut before they are renamed into ``folder/<camera>``."""
+    return osp.join(folder, f'.{camera}.partial')
+
+
+def check_own_folders(folder: str, cameras: list[str]) -> None:
+    """Raises :class:`FootageError` when ``folder/<camera>`` (or its staging folder) exists
+    and was not made by this tool: the tool replaces only folders it made (a camera folder
+    with ``camera.json``, a staging folder with its mark), never a user's."""
+    for camera in cameras:
+        target, staging = osp.join(folder, camera), staging_folder(folder, camera)
+        if osp.lexists(target) and not (osp.isdir(target) and not osp.islink(target)
+                                        and osp.isfile(osp.join(target, CAMERA_INFO))):
+            raise FootageError(f'"{target}" exists and was not made by dal-make-tracklets (no '
+                               f'{CAMERA_INFO}): it is never replaced; move it away or choose '
+                               'another --root or --name')
+        if osp.lexists(staging) and not (osp.isdir(staging) and not osp.islink(staging)
+                                         and osp.isfile(osp.join(staging, STAGING_MARK))):
+            raise FootageError(f'"{staging}" exists and was not made by dal-make-tracklets: it '
+                               'is never deleted; move it away or choose another --root or '
+                               '--name')
 
 
 def make_tracklets(footage: str, tracks: str, root: str, name: str,
@@ -284,36 +323,53 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
     settings = settings or TrackletSettings()
     from dal_torchreid.data.datamanager import registered_video_datasets
     from dal_torchreid.data.footage.dataset import is_footage_dataset
+    check_dataset_name(name)
     if name in registered_video_datasets() and not is_footage_dataset(name):
         raise FootageError(f'--name "{name}" is a torchreid data set\'s: choose another name')
+    folder = osp.join(root, name)
+    check_output_folder(folder, '--root/--name', {'footage': footage, 'tracks': tracks})
     cameras = list_cameras(footage, tracks)
     sources = {camera: CameraFootage(osp.join(footage, camera)) for camera in cameras}
-    folder = osp.join(root, name)
-    os.makedirs(folder, exist_ok=True)
-    info = {'footage': osp.abspath(footage), 'tracks': osp.abspath(tracks),
-            'settings': asdict(settings), 'cameras': {}, 'kept_from_earlier_run': []}
     out = stream or sys.stdout
-    for camera in cameras:
-        done = osp.join(folder, camera, 'camera.json')
-        if osp.isfile(done) and osp.isfile(osp.join(folder, camera, MANIFEST)):
-            with open(done) as f:
-                earlier = json.load(f)
-            if earlier['settings'] != asdict(settings):
-                raise FootageError(f'camera "{camera}" in "{folder}" was made with other settings '
-                                   f'({earlier["settings"]}); use another --name, or remove '
-                                   f'"{osp.join(folder, camera)}" to redo it')
-            print(f'{camera}: already done in "{osp.join(folder, camera)}", kept', file=out)
-            info['kept_from_earlier_run'].append(camera)
-            counts = earlier['counts']
-        else:
-            counts = make_camera_tracklets(sources[camera], osp.join(tracks, camera + '.txt'),
-                                           folder, camera, settings, out)
-        info['cameras'][camera] = {'source': sources[camera].source, 'counts': counts}
-    rows = []
-    for camera in cameras:
-        with open(osp.join(folder, camera, MANIFEST), newline='') as f:
-            rows += list(csv.DictReader(f))
-    _write_rows(osp.join(folder, MANIFEST), rows)
-    with open(osp.join(folder, INFO), 'w') as f:
-        json.dump(info, f, indent=2)
+    with SaveDirLock(folder, what='data set folder (--root/--name)'):
+        check_own_folders(folder, cameras)
+        info = {'footage': osp.abspath(footage), 'tracks': osp.abspath(tracks),
+                'settings': asdict(settings), 'cameras': {}, 'kept_from_earlier_run': []}
+        for camera in cameras:
+            tracks_file = osp.join(tracks, camera + '.txt')
+            earlier = _earlier_cut(folder, camera, settings)
+            if earlier is not None and same_sources(
+                    earlier.get('fingerprint'), camera_fingerprint(sources[camera], tracks_file)):
+                print(f'{camera}: already done in "{osp.join(folder, camera)}", kept', file=out)
+                info['kept_from_earlier_run'].append(camera)
+                counts = earlier['counts']
+            else:
+                if earlier is not None:
+                    print(f'{camera}: its footage or tracker file is not the one '
+                          f'"{osp.join(folder, camera)}" was cut from: cut again', file=out)
+                counts = make_camera_tracklets(sources[camera], tracks_file, folder, camera,
+                                               settings, out)
+            info['cameras'][camera] = {'source': sources[camera].source, 'counts': counts}
+        rows = []
+        for camera in cameras:
+            with open(osp.join(folder, camera, MANIFEST), newline='') as f:
+                rows += list(csv.DictReader(f))
+        _write_rows(osp.join(folder, MANIFEST), rows)
+        with open(osp.join(folder, INFO), 'w') as f:
+            json.dump(info, f, indent=2)
     return info
+
+
+def _earlier_cut(folder: str, camera: str, settings: TrackletSettings) -> dict | None:
+    """The ``camera.json`` of a finished earlier cut of ``camera`` in ``folder``, or None.
+    Raises :class:`FootageError` when it was cut with other settings."""
+    done = osp.join(folder, camera, CAMERA_INFO)
+    if not (osp.isfile(done) and osp.isfile(osp.join(folder, camera, MANIFEST))):
+        return None
+    with open(done) as f:
+        earlier = json.load(f)
+    if earlier['settings'] != asdict(settings):
+        raise FootageError(f'camera "{camera}" in "{folder}" was made with other settings '
+                           f'({earlier["settings"]}); use another --name, or remove '
+                           f'"{osp.join(folder, camera)}" to redo it')
+    return earlier
