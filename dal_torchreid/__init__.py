@@ -11,7 +11,7 @@ Importing the package registers its parts in torchreid's namespaces:
 import warnings
 
 # torchreid warns at import that its Cython ranking is not built; runs say which ranking
-# runs instead (dal_torchreid.environment). Only that message is filtered.
+# runs instead (dal_torchreid.experiment.environment). Only that message is filtered.
 warnings.filterwarnings('ignore', message=r'Cython evaluation .* is unavailable',
                         category=UserWarning)
 

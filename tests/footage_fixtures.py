@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from dal_torchreid.data.footage import TrackletSettings, make_tracklets
+from dal_torchreid.footage import TrackletSettings, make_tracklets
 from dal_torchreid.data.synthetic.footage import FootageConfig, make_synthetic_footage
 
 TINY_FOOTAGE = FootageConfig(people=8, cameras=3, frames=90, height=96, width=128,
@@ -36,7 +36,7 @@ def forget_footage_datasets():
     """Footage data sets registered by a test leave torchreid's registry afterwards, so the
     lists other tests compare (docs/config.md's accepted names) stay torchreid's."""
     import torchreid
-    from dal_torchreid.data.footage.dataset import FootageTrackletDataset
+    from dal_torchreid.footage.dataset import FootageTrackletDataset
     yield
     registry = vars(torchreid.data.datasets)['__video_datasets']
     for name in [n for n, cls in registry.items()

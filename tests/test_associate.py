@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from dal_torchreid.cli.associate import main
-from dal_torchreid.cluster.global_ids import (
+from dal_torchreid.footage.global_ids import (
     global_ids, split_cannot_links, temporal_cannot_links, top_matches
 )
-from dal_torchreid.data.footage import read_mot_file
+from dal_torchreid.footage import read_mot_file
 from footage_fixtures import (  # noqa: F401  (fixtures)
     tiny_footage, tiny_tracklets, forget_footage_datasets
 )

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from dal_torchreid.builder import cc_engine_kwargs
-from dal_torchreid.config import ConfigError, load_config
+from dal_torchreid.experiment.builder import cc_engine_kwargs
+from dal_torchreid.experiment.config import ConfigError, load_config
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
-from dal_torchreid.results import read_results
+from dal_torchreid.experiment.results import read_results
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -96,8 +96,8 @@ def test_cli_trains_cc_without_labels_and_writes_diagnostics(root, tmp_path):
 
 
 def test_an_epoch_without_a_batch_is_refused_before_training(root, tmp_path):
-    from dal_torchreid.budget import EmptyEpochError
-    from dal_torchreid.experiment import run_experiment
+    from dal_torchreid.experiment.budget import EmptyEpochError
+    from dal_torchreid.experiment.run import run_experiment
     cfg = load_config(None, ['data.root', str(root), 'loss.name', 'cc'] +
                       [str(v) for v in tiny_opts(tmp_path / 'cc')] + ['train.batch_size', 4096])
     with pytest.raises(EmptyEpochError, match='PseudoIdentityClipSampler'):

@@ -9,12 +9,12 @@ import torchreid
 
 import dal_torchreid.optim
 
-from dal_torchreid.builder import (
+from dal_torchreid.experiment.builder import (
     build_model, build_optimizer, build_scheduler, dal_engine_kwargs, engine_run_kwargs,
     lr_scheduler_kwargs, optimizer_kwargs, videodata_kwargs
 )
 from dal_torchreid.cli.train import main as train_main
-from dal_torchreid.config import ConfigError, get_default_config, load_config
+from dal_torchreid.experiment.config import ConfigError, get_default_config, load_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))

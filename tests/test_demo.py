@@ -4,8 +4,8 @@ import os.path as osp
 
 import pytest
 
-from dal_torchreid.config import load_config
-from dal_torchreid.results import plot_cmc_curves
+from dal_torchreid.experiment.config import load_config
+from dal_torchreid.experiment.results import plot_cmc_curves
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -40,7 +40,7 @@ def test_cmc_plot_is_written(tmp_path):
 
 def test_demo_sweep_table_gives_dals_ratios(tmp_path):
     from dal_torchreid.benchmarks.demo_sweep import collect, format_sweep
-    from dal_torchreid.results import make_record, write_results
+    from dal_torchreid.experiment.results import make_record, write_results
     for name, rank1 in (('untrained', 0.2), ('dal-demo', 0.5), ('triplet', 0.8)):
         record = make_record({'prid2011': {'cmc': [rank1, 1.0], 'mAP': rank1}}, epochs=10,
                              frames_seen=1000, wall_time_s=5.0)

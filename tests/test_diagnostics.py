@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dal_torchreid.diagnostics import (
+from dal_torchreid.engine.diagnostics import (
     association_metrics, count_true_pairs, read_tracklet_identities
 )
 
@@ -77,7 +77,7 @@ def test_invalid_associations_raise():
 
 
 def test_association_monitor_scores_intra_camera_negatives(capsys):
-    from dal_torchreid.diagnostics import AssociationMonitor
+    from dal_torchreid.engine.diagnostics import AssociationMonitor
     monitor = AssociationMonitor({(0, 0): 1, (0, 1): 1, (0, 2): 2, (1, 0): 1})
     # rows (camera, tracklet, ...): (0,0) takes (0,1), the same person; (0,0) and (0,1)
     # rank themselves nearest; (0,2) takes (0,0), another person
@@ -92,7 +92,7 @@ def test_association_monitor_scores_intra_camera_negatives(capsys):
 
 
 def test_same_person_rows_of_each_camera():
-    from dal_torchreid.diagnostics import same_person_rows
+    from dal_torchreid.engine.diagnostics import same_person_rows
     # camera 0: tracklets 0, 1 of person 1 and 2 of person 2; camera 1 (rows 3-5): 0 of
     # person 1, 1 and 2 of person 2. Person 1 in camera 1 is alone there: no row.
     identities = {(0, 0): 1, (0, 1): 1, (0, 2): 2, (1, 0): 1, (1, 1): 2, (1, 2): 2}
@@ -100,7 +100,7 @@ def test_same_person_rows_of_each_camera():
 
 
 def test_spared_pairs_scored_against_identities(capsys):
-    from dal_torchreid.diagnostics import AssociationMonitor
+    from dal_torchreid.engine.diagnostics import AssociationMonitor
     monitor = AssociationMonitor({(0, 0): 1, (0, 1): 1, (0, 2): 2, (0, 3): 2, (1, 0): 1})
     # rows 0-1 (person 1 twice in camera 0) spared, rows 2-3 (person 2 twice) not; 5: none
     table = torch.tensor([[1, 5], [0, 5], [5, 5], [5, 5], [5, 5]])

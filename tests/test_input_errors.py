@@ -13,7 +13,7 @@ import pytest
 import torchreid
 
 from dal_torchreid.cli import make_synthetic_data
-from dal_torchreid.config import ConfigError, load_config
+from dal_torchreid.experiment.config import ConfigError, load_config
 from dal_torchreid.engine import VideoDALEngine
 
 from cli_helpers import TRAIN, error_lines, one_error, run_train, subprocess_env, tiny_options

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dal_torchreid.cli.make_tracklets import main
-from dal_torchreid.data.footage import read_manifest, read_mot_file
+from dal_torchreid.footage import read_manifest, read_mot_file
 from footage_fixtures import (  # noqa: F401  (fixtures)
     TINY_FOOTAGE, tiny_footage, forget_footage_datasets
 )

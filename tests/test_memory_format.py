@@ -4,7 +4,7 @@ import torch
 
 import torchreid
 
-from dal_torchreid.config import load_config
+from dal_torchreid.experiment.config import load_config
 from dal_torchreid.engine import RecordedVideoSoftmaxEngine
 from dal_torchreid.engine.memory_format import batch_to_memory_format, to_memory_format
 from engine_helpers import run_epochs, tiny_datamanager, tiny_engine, tiny_model
@@ -80,7 +80,7 @@ def test_dal_training_in_channels_last_matches_contiguous(tiny_prid2011_root):
 
 
 def test_config_key_reaches_every_engine():
-    from dal_torchreid.builder import dal_engine_kwargs, softmax_engine_kwargs, triplet_engine_kwargs
+    from dal_torchreid.experiment.builder import dal_engine_kwargs, softmax_engine_kwargs, triplet_engine_kwargs
     cfg = load_config(None, ['train.channels_last', 'False'])
     for kwargs in (dal_engine_kwargs, softmax_engine_kwargs, triplet_engine_kwargs):
         assert kwargs(cfg)['channels_last'] is False
@@ -90,8 +90,8 @@ def test_config_key_reaches_every_engine():
 def test_a_model_that_needs_contiguous_tensors_is_one_line_naming_the_setting():
     """torchreid's mudeep reshapes with view: in channels-last format it raised a bare
     RuntimeError in the first training step."""
-    from dal_torchreid.builder import build_model
-    from dal_torchreid.config import load_config
+    from dal_torchreid.experiment.builder import build_model
+    from dal_torchreid.experiment.config import load_config
     from dal_torchreid.engine.memory_format import MemoryFormatError
     opts = ['model.name', 'mudeep', 'model.pretrained', 'False', 'data.height', '256',
             'data.width', '128', 'use_gpu', 'False']

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dal_torchreid.metrics.multicamera import (
+from dal_torchreid.footage.scores import (
     concatenate_cameras, idf1, pairwise_scores, track_identities
 )
 
@@ -46,7 +46,7 @@ def random_sequence(rng, frames=30, people=5):
 def test_idf1_equals_trackeval_identity():
     trackeval = pytest.importorskip('trackeval')
     from trackeval.metrics import Identity
-    from dal_torchreid.metrics.multicamera import box_iou
+    from dal_torchreid.footage.scores import box_iou
     rng = np.random.default_rng(0)
     for _ in range(5):
         gt = random_sequence(rng)

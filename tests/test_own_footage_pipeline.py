@@ -6,7 +6,7 @@ import os
 from cli_helpers import run_train, tiny_options
 from dal_torchreid.cli.associate import main as associate
 from dal_torchreid.cli.make_tracklets import main as make_tracklets
-from dal_torchreid.data.footage import read_mot_file
+from dal_torchreid.footage import read_mot_file
 from footage_fixtures import (  # noqa: F401  (fixtures)
     TINY_FOOTAGE, tiny_footage, forget_footage_datasets
 )

@@ -5,10 +5,10 @@ import os.path as osp
 
 import torch
 
-from dal_torchreid.diagnostics import AssociationMonitor
-from dal_torchreid.experiment import run_engine
-from dal_torchreid.results import read_results
-from dal_torchreid.run_log import console_log
+from dal_torchreid.engine.diagnostics import AssociationMonitor
+from dal_torchreid.experiment.run import run_engine
+from dal_torchreid.experiment.results import read_results
+from dal_torchreid.experiment.run_log import console_log
 
 from engine_helpers import tiny_datamanager, tiny_engine
 

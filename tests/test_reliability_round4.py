@@ -17,13 +17,13 @@ import pytest
 import torch
 from scipy.io import loadmat, savemat
 
-from dal_torchreid import experiment
+from dal_torchreid.experiment import run as experiment
 from dal_torchreid.cli import run_splits
-from dal_torchreid.config import ConfigError, load_config
+from dal_torchreid.experiment.config import ConfigError, load_config
 from dal_torchreid.engine.checkpoint import CheckpointError, resume_checkpoint
-from dal_torchreid.file_errors import WriteError
+from dal_torchreid.files.errors import WriteError
 from dal_torchreid.models.weights import save_checkpoint_atomic
-from dal_torchreid.save_dir import LOCK_FILE, SaveDirError, SaveDirLock
+from dal_torchreid.files.save_dir import LOCK_FILE, SaveDirError, SaveDirLock
 
 from cli_helpers import one_error, run_train, subprocess_env, tiny_options
 
@@ -165,7 +165,7 @@ def test_a_lock_naming_an_impossible_process_is_taken_over(tmp_path, holder):
 
 RACER = '''
 import os, sys, time
-from dal_torchreid.save_dir import SaveDirError, SaveDirLock
+from dal_torchreid.files.save_dir import SaveDirError, SaveDirLock
 save_dir, go, done, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 judge = SaveDirLock._stale
 def slow_stale(self, holder):  # the moment between judging a lock stale and taking it

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dal_torchreid.cli.console import run_logged
-from dal_torchreid.config import load_config
+from dal_torchreid.experiment.config import load_config
 
 from cli_helpers import (
     TRAIN, deadline, error_lines, one_error, run_train, subprocess_env, tiny_options

@@ -50,7 +50,7 @@ def test_no_cython_warning_from_the_commands():
 
 
 def test_diagnostics_plots_are_titled_with_whole_epochs_a_clear_legend_and_warm_up_marked():
-    from dal_torchreid.results import epoch_figure
+    from dal_torchreid.experiment.results import epoch_figure
     history = [dict(epoch=e, num_associations=n, precision=p, recall=r)
                for e, n, p, r in [(1, 0, 0.0, 0.0), (2, 0, 0.0, 0.0), (3, 40, 0.6, 0.3),
                                   (4, 50, 0.7, 0.4), (5, 55, 0.8, 0.5)]]

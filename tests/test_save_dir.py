@@ -11,17 +11,17 @@ import time
 import pytest
 
 from dal_torchreid.cli import run_splits
-from dal_torchreid import experiment
+from dal_torchreid.experiment import run as experiment
 from dal_torchreid.data.frame_reading import BadFrameError
-from dal_torchreid.results import write_results
-from dal_torchreid.save_dir import LOCK_FILE, SaveDirError, SaveDirLock
+from dal_torchreid.experiment.results import write_results
+from dal_torchreid.files.save_dir import LOCK_FILE, SaveDirError, SaveDirLock
 
 from cli_helpers import error_lines, log_text, one_error, run_train, subprocess_env, tiny_options
 
 
 
 HOLD = ('import sys, time\n'
-        'from dal_torchreid.save_dir import SaveDirLock\n'
+        'from dal_torchreid.files.save_dir import SaveDirLock\n'
         'with SaveDirLock(sys.argv[1]):\n'
         '    print("held", flush=True)\n'
         '    time.sleep(120)\n')

@@ -98,7 +98,7 @@ def test_duplicate_yaml_key_is_named_with_its_file(tiny_prid2011_root, tmp_path,
 
 
 def test_duplicate_nested_yaml_key_is_named(tmp_path):
-    from dal_torchreid.config import ConfigError, load_config
+    from dal_torchreid.experiment.config import ConfigError, load_config
     config = tmp_path / 'twice.yaml'
     config.write_text('train:\n  lr: 0.1\n  lr: 0.2\n')
     with pytest.raises(ConfigError, match=r'key "train.lr" appears twice'):

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dal_torchreid.data.footage import read_mot_file
+from dal_torchreid.footage import read_mot_file
 from dal_torchreid.data.synthetic.footage import FootageConfig, make_synthetic_footage, plan_walks
 from footage_fixtures import (  # noqa: F401  (fixtures)
     TINY_FOOTAGE, tiny_footage, forget_footage_datasets

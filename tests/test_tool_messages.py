@@ -94,7 +94,7 @@ def test_a_directory_in_place_of_a_checkpoint_is_named(tiny_prid2011_root, tmp_p
     save_dir = tmp_path / 'log'
     in_the_way = save_dir / 'model' / checkpoint
     # a new run moves an earlier run's model/ aside: the directory appears after that
-    from dal_torchreid import experiment
+    from dal_torchreid.experiment import run as experiment
     set_aside_run = experiment.set_aside_run
 
     def set_aside_then_block(*args, **kwargs):

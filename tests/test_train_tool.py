@@ -1,4 +1,4 @@
-"""tools/train.py and dal_torchreid.builder end to end on a tiny synthetic PRID2011 set."""
+"""tools/train.py and dal_torchreid.experiment.builder end to end on a tiny synthetic PRID2011 set."""
 import json
 import os
 import os.path as osp
@@ -9,11 +9,11 @@ import urllib.error
 import pytest
 import torch
 
-from dal_torchreid.builder import PretrainedWeightsError, build_model
-from dal_torchreid.experiment import run_experiment
-from dal_torchreid.config import load_config
+from dal_torchreid.experiment.builder import PretrainedWeightsError, build_model
+from dal_torchreid.experiment.run import run_experiment
+from dal_torchreid.experiment.config import load_config
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
-from dal_torchreid.results import read_results
+from dal_torchreid.experiment.results import read_results
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULT_FIELDS = ('engine', 'backbone', 'epochs', 'seed', 'wall_time_s', 'frames_seen', 'targets')
@@ -154,8 +154,8 @@ def test_pretrained_weights_torchreid_does_not_download_are_an_error():
 
 
 def test_supervised_learning_rate_steps_scale_with_its_epochs(root, tmp_path):
-    from dal_torchreid.budget import with_supervised_budget
-    from dal_torchreid.builder import build_datamanager
+    from dal_torchreid.experiment.budget import with_supervised_budget
+    from dal_torchreid.experiment.builder import build_datamanager
     cfg = load_config(None, tiny_opts(root, tmp_path, 'loss.name', 'softmax', 'train.max_epoch', 4,
                                       'train.stepsize', [2]))
     budget = with_supervised_budget(cfg, build_datamanager(cfg))

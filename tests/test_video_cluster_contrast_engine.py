@@ -13,7 +13,7 @@ import torchreid
 from dal_torchreid.cluster import ClusteringError
 from dal_torchreid.data import TrackletFrameDataset
 from dal_torchreid.data.pseudo_identity_sampler import PseudoIdentityClipSampler
-from dal_torchreid.diagnostics import ClusterMonitor, pair_metrics
+from dal_torchreid.engine.diagnostics import ClusterMonitor, pair_metrics
 from dal_torchreid.engine import VideoClusterContrastEngine
 from dal_torchreid.engine.checkpoint import CheckpointError
 

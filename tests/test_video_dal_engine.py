@@ -186,7 +186,7 @@ def test_bad_engine_arguments_are_named(tiny_prid2011_root):
 
 
 def test_association_monitor_reports_each_epoch(tiny_prid2011_root):
-    from dal_torchreid.diagnostics import AssociationMonitor
+    from dal_torchreid.engine.diagnostics import AssociationMonitor
     torch.manual_seed(0)
     dm = tiny_datamanager(tiny_prid2011_root)
     monitor = AssociationMonitor.from_datamanager(dm)
@@ -202,7 +202,7 @@ def test_association_monitor_reports_each_epoch(tiny_prid2011_root):
 
 
 def test_associations_printed_without_a_monitor(tiny_prid2011_root, capsys):
-    from dal_torchreid.diagnostics import AssociationMonitor
+    from dal_torchreid.engine.diagnostics import AssociationMonitor
     dm = tiny_datamanager(tiny_prid2011_root)
     torch.manual_seed(0)
     run_epochs(tiny_engine(dm, warmup_epochs=1, seed=0), 2)
@@ -222,7 +222,7 @@ def test_a_cluster_contrast_argument_is_named_as_its(tiny_prid2011_root):
 
 
 def test_mutual_neighbours_spared_each_epoch_and_negatives_scored(tiny_mars_root, capsys):
-    from dal_torchreid.diagnostics import AssociationMonitor
+    from dal_torchreid.engine.diagnostics import AssociationMonitor
     dm = tiny_datamanager(tiny_mars_root, source='mars')
     monitor = AssociationMonitor.from_datamanager(dm)
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from dal_torchreid.visrank import BORDER, GREEN, RED, ranked_list_image
+from dal_torchreid.engine.visrank import BORDER, GREEN, RED, ranked_list_image
 
 from engine_helpers import tiny_datamanager, tiny_engine
 

@@ -13,9 +13,9 @@ Usage (the arguments of ``dal-train``; the DAL engine only)::
 """
 import sys
 
-import dal_torchreid.experiment as experiment
+import dal_torchreid.experiment.run as experiment
 from dal_torchreid.cli.train import main
-from dal_torchreid.diagnostics import read_tracklet_identities, same_person_rows
+from dal_torchreid.engine.diagnostics import read_tracklet_identities, same_person_rows
 from dal_torchreid.engine import VideoDALEngine
 
 

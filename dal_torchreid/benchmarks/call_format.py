@@ -21,7 +21,6 @@ import time
 
 import torch
 
-import dal_torchreid  # noqa: F401  (torchreid, as the plugin reaches it)
 import torchreid
 
 from dal_torchreid.benchmarks.speed import interleaved

@@ -8,7 +8,7 @@ ImageNet MobileNet-v2 of ``configs/synthetic_pretrained.yaml``, runs:
 1. the backbone untrained (test only);
 2. DAL once per ``--variants`` (named override sets, below), ``--epochs`` epochs;
 3. torchreid's triplet engine from the same weights on DAL's frame budget
-   (``dal-train --engine triplet``: the shared budget of :mod:`dal_torchreid.budget`)
+   (``dal-train --engine triplet``: the shared budget of :mod:`dal_torchreid.experiment.budget`)
    with the schedule of ``--supervised-variant``;
 
 each a separate ``dal-train`` process, then prints one table of every finished run
@@ -32,9 +32,9 @@ import os.path as osp
 import subprocess
 import sys
 
-from dal_torchreid.cli.demo import DEFAULT_CONFIG, DEMO_DATA, ensure_synthetic_prid2011
-from dal_torchreid.config import load_config
-from dal_torchreid.results import RESULTS_FILENAME
+from dal_torchreid.demo.synthetic import DEFAULT_CONFIG, DEMO_DATA, ensure_synthetic_prid2011
+from dal_torchreid.experiment.config import load_config
+from dal_torchreid.experiment.results import RESULTS_FILENAME
 
 # DAL's settings tried, as overrides of the demo config (Adam lr 3e-4, x0.1 after epoch 5,
 # 16-frame steps). A batch variant keeps the supervised engine's 8 clips a step.

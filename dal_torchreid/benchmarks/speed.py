@@ -82,7 +82,6 @@ from torch.utils.data import DataLoader
 
 import torchreid
 
-import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.benchmarks import cluster_scale, loss_scale
 from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset

@@ -49,7 +49,7 @@ def write_footage(work: str, frames: int, people: int) -> None:
 
 def cut(work: str, frames: int) -> None:
     """In this process: the tracklets of the first ``frames`` frames; prints one line."""
-    from dal_torchreid.data.footage import TrackletSettings, make_tracklets
+    from dal_torchreid.footage import TrackletSettings, make_tracklets
 
     tracks = osp.join(work, f'tracks-{frames}')
     os.makedirs(tracks, exist_ok=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from yacs.config import CfgNode
 
-from dal_torchreid.config import get_default_config, load_config
-from dal_torchreid.torchreid_settings import ENGINES
+from dal_torchreid.experiment.config import get_default_config, load_config
+from dal_torchreid.experiment.torchreid_settings import ENGINES
 
 
 CONFIG_HELP = ('Every config key, its default, the values it accepts and which engine reads '
-               'it: docs/config.md (python -m dal_torchreid.config_reference --markdown). '
+               'it: docs/config.md (python -m dal_torchreid.experiment.config_reference --markdown). '
                'The defaults: %(prog)s --print-config; a config as a run would use it: '
                '%(prog)s --print-config --config-file FILE [KEY VALUE ...].')
 
@@ -61,7 +61,7 @@ def _is_config_key(word: str, node: CfgNode) -> bool:
 
 
 def config_from_command_line(args: argparse.Namespace) -> CfgNode:
-    """:func:`~dal_torchreid.config.load_config` of :func:`build_parser`'s arguments, as
+    """:func:`~dal_torchreid.experiment.config.load_config` of :func:`build_parser`'s arguments, as
     torchreid's ``scripts/main.py``: ``--root``, ``--sources``, ``--targets`` and
     ``--engine`` set ``data.root``, ``data.sources``, ``data.targets`` and ``loss.name``
     (all count as the command line in error messages)."""

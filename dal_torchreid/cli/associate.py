@@ -17,13 +17,12 @@ from __future__ import annotations
 import os.path as osp
 import sys
 
-import dal_torchreid  # noqa: F401  (registers the plugin)
-from dal_torchreid.builder import build_model, uses_gpu
+from dal_torchreid.experiment.builder import build_model, uses_gpu
 from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
-from dal_torchreid.data.footage import FootageError, TrackFileError
-from dal_torchreid.data.footage.dataset import NoIdentitiesError, is_footage_dataset
-from dal_torchreid.footage_evaluation import associate_from_config
+from dal_torchreid.footage import FootageError, TrackFileError
+from dal_torchreid.footage.dataset import NoIdentitiesError, is_footage_dataset
+from dal_torchreid.footage.evaluation import associate_from_config
 
 
 def main(argv=None) -> int:

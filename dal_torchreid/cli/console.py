@@ -14,23 +14,23 @@ import time
 import traceback
 from typing import Any, Callable
 
-from dal_torchreid import run_log
-from dal_torchreid.budget import BudgetError, EmptyEpochError
-from dal_torchreid.builder import InputSizeError, PretrainedWeightsError
+from dal_torchreid.experiment import run_log
+from dal_torchreid.experiment.budget import BudgetError, EmptyEpochError
+from dal_torchreid.experiment.builder import InputSizeError, PretrainedWeightsError
 from dal_torchreid.cli.interruption import (
     INTERRUPTIONS, exit_code, interruption_line, terminate_as_exception
 )
 from dal_torchreid.cluster import ClusteringError, CrossCameraError
-from dal_torchreid.config import ConfigError
+from dal_torchreid.experiment.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError
 from dal_torchreid.data.frame_reading import BadFrameError
 from dal_torchreid.data.splits import SplitFileError
 from dal_torchreid.engine.checkpoint import CheckpointError
 from dal_torchreid.engine.memory_format import MemoryFormatError
-from dal_torchreid.file_errors import WriteError
+from dal_torchreid.files.errors import WriteError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
-from dal_torchreid.save_dir import SaveDirError
+from dal_torchreid.files.save_dir import SaveDirError
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
@@ -44,7 +44,7 @@ DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
 def console_log(cfg, name: str | None = None):
-    """:func:`dal_torchreid.run_log.console_log` into ``data.save_dir``, named ``name``
+    """:func:`dal_torchreid.experiment.run_log.console_log` into ``data.save_dir``, named ``name``
     (default ``train.log``, or ``test.log`` for ``test.evaluate``)."""
     return run_log.console_log(cfg.data.save_dir,
                                name or ('test.log' if cfg.test.evaluate else 'train.log'))

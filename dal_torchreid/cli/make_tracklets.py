@@ -17,10 +17,10 @@ import argparse
 import sys
 from dataclasses import fields
 
-from dal_torchreid.data.footage import (
+from dal_torchreid.footage import (
     FootageError, TrackFileError, TrackletSettings, make_tracklets
 )
-from dal_torchreid.save_dir import SaveDirError
+from dal_torchreid.files.save_dir import SaveDirError
 
 _HELP = {
     'min_conf': 'drop boxes of lower tracker confidence',

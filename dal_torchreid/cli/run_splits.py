@@ -19,12 +19,11 @@ from __future__ import annotations
 import os.path as osp
 import sys
 
-import dal_torchreid  # noqa: F401  (registers the plugin)
 from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.cli.console import INPUT_ERRORS, run_logged
 from dal_torchreid.data.datamanager import available_splits
 from dal_torchreid.data.splits import NUM_SPLITS, SplitFileError
-from dal_torchreid.experiment import run_split_protocol
+from dal_torchreid.experiment.run import run_split_protocol
 
 
 def main(argv=None) -> int:

@@ -21,12 +21,11 @@ import sys
 
 import torch
 
-import dal_torchreid  # noqa: F401  (registers the plugin)
-from dal_torchreid.builder import uses_gpu
+from dal_torchreid.experiment.builder import uses_gpu
 from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.cli.console import INPUT_ERRORS, run_logged
 from dal_torchreid.engine.distributed import init_from_environment
-from dal_torchreid.experiment import run_experiment
+from dal_torchreid.experiment.run import run_experiment
 
 
 def main(argv=None) -> int:

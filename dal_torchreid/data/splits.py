@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from dal_torchreid.file_errors import check_input_file, write_error
+from dal_torchreid.files.errors import check_input_file, write_error
 
 
 class SplitLayout(NamedTuple):

@@ -32,6 +32,8 @@ from dal_torchreid.models.weights import (
     load_error, remove_stale_temporaries, save_checkpoint_atomic, torch_load
 )
 
+MODEL_DIR = 'model'  # a run's checkpoints, under its save_dir
+LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'  # the label-free engines', after every epoch
 
 
 class CheckpointError(ValueError):
@@ -230,7 +232,7 @@ def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, 
                                                          method)
     missing = [k for k in needed if k not in state]
     if missing == ['optimizer', method] and isinstance(state.get('meta'), dict):
-        latest = os.path.join(os.path.dirname(fpath), 'checkpoint-latest.pth.tar')
+        latest = os.path.join(os.path.dirname(fpath), LATEST_CHECKPOINT)
         raise CheckpointError(
             f'checkpoint "{fpath}" holds weights only (a per-epoch file, without optimiser or '
             f'{METHOD_STATES[method]}): resume training from "{latest}", evaluate it with '
@@ -305,7 +307,7 @@ class Checkpointer:
         """Before a run writes to ``save_dir``: rank 0 removes the unfinished checkpoint
         files a killed run left in ``save_dir/model``."""
         if is_main:
-            remove_stale_temporaries(os.path.join(save_dir, 'model'))
+            remove_stale_temporaries(os.path.join(save_dir, MODEL_DIR))
 
     def write(self, save_dir: str, name: str, epoch: int, rank1: float | None,
               is_main: bool = True, progress: dict | None = None,
@@ -314,7 +316,7 @@ class Checkpointer:
         ``resumable``, else the weights only); returns its path (None off rank 0)."""
         if not is_main:
             return None
-        fpath = os.path.join(save_dir, 'model', name)
+        fpath = os.path.join(save_dir, MODEL_DIR, name)
         save_checkpoint_atomic(pack_checkpoint(epoch=epoch, rank1=rank1, method=self.method,
                                                progress=progress, resumable=resumable,
                                                **self.parts), fpath)

@@ -44,7 +44,7 @@ from dal_torchreid.metrics import (
     PROTOCOL, check_protocol, evaluate_both_directions, evaluate_release_protocol, pool_frames,
     release_evaluation
 )
-from dal_torchreid.visrank import visualize_ranked_tracklets
+from dal_torchreid.engine.visrank import visualize_ranked_tracklets
 
 EVAL_FRAME_BATCH_SIZE = 0  # torchreid's own test path
 EVALUATION_NAMES = {

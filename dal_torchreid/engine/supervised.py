@@ -20,7 +20,7 @@ class AtomicCheckpoints:
     ``model-best.pth.tar``) with the same contents, written atomically
     (:func:`~dal_torchreid.models.weights.save_checkpoint_atomic`): a checkpoint that cannot
     be written (a directory in its place, a full disk) is a
-    :class:`~dal_torchreid.file_errors.WriteError` naming it, and never a half-written file."""
+    :class:`~dal_torchreid.files.errors.WriteError` naming it, and never a half-written file."""
 
     def save_model(self, epoch, rank1, save_dir, is_best=False):
         for name in self.get_model_names():

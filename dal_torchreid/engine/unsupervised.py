@@ -19,7 +19,7 @@ import torch
 
 import torchreid
 
-from dal_torchreid.engine.checkpoint import Checkpointer, checkpoint_meta
+from dal_torchreid.engine.checkpoint import LATEST_CHECKPOINT, Checkpointer, checkpoint_meta
 from dal_torchreid.engine.distributed import (
     NullWriter, is_main_process, world, wrap_distributed
 )
@@ -28,7 +28,6 @@ from dal_torchreid.engine.evaluation import EVALUATION_ARGUMENTS, RecordingMixin
 from dal_torchreid.engine.memory_format import to_memory_format
 from dal_torchreid.engine.optimization import OptimizerStep
 from dal_torchreid.models.conv_padding import check_cpu_bf16_input
-from dal_torchreid.save_dir import LATEST_CHECKPOINT
 
 CLASSIFIER = 'classifier'  # torchreid's name of the layer the label-free engines never train
 

@@ -35,7 +35,7 @@ from dal_torchreid.cluster import (
 from dal_torchreid.data.frames import (
     FEATURE_FRAMES, AllFramesDataset, check_feature_frames, evenly_spaced
 )
-from dal_torchreid.diagnostics import cluster_line, cluster_statistics
+from dal_torchreid.engine.diagnostics import cluster_line, cluster_statistics
 from dal_torchreid.data.pseudo_identity_sampler import (
     CLIPS_PER_IDENTITY, STEPS_PER_EPOCH, PseudoIdentityClipSampler
 )
@@ -120,7 +120,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
         amp (str, optional): ``'bf16'`` or ``'fp16'`` (CUDA) autocast of the backbone.
         ema_decay (float, optional): evaluate and save a moving average of the weights.
         cluster_monitor (ClusterMonitor, optional): scores each epoch's pseudo-labels
-            against identities, for reporting only (:mod:`dal_torchreid.diagnostics`).
+            against identities, for reporting only (:mod:`dal_torchreid.engine.diagnostics`).
         **evaluation: ``eval_frame_batch_size``, ``protocol``, ``both_directions`` and
             ``channels_last``.
 

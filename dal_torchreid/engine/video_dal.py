@@ -29,7 +29,7 @@ import torch
 from dal_torchreid.data.tracklet_frames import (
     BATCH_SIZE, NUM_INSTANCES, SAMPLING, build_tracklet_frame_loader
 )
-from dal_torchreid.diagnostics import AssociationMonitor, association_line, count_associations
+from dal_torchreid.engine.diagnostics import AssociationMonitor, association_line, count_associations
 from dal_torchreid.engine.distributed import (
     broadcast_seed, gather_global_batch, is_main_process
 )
@@ -95,7 +95,7 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         **evaluation: ``eval_frame_batch_size``, ``protocol``, ``both_directions`` and
             ``channels_last`` (:class:`~dal_torchreid.engine.evaluation.RecordingMixin`).
         association_monitor (AssociationMonitor, optional): scores each epoch's
-            associations, for reporting only (:mod:`dal_torchreid.diagnostics`).
+            associations, for reporting only (:mod:`dal_torchreid.engine.diagnostics`).
 
     Examples::
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dal_torchreid.file_errors import RecordedWrites, default_file_mode, write_error
+from dal_torchreid.files.errors import RecordedWrites, default_file_mode, write_error
 
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.tmp-', '.pth'  # a weights file being written
 
@@ -29,7 +29,7 @@ TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.tmp-', '.pth'  # a weights file being wri
 def save_checkpoint_atomic(state: dict, fpath: str) -> str:
     """Writes ``state`` to ``fpath`` through a temporary file and a rename; the file
     gets the permissions of any new file (``0o666`` less the umask). A failed write (a
-    full disk) is a :class:`~dal_torchreid.file_errors.WriteError` naming ``fpath``."""
+    full disk) is a :class:`~dal_torchreid.files.errors.WriteError` naming ``fpath``."""
     dirname = os.path.dirname(os.path.abspath(fpath))
     os.makedirs(dirname, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dirname)

@@ -1,6 +1,6 @@
 """A tracklet data set cut from a user's footage, as a torchreid video data set without identities.
 
-``ROOT/NAME/manifest.csv`` (written by :func:`~dal_torchreid.data.footage.make_tracklets`)
+``ROOT/NAME/manifest.csv`` (written by :func:`~dal_torchreid.footage.make_tracklets`)
 lists every crop with its camera, track and frame. :class:`FootageTrackletDataset`
 makes each ``(camera, track)`` one training tracklet, its crops in frame order,
 camera ids numbered in the sorted order of the camera names. There is no person
@@ -22,7 +22,7 @@ from typing import Sequence
 import torchreid
 
 from dal_torchreid.data.datamanager import DataLayoutError, registered_video_datasets
-from dal_torchreid.data.footage.tracklets import INFO, MANIFEST, read_manifest
+from dal_torchreid.footage.manifest import INFO, MANIFEST, read_manifest
 
 UNKNOWN_PID = -1
 """The person id every footage tracklet carries: not known, never used."""
@@ -106,7 +106,7 @@ class FootageTrackletDataset(torchreid.data.VideoDataset):
     Examples::
 
         import torchreid, dal_torchreid
-        dal_torchreid.data.footage.register_footage_dataset('shop')
+        dal_torchreid.footage.register_footage_dataset('shop')
         datamanager = torchreid.data.VideoDataManager(root='reid-data', sources='shop')
     """
 
@@ -181,7 +181,7 @@ def register_footage_under(root: str, names: Sequence[str]) -> list[str]:
 def check_engine_for_footage(engine: str, sources: Sequence[str], unsupervised: Sequence[str]) -> None:
     """Raises :class:`NoIdentitiesError` when ``engine`` is not among the label-free
     ``unsupervised`` ones and a source is a footage data set without identities (any but
-    a comparison's ground-truth view, :mod:`dal_torchreid.data.footage.ground_truth`)."""
+    a comparison's ground-truth view, :mod:`dal_torchreid.footage.ground_truth`)."""
     if engine in unsupervised:
         return
     for name in sources:

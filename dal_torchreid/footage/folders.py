@@ -19,7 +19,7 @@ import os
 import os.path as osp
 from typing import Mapping
 
-from dal_torchreid.data.footage.sources import FootageError
+from dal_torchreid.footage.sources import FootageError
 
 
 def _real(path: str) -> str:

@@ -1,6 +1,6 @@
 """Builds torchreid objects from a config, as torchreid's ``scripts/main.py`` does.
 
-The ``*_kwargs`` converters turn a config of :mod:`dal_torchreid.config` into
+The ``*_kwargs`` converters turn a config of :mod:`dal_torchreid.experiment.config` into
 the arguments of torchreid's builders and of the engines; the ``build_*``
 functions build the data manager, model, optimizer, scheduler and engine.
 ``loss.name`` picks the engine: ``'dal'`` trains :class:`VideoDALEngine` and
@@ -24,23 +24,23 @@ from yacs.config import CfgNode
 
 import torchreid
 
-from dal_torchreid.budget import (
+from dal_torchreid.experiment.budget import (
     UNSUPERVISED_ENGINES, EmptyEpochError, batch_tracklets, train_sampler
 )
-from dal_torchreid.config import ConfigError
+from dal_torchreid.experiment.config import ConfigError
 from dal_torchreid.data.datamanager import DataLayoutError, build_video_datamanager
-from dal_torchreid.data.footage.dataset import (
+from dal_torchreid.footage.dataset import (
     check_engine_for_footage, evaluation_targets, is_footage_dataset, register_footage_under
 )
-from dal_torchreid.diagnostics import AssociationMonitor, ClusterMonitor
+from dal_torchreid.engine.diagnostics import AssociationMonitor, ClusterMonitor
 from dal_torchreid.engine import (
     RecordedVideoSoftmaxEngine, RecordedVideoTripletEngine, VideoClusterContrastEngine,
     VideoDALEngine
 )
 from dal_torchreid.engine.distributed import world
-from dal_torchreid.label_free_statistics import ClusterStatisticsMonitor, CycleConsistencyMonitor
+from dal_torchreid.engine.label_free_statistics import ClusterStatisticsMonitor, CycleConsistencyMonitor
 from dal_torchreid.engine.memory_format import check_channels_last_model
-from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.files.errors import check_input_file
 from dal_torchreid.models import (  # noqa: F401  (PretrainedWeightsError: raised here)
     PretrainedWeightsError, build_model as build_backbone, load_weights
 )
@@ -295,7 +295,7 @@ def build_model(cfg: CfgNode, num_classes: int) -> torch.nn.Module:
 
 
 def check_open_layers(model: torch.nn.Module, cfg: CfgNode) -> None:
-    """Raises :class:`~dal_torchreid.config.ConfigError` when ``train.fixbase_epoch > 0``
+    """Raises :class:`~dal_torchreid.experiment.config.ConfigError` when ``train.fixbase_epoch > 0``
     and ``train.open_layers`` names a layer ``model`` does not have (torchreid's
     ``open_specified_layers`` fails an assertion on it when training starts)."""
     if cfg.train.fixbase_epoch <= 0:

@@ -21,7 +21,7 @@ import hashlib
 import os
 import os.path as osp
 
-from dal_torchreid.data.footage.sources import IMAGE_SUFFIXES, CameraFootage
+from dal_torchreid.footage.sources import IMAGE_SUFFIXES, CameraFootage
 
 _CHUNK = 1 << 20
 

@@ -2,13 +2,7 @@
 
 :func:`make_tracklets` reads ``TRACKS/<camera>.txt`` (a single-camera tracker's
 MOTChallenge output) and ``FOOTAGE/<camera>/`` (a video or ``img1/`` frames) and writes
-``ROOT/NAME/``::
-
-    ROOT/NAME/<camera>/<track>/<frame>.jpg   the crops (track and frame: six digits)
-    ROOT/NAME/<camera>/manifest.csv          the camera's crops: written last
-    ROOT/NAME/manifest.csv                   every crop: crop, camera, track, frame,
-                                             left, top, width, height, source
-    ROOT/NAME/tracklets.json                 the settings, sources and counts
+``ROOT/NAME/`` in the form :mod:`dal_torchreid.footage.manifest` describes.
 
 Boxes are clipped to the frame (after optional padding); low-confidence boxes, boxes
 smaller than a minimum and tracks left shorter than a minimum are dropped and counted;
@@ -37,17 +31,16 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from dal_torchreid.data.footage.fingerprint import camera_fingerprint, same_sources
-from dal_torchreid.data.footage.folders import check_dataset_name, check_output_folder
-from dal_torchreid.data.footage.sources import CameraFootage, FootageError
-from dal_torchreid.data.footage.tracks import CONF, FRAME, HEIGHT, ID, LEFT, TOP, WIDTH, read_mot_file
-from dal_torchreid.save_dir import SaveDirLock
+from dal_torchreid.data.datamanager import registered_video_datasets
+from dal_torchreid.files.save_dir import SaveDirLock
+from dal_torchreid.footage.dataset import is_footage_dataset
+from dal_torchreid.footage.fingerprint import camera_fingerprint, same_sources
+from dal_torchreid.footage.folders import check_dataset_name, check_output_folder
+from dal_torchreid.footage.manifest import CAMERA_INFO, INFO, MANIFEST, write_manifest
+from dal_torchreid.footage.sources import CameraFootage, FootageError
+from dal_torchreid.footage.tracks import CONF, FRAME, HEIGHT, ID, LEFT, TOP, WIDTH, read_mot_file
 
-MANIFEST = 'manifest.csv'
-INFO = 'tracklets.json'
-CAMERA_INFO = 'camera.json'  # in each camera folder the tool made: settings, sources, counts
 STAGING_MARK = '.dal-make-tracklets'  # in a staging folder the tool made
-MANIFEST_FIELDS = ('crop', 'camera', 'track', 'frame', 'left', 'top', 'width', 'height', 'source')
 _JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
 
 
@@ -87,7 +80,7 @@ class TrackletSettings:
 def list_cameras(footage: str, tracks: str) -> list[str]:
     """The cameras: one ``TRACKS/<camera>.txt`` each, each with a ``FOOTAGE/<camera>/``.
 
-    Raises :class:`~dal_torchreid.data.footage.sources.FootageError` naming a camera
+    Raises :class:`~dal_torchreid.footage.sources.FootageError` naming a camera
     that has tracks but no footage folder, or footage but no tracks file.
     """
     for folder, what in ((footage, 'footage folder'), (tracks, 'tracks folder')):
@@ -181,42 +174,6 @@ class Progress:
               f'ETA {eta:.0f} s', file=self.stream, flush=True)
 
 
-def _write_rows(path: str, rows: list[dict]) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def dataset_sources(root: str, name: str) -> dict:
-    """``tracklets.json`` of data set ``ROOT/NAME``: where its footage and tracks are."""
-    path = osp.join(root, name, INFO)
-    with open(path) as f:
-        return json.load(f)
-
-
-def read_manifest(path: str) -> list[dict]:
-    """The rows of a ``manifest.csv``: ``crop`` and ``source`` as text (``crop`` relative to
-    the data set folder), ``camera`` text, the rest integers."""
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
-        if missing:
-            raise FootageError(f'manifest "{path}" lacks the columns {sorted(missing)}')
-        rows = []
-        for number, row in enumerate(reader, 2):
-            try:
-                for key in ('track', 'frame', 'left', 'top', 'width', 'height'):
-                    row[key] = int(row[key])
-            except (TypeError, ValueError):
-                raise FootageError(f'manifest "{path}" line {number}: not a whole number in '
-                                   f'{dict(row)}') from None
-            rows.append(row)
-    return rows
-
-
 def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str, camera: str,
                           settings: TrackletSettings, stream=None) -> dict:
     """Cuts one camera's crops into ``folder/<camera>/``; returns its counts.
@@ -260,7 +217,7 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
             json.dump({'settings': asdict(settings), 'source': footage.source,
                        'tracks': osp.abspath(tracks_file), 'fingerprint': fingerprint,
                        'counts': counts}, f, indent=2)
-        _write_rows(osp.join(staging, MANIFEST), manifest)
+        write_manifest(osp.join(staging, MANIFEST), manifest)
         os.remove(osp.join(staging, STAGING_MARK))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a camera is whole or absent
@@ -311,18 +268,16 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
         dict: what ``tracklets.json`` holds: settings, cameras with their sources
         and counts, and which cameras were kept from an earlier run.
 
-    Raises :class:`~dal_torchreid.data.footage.sources.FootageError` or
-    :class:`~dal_torchreid.data.footage.tracks.TrackFileError` naming the file (and
+    Raises :class:`~dal_torchreid.footage.sources.FootageError` or
+    :class:`~dal_torchreid.footage.tracks.TrackFileError` naming the file (and
     line or frame) at fault; cameras finished before it stay written.
 
     Examples::
 
         info = make_tracklets('footage', 'tracks', 'reid-data', 'shop')
-        datamanager = dal_torchreid.data.footage.footage_datamanager('reid-data', 'shop')
+        datamanager = dal_torchreid.footage.footage_datamanager('reid-data', 'shop')
     """
     settings = settings or TrackletSettings()
-    from dal_torchreid.data.datamanager import registered_video_datasets
-    from dal_torchreid.data.footage.dataset import is_footage_dataset
     check_dataset_name(name)
     if name in registered_video_datasets() and not is_footage_dataset(name):
         raise FootageError(f'--name "{name}" is a torchreid data set\'s: choose another name')
@@ -354,7 +309,7 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
         for camera in cameras:
             with open(osp.join(folder, camera, MANIFEST), newline='') as f:
                 rows += list(csv.DictReader(f))
-        _write_rows(osp.join(folder, MANIFEST), rows)
+        write_manifest(osp.join(folder, MANIFEST), rows)
         with open(osp.join(folder, INFO), 'w') as f:
             json.dump(info, f, indent=2)
     return info

@@ -180,7 +180,7 @@ def read_ground_truth(footage: str, camera: str) -> np.ndarray:
     """Rows ``frame, id, left, top, width, height`` of ``FOOTAGE/<camera>/gt/gt.txt``, the
     boxes flagged 0 (MOTChallenge "ignore") left out. Raises ``FileNotFoundError`` naming
     a missing file."""
-    from dal_torchreid.data.footage.tracks import read_mot_file
+    from dal_torchreid.footage.tracks import read_mot_file
 
     rows = read_mot_file(osp.join(footage, camera, 'gt', 'gt.txt'), 'ground-truth file')
     return rows[rows[:, 6] != 0][:, :6]
@@ -194,10 +194,10 @@ def tracklet_persons(footage: str, tracks: str, tracklets: Sequence,
 
     Args:
         footage (str), tracks (str): the footage and tracker folders.
-        tracklets (sequence): :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        tracklets (sequence): :class:`~dal_torchreid.footage.FootageTracklet` s.
         gt (mapping, optional): ``{camera: rows}`` already read by :func:`read_ground_truth`.
     """
-    from dal_torchreid.data.footage.tracks import read_mot_file
+    from dal_torchreid.footage.tracks import read_mot_file
 
     truth_of = {}
     for camera in sorted({t.camera for t in tracklets}):
@@ -215,14 +215,14 @@ def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids:
         tracks (str): the tracker's files ``<camera>.txt`` (each track's true person
             comes from its boxes, :func:`track_identities`).
         out (str): the folder of the rewritten files ``<camera>.txt`` (global ids).
-        tracklets (sequence): :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        tracklets (sequence): :class:`~dal_torchreid.footage.FootageTracklet` s.
         ids (sequence): their global ids.
 
     Returns ``pairwise`` (:func:`pairwise_scores`) and ``idf1`` (:func:`idf1` of all cameras
     as one sequence). Raises ``FileNotFoundError`` naming a missing ``gt.txt``. Ground-truth
     boxes flagged 0 (MOTChallenge "ignore") are left out.
     """
-    from dal_torchreid.data.footage.tracks import read_mot_file
+    from dal_torchreid.footage.tracks import read_mot_file
 
     cameras = sorted({t.camera for t in tracklets})
     gt, predicted, lengths = {}, {}, {}

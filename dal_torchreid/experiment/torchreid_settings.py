@@ -1,6 +1,6 @@
 """The settings torchreid interprets, and what it accepts for them.
 
-:mod:`dal_torchreid.config` validates a config against these rules (and the
+:mod:`dal_torchreid.experiment.config` validates a config against these rules (and the
 plugin's own settings against the checks beside the code that interprets them),
 so a wrong value is refused, naming its key, before torchreid reads any data.
 """
@@ -10,7 +10,7 @@ from typing import Any
 
 from yacs.config import CfgNode as CN
 
-from dal_torchreid.budget import budget_rules
+from dal_torchreid.experiment.budget import budget_rules
 from dal_torchreid.metrics import RELEASE_EVALUATIONS
 from dal_torchreid.models import available_models
 

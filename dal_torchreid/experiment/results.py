@@ -29,11 +29,15 @@ import os.path as osp
 import tempfile
 from typing import Mapping, Sequence
 
+from dal_torchreid.engine.checkpoint import MODEL_DIR
 from dal_torchreid.engine.evaluation import cmc_at
-from dal_torchreid.file_errors import default_file_mode, write_error
+from dal_torchreid.files.errors import default_file_mode, write_error
 
 RESULTS_FILENAME = 'results.json'
 CONFIG_FILENAME = 'config.yaml'  # the run's config, written when it starts
+# What a run leaves in its save_dir besides its logs, results first: what a new run moves
+# aside (dal_torchreid.files.save_dir.set_aside_run).
+EARLIER_RUN = (RESULTS_FILENAME, MODEL_DIR, 'associations.png', 'clusters.png', CONFIG_FILENAME)
 REPORTED_RANKS = (1, 5, 10, 20)
 
 
@@ -91,7 +95,7 @@ def rounded(value, digits: int = SIGNIFICANT_DIGITS):
 def write_results(record: Mapping, save_dir: str) -> str:
     """Writes ``record`` to ``<save_dir>/results.json`` atomically, through a temporary
     file of this write's own; returns the path. A failed write (a full disk) is a
-    :class:`~dal_torchreid.file_errors.WriteError` naming the file."""
+    :class:`~dal_torchreid.files.errors.WriteError` naming the file."""
     return write_text(json.dumps(rounded(dict(record)), indent=2) + '\n', save_dir,
                       RESULTS_FILENAME)
 
@@ -237,7 +241,7 @@ def plot_associations(history: Sequence[Mapping], path: str, title: str = '',
     """Plots per-epoch association count, precision and recall into the PNG ``path``.
 
     ``history`` is ``AssociationMonitor.history`` (one
-    :func:`dal_torchreid.diagnostics.association_metrics` dict per epoch); the first
+    :func:`dal_torchreid.engine.diagnostics.association_metrics` dict per epoch); the first
     ``warmup_epochs`` (no association yet) are shaded, not drawn as zeros.
     """
     return _save_figure(epoch_figure(history, 'num_associations', 'cross-camera associations',
@@ -247,7 +251,7 @@ def plot_associations(history: Sequence[Mapping], path: str, title: str = '',
 def plot_clusters(history: Sequence[Mapping], path: str, title: str = '') -> str:
     """Plots per-epoch clusters, outlier fraction and pair precision / recall of the pseudo-labels
     into the PNG ``path``; ``history`` is ``ClusterMonitor.history``
-    (:func:`dal_torchreid.diagnostics.pair_metrics` dicts with their ``epoch``)."""
+    (:func:`dal_torchreid.engine.diagnostics.pair_metrics` dicts with their ``epoch``)."""
     return _save_figure(epoch_figure(history, 'num_clusters', 'clusters of 2+ tracklets',
                                      ('precision', 'recall', 'outlier_fraction'), title), path)
 

@@ -9,15 +9,15 @@ does, with the settings of ``configs/own_footage.yaml``:
 3. Cluster Contrast trains without labels on DAL's frame budget, then associates;
 4. torchreid's supervised engine (triplet by default) trains WITH the true identities,
    on the footage's ground-truth view
-   (:mod:`dal_torchreid.data.footage.ground_truth`), on DAL's frame budget, then
+   (:mod:`dal_torchreid.footage.ground_truth`), on DAL's frame budget, then
    associates;
 
 each association scored against ``gt.txt`` (cross-camera pairwise F1 and the
-multi-camera IDF1, :mod:`dal_torchreid.metrics.multicamera`).
+multi-camera IDF1, :mod:`dal_torchreid.footage.scores`).
 
 Examples::
 
-    from dal_torchreid.footage_demo import run_footage_demo
+    from dal_torchreid.demo.footage import run_footage_demo
     rows = run_footage_demo('reid-data', 'log/demo-footage', seed=1)
     print(format_footage_table(rows))
 """
@@ -34,17 +34,17 @@ from typing import Mapping, Sequence
 import torchreid
 from yacs.config import CfgNode
 
-from dal_torchreid.builder import build_model, uses_gpu
-from dal_torchreid.config import load_config
-from dal_torchreid.data.footage import TrackletSettings, make_tracklets, register_footage_dataset
-from dal_torchreid.data.footage.ground_truth import register_ground_truth_view
+from dal_torchreid.experiment.builder import build_model, uses_gpu
+from dal_torchreid.experiment.config import load_config
+from dal_torchreid.footage import TrackletSettings, make_tracklets, register_footage_dataset
+from dal_torchreid.footage.ground_truth import register_ground_truth_view
 from dal_torchreid.data.synthetic.footage import (
     INFO_FILE, FootageConfig, make_synthetic_footage
 )
-from dal_torchreid.experiment import run_experiment
-from dal_torchreid.footage_evaluation import associate_from_config
+from dal_torchreid.experiment.run import run_experiment
+from dal_torchreid.footage.evaluation import associate_from_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'own_footage.yaml')
 
 DEMO_FOOTAGE = FootageConfig(people=40, cameras=3, frames=600)

@@ -47,7 +47,7 @@ def batch_tracklets(cfg: CfgNode) -> int:
 
 def budget_rules(cfg: CfgNode) -> list[tuple[str, bool, str]]:
     """(key, holds, what it must be) of the supervised engines' batches, for
-    :func:`dal_torchreid.config.validate_config`."""
+    :func:`dal_torchreid.experiment.config.validate_config`."""
     if cfg.loss.name == 'dal':
         return []
     if cfg.loss.name == 'cc':

@@ -5,7 +5,7 @@ and adds ``dal.*``, ``cc.*`` (Cluster Contrast), ``loss.name`` (which engine tra
 ``rmsprop.eps``, ``video.train_sample_method``, ``test.frame_batch_size``, ``train.amp`` /
 ``train.ema`` and ``train.channels_last``. A plugin setting's default and check live
 beside the code that interprets it and are imported here; what torchreid accepts for its own
-settings is in :mod:`dal_torchreid.torchreid_settings`. :func:`load_config` merges a YAML file and
+settings is in :mod:`dal_torchreid.experiment.torchreid_settings`. :func:`load_config` merges a YAML file and
 ``KEY VALUE`` overrides with yacs, validates and freezes; every error is a
 :class:`ConfigError` naming the key and where its value came from.
 
@@ -24,20 +24,20 @@ import torch
 import yaml
 from yacs.config import CfgNode as CN
 
-from dal_torchreid.budget import UNSUPERVISED_ENGINES
+from dal_torchreid.experiment.budget import UNSUPERVISED_ENGINES
 from dal_torchreid.cluster import (
     EPS, K1, K2, METHOD, MIN_MARGIN, MIN_SAMPLES, MIN_SIMILARITY, MUTUAL_NEIGHBORS, OUTLIERS,
     check_eps, check_k1, check_k2, check_method, check_min_margin, check_min_samples,
     check_min_similarity, check_mutual_neighbors, check_outliers
 )
 from dal_torchreid.data.datamanager import check_sources, check_targets
-from dal_torchreid.data.footage.dataset import register_footage_under
-from dal_torchreid.cluster.global_ids import EPS as ASSOCIATE_EPS
-from dal_torchreid.cluster.global_ids import K1 as ASSOCIATE_K1
-from dal_torchreid.cluster.global_ids import K2 as ASSOCIATE_K2
-from dal_torchreid.cluster.global_ids import MIN_SAMPLES as ASSOCIATE_MIN_SAMPLES
-from dal_torchreid.cluster.global_ids import TOP_K as ASSOCIATE_TOP_K
-from dal_torchreid.cluster.global_ids import check_top_k
+from dal_torchreid.footage.dataset import register_footage_under
+from dal_torchreid.footage.global_ids import EPS as ASSOCIATE_EPS
+from dal_torchreid.footage.global_ids import K1 as ASSOCIATE_K1
+from dal_torchreid.footage.global_ids import K2 as ASSOCIATE_K2
+from dal_torchreid.footage.global_ids import MIN_SAMPLES as ASSOCIATE_MIN_SAMPLES
+from dal_torchreid.footage.global_ids import TOP_K as ASSOCIATE_TOP_K
+from dal_torchreid.footage.global_ids import check_top_k
 from dal_torchreid.data.frame_reading import SKIP_BAD_FRAMES
 from dal_torchreid.data.frames import FEATURE_FRAMES, check_feature_frames
 from dal_torchreid.data.pseudo_identity_sampler import (
@@ -58,7 +58,7 @@ from dal_torchreid.engine.unsupervised import check_fixbase_epoch
 from dal_torchreid.engine.video_cluster_contrast import (
     CLUSTERINGS_PER_EPOCH, check_clusterings_per_epoch
 )
-from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.files.errors import check_input_file
 from dal_torchreid.losses import (
     CROSS_CAMERA_WEIGHT, ETA, INTRA_MUTUAL_NEIGHBORS, MARGIN, MEMORY_UPDATE, MOMENTUM, NEGATIVES, PROXIES, TEMPERATURE,
     check_cross_camera_weight, check_eta, check_intra_mutual_neighbors, check_margin, check_memory_update, check_momentum, check_negatives, check_proxies,
@@ -69,7 +69,7 @@ from dal_torchreid.models import ALLOW_PARTIAL_WEIGHTS, LOAD_EMA
 from dal_torchreid.optim import (
     BN_MOMENTUM, WEIGHT_DECAY_SCOPE, check_bn_momentum, check_optim, check_weight_decay_scope
 )
-from dal_torchreid.torchreid_settings import ENGINES, torchreid_rules, value_of
+from dal_torchreid.experiment.torchreid_settings import ENGINES, torchreid_rules, value_of
 
 class ConfigError(ValueError):
     """A config value no engine can run with; the message names the key and its source."""

@@ -6,13 +6,13 @@
 1. every tracklet's feature from all its crops (the evaluation's all-frame path,
    :func:`~dal_torchreid.engine.features.extract_tracklet_features`), L2-normalised;
 2. its best matches among other cameras' tracklets (``OUT/matches.csv``);
-3. global person ids (:func:`~dal_torchreid.cluster.global_ids.global_ids`: the camera-aware
+3. global person ids (:func:`~dal_torchreid.footage.global_ids.global_ids`: the camera-aware
    clustering, never joining two tracks that overlap in time in one camera);
 4. the tracker's files rewritten with the global ids, one MOTChallenge file per camera
    (``OUT/<camera>.txt``: the tracker's frames and boxes of every kept track);
-5. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.cluster.report`), and with
+5. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.footage.report`), and with
    ground truth (``FOOTAGE/<camera>/gt/gt.txt``) the scores of
-   :mod:`dal_torchreid.metrics.multicamera` in ``OUT/scores.json``.
+   :mod:`dal_torchreid.footage.scores` in ``OUT/scores.json``.
 """
 from __future__ import annotations
 
@@ -27,18 +27,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dal_torchreid.cluster.global_ids import (
+from dal_torchreid.footage.global_ids import (
     EPS, K1, K2, MIN_SAMPLES, TOP_K, global_ids, temporal_cannot_links, top_matches
 )
-from dal_torchreid.data.footage.dataset import FootageTracklet, read_footage_tracklets
-from dal_torchreid.data.footage.fingerprint import same_tracks_content, tracks_fingerprint
-from dal_torchreid.data.footage.folders import check_output_folder
-from dal_torchreid.data.footage.sources import FootageError
-from dal_torchreid.data.footage.tracklets import CAMERA_INFO, dataset_sources
-from dal_torchreid.data.footage.tracks import format_mot_line, read_mot_file
+from dal_torchreid.footage.dataset import FootageTracklet, read_footage_tracklets
+from dal_torchreid.footage.fingerprint import same_tracks_content, tracks_fingerprint
+from dal_torchreid.footage.folders import check_output_folder
+from dal_torchreid.footage.sources import FootageError
+from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources
+from dal_torchreid.footage.tracks import format_mot_line, read_mot_file
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
-from dal_torchreid.save_dir import SaveDirLock
+from dal_torchreid.files.save_dir import SaveDirLock
 
 MATCHES = 'matches.csv'
 IDENTITIES = 'identities.csv'
@@ -50,7 +50,7 @@ class Association:
     """The outcome of :func:`associate_tracklets`.
 
     Args:
-        tracklets (list): the :class:`~dal_torchreid.data.footage.FootageTracklet` s.
+        tracklets (list): the :class:`~dal_torchreid.footage.FootageTracklet` s.
         features (Tensor): ``(N, D)`` L2-normalised tracklet features.
         ids (np.ndarray): global id of each tracklet, ``1 .. P``.
         match_index, match_similarity (np.ndarray): ``(N, top_k)`` best matches in other
@@ -194,7 +194,7 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
     Examples::
 
         import torchreid, dal_torchreid
-        from dal_torchreid.cluster.association import associate
+        from dal_torchreid.footage.association import associate
         model = torchreid.models.build_model('mobilenetv2_x1_0', num_classes=1)
         _, transform = torchreid.data.transforms.build_transforms(256, 128, transforms=[])
         summary = associate('reid-data', 'shop', 'out', model, transform)
@@ -214,8 +214,8 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
 
 def _associate_into(out, tracklets, tracks, model, transform, pooling_method, batch_size,
                     use_gpu, top_k, k1, k2, eps, min_samples, footage) -> dict:
-    from dal_torchreid.cluster.report import write_report
-    from dal_torchreid.metrics.multicamera import score_footage
+    from dal_torchreid.footage.report import write_report
+    from dal_torchreid.footage.scores import score_footage
 
     features = tracklet_features(model, tracklets, transform, pooling_method, batch_size, use_gpu)
     association = associate_tracklets(tracklets, features, top_k, k1, k2, eps, min_samples)

@@ -7,24 +7,24 @@ how far the label-free engines are from the same backbone trained WITH identitie
 registers, in the running Python process only, a second data set over the same
 tracklets whose person ids come from ``FOOTAGE/<camera>/gt/gt.txt``: each tracklet takes
 the global id most of its tracker boxes cover
-(:func:`~dal_torchreid.metrics.multicamera.tracklet_persons`, the mapping the scoring
+(:func:`~dal_torchreid.footage.scores.tracklet_persons`, the mapping the scoring
 uses); tracklets that cover no person (false tracks) are left out, and the ids are
 numbered ``0 .. P-1`` as torchreid's supervised engines expect.
 
 The view's name, ``<name>`` + :data:`GROUND_TRUTH_SUFFIX`, has no folder: ``dal-train``
 registers only data sets it finds on disk, so plain training on footage never reaches
 it. After training, the view is scored as the data set it views
-(:func:`dal_torchreid.footage_evaluation.evaluate_footage`).
+(:func:`dal_torchreid.footage.evaluation.evaluate_footage`).
 """
 from __future__ import annotations
 
 import torchreid
 
 from dal_torchreid.data.datamanager import DataLayoutError, registered_video_datasets
-from dal_torchreid.data.footage.dataset import (
+from dal_torchreid.footage.dataset import (
     FootageTracklet, FootageTrackletDataset, footage_dataset_class
 )
-from dal_torchreid.data.footage.tracklets import dataset_sources
+from dal_torchreid.footage.manifest import dataset_sources
 
 GROUND_TRUTH_SUFFIX = '-ground-truth-ids'
 """Ends the name of every ground-truth view: it is no data set of the user's."""
@@ -48,7 +48,7 @@ class GroundTruthFootageDataset(FootageTrackletDataset):
     def training_items(self, tracklets: list[FootageTracklet]) -> list[tuple]:
         """``(frame paths, pid, camid)`` of each tracklet that covers a person, pids
         ``0 .. P-1`` in the order of the ground truth's global ids."""
-        from dal_torchreid.metrics.multicamera import tracklet_persons
+        from dal_torchreid.footage.scores import tracklet_persons
 
         info = dataset_sources(self.root, self.dataset_dir)
         persons = tracklet_persons(info['footage'], info['tracks'], tracklets)

@@ -1,14 +1,14 @@
 """Runs an experiment from a config: what ``dal-train`` (``tools/train.py``) does.
 
 :func:`run_experiment` seeds, builds the data manager, model, optimizer,
-scheduler and engine (:mod:`dal_torchreid.builder`), trains and/or evaluates
+scheduler and engine (:mod:`dal_torchreid.experiment.builder`), trains and/or evaluates
 with torchreid's ``Engine.run`` and writes ``<save_dir>/results.json``;
 :func:`run_split_protocol` does so for each person split and summarises.
 
 Examples::
 
-    from dal_torchreid.config import load_config
-    from dal_torchreid.experiment import run_experiment
+    from dal_torchreid.experiment.config import load_config
+    from dal_torchreid.experiment.run import run_experiment
     cfg = load_config('configs/synthetic_demo.yaml', ['data.root', 'reid-data'])
     record = run_experiment(cfg)
     print(record['targets']['prid2011']['rank1'])
@@ -27,50 +27,49 @@ from yacs.config import CfgNode
 
 import torchreid
 
-from dal_torchreid.builder import (
+from dal_torchreid.experiment.builder import (
     build_datamanager, build_engine, build_model, build_optimizer, build_scheduler,
     engine_run_kwargs, uses_gpu
 )
-from dal_torchreid.budget import (
+from dal_torchreid.experiment.budget import (
     UNSUPERVISED_ENGINES, check_epoch_trains, frames_per_epoch, with_supervised_budget
 )
 from dal_torchreid.data.splits import LAYOUTS as SPLIT_LAYOUTS
 from dal_torchreid.data.splits import split_digest
-from dal_torchreid.engine.checkpoint import CheckpointError, load_checkpoint, resume_checkpoint
+from dal_torchreid.engine.checkpoint import (
+    LATEST_CHECKPOINT, MODEL_DIR, CheckpointError, load_checkpoint, resume_checkpoint
+)
 from dal_torchreid.engine.distributed import is_main_process
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
-from dal_torchreid.environment import environment_line, package_versions
-from dal_torchreid.file_errors import check_input_file
-from dal_torchreid.footage_evaluation import evaluate_footage
-from dal_torchreid.label_free_statistics import label_free_record
-from dal_torchreid.results import (
-    ENGINE_NAMES, RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results,
+from dal_torchreid.experiment.environment import environment_line, package_versions
+from dal_torchreid.files.errors import check_input_file
+from dal_torchreid.footage.evaluation import evaluate_footage
+from dal_torchreid.engine.label_free_statistics import label_free_record
+from dal_torchreid.experiment.results import (
+    CONFIG_FILENAME, EARLIER_RUN, ENGINE_NAMES, RESULTS_FILENAME, make_record, plot_associations, plot_clusters, read_results,
     rounded, summarize_splits, write_config, write_results
 )
-from dal_torchreid.run_log import console_log
-from dal_torchreid.save_dir import (
-    CONFIG_FILE, EARLIER_RUN, LATEST_CHECKPOINT, MODEL_DIR, SaveDirError, claim_save_dir,
-    set_aside_run
-)
+from dal_torchreid.experiment.run_log import console_log
+from dal_torchreid.files.save_dir import SaveDirError, claim_save_dir, set_aside_run
 
 
 def run_experiment(cfg: CfgNode, save_dir: str | None = None) -> dict:
     """Trains and/or evaluates as ``cfg`` says; writes and returns the results record.
 
-    The run holds ``save_dir`` (:class:`~dal_torchreid.save_dir.SaveDirLock`) and first
+    The run holds ``save_dir`` (:class:`~dal_torchreid.files.save_dir.SaveDirLock`) and first
     moves an earlier run's ``results.json`` aside. ``model.resume`` restores a
     checkpoint to continue training, or, with ``test.evaluate``, to evaluate it (as
     torchreid's ``scripts/main.py`` does); a checkpoint written at or after
     ``train.max_epoch`` is refused for training.
 
     Args:
-        cfg (CfgNode): a validated config (:func:`dal_torchreid.config.load_config`).
+        cfg (CfgNode): a validated config (:func:`dal_torchreid.experiment.config.load_config`).
         save_dir (str, optional): overrides ``data.save_dir``.
 
     Returns:
         dict: the record written to ``<save_dir>/results.json`` (see
-        :mod:`dal_torchreid.results`).
+        :mod:`dal_torchreid.experiment.results`).
     """
     save_dir = save_dir or cfg.data.save_dir
     requested = cfg
@@ -104,7 +103,7 @@ def unfinished_run(cfg: CfgNode, save_dir: str) -> tuple[str, int] | None:
     if not osp.isfile(latest) or osp.exists(osp.join(save_dir, RESULTS_FILENAME)):
         return None
     try:
-        with open(osp.join(save_dir, CONFIG_FILE), encoding='utf-8') as f:
+        with open(osp.join(save_dir, CONFIG_FILENAME), encoding='utf-8') as f:
             if f.read() != cfg.dump():
                 return None
         epoch = load_checkpoint(latest).get('epoch')
@@ -122,7 +121,7 @@ def earlier_run_files(cfg: CfgNode, save_dir: str, unfinished) -> tuple[str, ...
     (results, checkpoints, plots, config), so its weights are never overwritten. A new run
     that would start from weights in the folder it moves aside is refused."""
     if cfg.test.evaluate:  # the trained run's result and config stay a pair
-        return (RESULTS_FILENAME, CONFIG_FILE)
+        return (RESULTS_FILENAME, CONFIG_FILENAME)
     if unfinished is not None:
         return (RESULTS_FILENAME,)
     checkpoints = osp.realpath(osp.join(save_dir, MODEL_DIR)) + os.sep
@@ -242,7 +241,7 @@ def write_run_record(engine, record: dict, save_dir: str) -> dict:
 
 def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
     """What ``dal-train`` does with an engine built in Python: ``engine.run(save_dir=save_dir,
-    **run_kwargs)`` holding ``save_dir`` (:func:`~dal_torchreid.save_dir.claim_save_dir`),
+    **run_kwargs)`` holding ``save_dir`` (:func:`~dal_torchreid.files.save_dir.claim_save_dir`),
     its console copied to ``<save_dir>/train.log-<time>`` (``test.log-`` for
     ``test_only``), then ``<save_dir>/results.json`` and the diagnostics' plots.
 
@@ -253,7 +252,7 @@ def run_engine(engine, save_dir: str = 'log', **run_kwargs) -> dict:
         **run_kwargs: ``Engine.run``'s (``max_epoch``, ``print_freq``, ``test_only`` ...).
 
     Returns:
-        dict: the record written to ``results.json`` (see :mod:`dal_torchreid.results`).
+        dict: the record written to ``results.json`` (see :mod:`dal_torchreid.experiment.results`).
 
     Examples::
 
@@ -345,7 +344,7 @@ def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None 
     The PRID2011 / iLIDS-VID protocol: one run per random 50/50 person split,
     each writing ``<save_dir>/split<i>/results.json``; then
     ``<save_dir>/results.json`` holds each metric's mean and standard deviation
-    over the splits (:func:`dal_torchreid.results.summarize_splits`). A split whose
+    over the splits (:func:`dal_torchreid.experiment.results.summarize_splits`). A split whose
     ``results.json`` a finished run of the same config wrote is kept, not run again
     (unless ``redo``), so a protocol that stopped continues where it stopped; the error
     of a split that fails names the split.
@@ -353,7 +352,7 @@ def run_split_protocol(cfg: CfgNode, num_splits: int = 10, save_dir: str | None 
     if num_splits < 1:
         raise ValueError(f'num_splits must be >= 1, got {num_splits}')
     save_dir = save_dir or cfg.data.save_dir
-    with claim_save_dir(save_dir, is_main_process()):
+    with claim_save_dir(save_dir, is_main_process(), earlier=(RESULTS_FILENAME,)):
         records = [_run_split(cfg, split, num_splits, save_dir, redo)
                    for split in range(num_splits)]
         record = {

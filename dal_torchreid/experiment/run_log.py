@@ -19,14 +19,14 @@ import sys
 import time
 
 from dal_torchreid.engine.distributed import is_main_process
-from dal_torchreid.save_dir import SaveDirError, prepare_save_dir
+from dal_torchreid.files.save_dir import SaveDirError, prepare_save_dir
 
 
 @contextlib.contextmanager
 def console_log(save_dir: str, name: str = 'train.log'):
     """Rank 0: stdout and stderr copied to ``<save_dir>/<name>-<time>`` (yields the open
     file); other ranks: stdout silenced (yields None). Raises
-    :class:`~dal_torchreid.save_dir.SaveDirError` when ``save_dir`` cannot hold it."""
+    :class:`~dal_torchreid.files.save_dir.SaveDirError` when ``save_dir`` cannot hold it."""
     console, errors = sys.stdout, sys.stderr
     if not is_main_process():
         with open(os.devnull, 'w') as quiet:

@@ -1,18 +1,19 @@
-"""One run per ``save_dir`` at a time, and no earlier run's result beside this run's.
+"""One run per output folder at a time, and no earlier run's files beside this run's.
 
-Two runs writing into one folder would overwrite each other's checkpoints and
-``results.json``; a failed re-run would leave the previous run's ``results.json``
-beside its own log, where it reads as this run's. :class:`SaveDirLock` holds
-``<save_dir>/run.lock`` (naming the process, host and start time) for the length
-of a run: a second run is refused, naming the holder; the lock of a process that
-no longer runs on this host is taken over with a warning, by exactly one of the runs
-that try at once (judging and taking the lock hold an ``flock`` on the folder).
-:func:`set_aside_run` renames an earlier run's results, checkpoints, plots and config
-with its time when a new run starts, so a new run never overwrites them.
+Two runs writing into one folder would overwrite each other's files; a failed re-run
+would leave the previous run's results beside its own log, where they read as this
+run's. :class:`SaveDirLock` holds ``<folder>/run.lock`` (naming the process, host and
+start time) for the length of a run: a second run is refused, naming the holder; the
+lock of a process that no longer runs on this host is taken over with a warning, by
+exactly one of the runs that try at once (judging and taking the lock hold an ``flock``
+on the folder). :func:`set_aside_run` renames what an earlier run left there with its
+time when a new run starts, so a new run never overwrites it. ``dal-train``'s
+``data.save_dir``, ``dal-make-tracklets``' data set folder and ``dal-associate``'s
+``--out`` are held this way.
 
 Examples::
 
-    with claim_save_dir('log/dal', earlier=EARLIER_RUN):  # SaveDirLock, then set_aside_run
+    with claim_save_dir('log/dal', earlier=('results.json', 'model')):  # lock, then set aside
         ...  # train, write log/dal/results.json
 """
 from __future__ import annotations
@@ -27,14 +28,7 @@ import tempfile
 import time
 import warnings
 
-from dal_torchreid.results import CONFIG_FILENAME, RESULTS_FILENAME
-
 LOCK_FILE = 'run.lock'
-CONFIG_FILE = CONFIG_FILENAME
-MODEL_DIR = 'model'  # the run's checkpoints
-LATEST_CHECKPOINT = 'checkpoint-latest.pth.tar'  # the label-free engines', after every epoch
-# What a run leaves in its save_dir besides its logs: what a new run moves aside.
-EARLIER_RUN = (RESULTS_FILENAME, MODEL_DIR, 'associations.png', 'clusters.png', CONFIG_FILE)
 STALE_UNREADABLE_LOCK_S = 10.0  # an unreadable lock older than this was never finished
 LOCK_TAKEOVER_WAIT_S = 10.0  # the longest a run waits for another taking the lock
 MAX_PID = 2 ** 31 - 1  # pid_t
@@ -216,24 +210,17 @@ class SaveDirLock:
         self.release()
 
 
-def set_aside_results(save_dir: str, name: str = RESULTS_FILENAME) -> str | None:
-    """Renames an earlier run's ``<save_dir>/<name>`` to ``<stem>-<its time><ext>`` with
-    a warning, so a run that fails never leaves an old result beside its log; returns
-    the new path (None when there was none)."""
-    moved = set_aside_run(save_dir, (name,))
-    return moved[0] if moved else None
-
-
-def set_aside_run(save_dir: str, names=EARLIER_RUN) -> list[str]:
-    """Renames what an earlier run left in ``save_dir`` of ``names`` (by default its
-    results, checkpoints folder, plots and config) to ``<stem>-<time><ext>``, all with the
-    time of its ``results.json`` (else of the newest of them), with one warning; returns
-    the new paths. A new run then never overwrites, nor sits beside, an earlier run's
-    files: the moved results still describe the moved weights."""
+def set_aside_run(save_dir: str, names) -> list[str]:
+    """Renames what an earlier run left in ``save_dir`` of ``names`` (a run's results,
+    checkpoints folder, plots and config) to ``<stem>-<time><ext>``, all with the time of
+    the first of ``names`` (a run's results, named first) when present, else of the
+    newest of them, with one warning;
+    returns the new paths. A new run then never overwrites, nor sits beside, an earlier
+    run's files: the moved results still describe the moved weights."""
     present = [n for n in names if osp.lexists(osp.join(save_dir, n))]
     if not present:
         return []
-    dated = RESULTS_FILENAME if RESULTS_FILENAME in present else max(
+    dated = names[0] if present[0] == names[0] else max(
         present, key=lambda n: osp.getmtime(osp.join(save_dir, n)))
     stamp = time.strftime('%Y-%m-%d-%H-%M-%S',
                           time.localtime(osp.getmtime(osp.join(save_dir, dated))))
@@ -259,11 +246,10 @@ def set_aside_run(save_dir: str, names=EARLIER_RUN) -> list[str]:
 
 
 @contextlib.contextmanager
-def claim_save_dir(save_dir: str, is_main: bool = True, earlier=(RESULTS_FILENAME,)):
+def claim_save_dir(save_dir: str, is_main: bool = True, earlier=()):
     """For the length of a run: rank 0 holds ``save_dir`` (:class:`SaveDirLock`) and has
-    moved what an earlier run left there of ``earlier`` aside (:func:`set_aside_run`;
-    :data:`EARLIER_RUN` for a new training run); other ranks of a distributed run claim
-    nothing."""
+    moved what an earlier run left there of ``earlier`` aside (:func:`set_aside_run`);
+    other ranks of a distributed run claim nothing."""
     if not is_main:
         yield
         return

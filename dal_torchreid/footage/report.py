@@ -51,7 +51,7 @@ def _label(t) -> str:
 
 
 def write_report(path: str, association, scores: dict | None = None) -> str:
-    """Writes the report of ``association`` (:class:`~dal_torchreid.cluster.association.Association`)
+    """Writes the report of ``association`` (:class:`~dal_torchreid.footage.association.Association`)
     to ``path`` and its thumbnails to ``thumbs/`` beside it; returns ``path``."""
     folder = osp.join(osp.dirname(osp.abspath(path)), 'thumbs')
     os.makedirs(folder, exist_ok=True)

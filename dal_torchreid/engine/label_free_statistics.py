@@ -2,7 +2,7 @@
 Cluster Contrast's clusters.
 
 On a data set with no identities (a user's footage) there is no rank-1 and no pair
-precision; these monitors take the place of :mod:`dal_torchreid.diagnostics`' and
+precision; these monitors take the place of :mod:`dal_torchreid.engine.diagnostics`' and
 report, per epoch, only what the training itself decides:
 
 * DAL (:class:`CycleConsistencyMonitor`): the fraction of training tracklets that
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
-from dal_torchreid.diagnostics import association_pairs
-from dal_torchreid.diagnostics import cluster_statistics as identity_free_cluster_statistics
+from dal_torchreid.engine.diagnostics import association_pairs
+from dal_torchreid.engine.diagnostics import cluster_statistics as identity_free_cluster_statistics
 
 
 def _log(writer, stats: dict, keys, epoch: int) -> None:
@@ -34,7 +34,7 @@ def _log(writer, stats: dict, keys, epoch: int) -> None:
 def cycle_consistency(rows, num_tracklets: int) -> dict:
     """``associated_fraction`` (tracklets in at least one association of ``rows``, over
     ``num_tracklets``) and ``num_associations`` (distinct unordered pairs,
-    :func:`~dal_torchreid.diagnostics.association_pairs`) of DAL's ``(c, k, c2, k2)``
+    :func:`~dal_torchreid.engine.diagnostics.association_pairs`) of DAL's ``(c, k, c2, k2)``
     association rows."""
     pairs = association_pairs(rows)
     associated = {key for pair in pairs for key in pair}
@@ -43,7 +43,7 @@ def cycle_consistency(rows, num_tracklets: int) -> dict:
 
 
 def cluster_statistics(labels) -> dict:
-    """:func:`dal_torchreid.diagnostics.cluster_statistics` (``num_clusters``,
+    """:func:`dal_torchreid.engine.diagnostics.cluster_statistics` (``num_clusters``,
     ``outlier_fraction``; ``num_classes`` left out) with the sizes of the clusters of two
     tracklets or more: ``mean_cluster_size`` and ``max_cluster_size``."""
     stats = identity_free_cluster_statistics(labels)
