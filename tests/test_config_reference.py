@@ -4,8 +4,9 @@ import os.path as osp
 
 import pytest
 
-from dal_torchreid.experiment.config import _leaves, get_default_config, load_config
-from dal_torchreid.experiment.config_reference import KEY_DOCS, allowed_values, main, render_markdown
+from dal_torchreid.experiment.config import get_default_config, load_config
+from dal_torchreid.experiment.config.keys import leaves as _leaves
+from dal_torchreid.experiment.config.reference import KEY_DOCS, allowed_values, main, render_markdown
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_MD = osp.join(REPO, 'docs', 'config.md')
@@ -22,7 +23,7 @@ def test_every_default_key_is_documented_and_nothing_else():
 def test_docs_config_md_matches_the_code():
     with open(CONFIG_MD, encoding='utf-8') as f:
         assert f.read() == render_markdown(), (
-            'docs/config.md is stale: python -m dal_torchreid.experiment.config_reference --markdown '
+            'docs/config.md is stale: python -m dal_torchreid.experiment.config.reference --markdown '
             '> docs/config.md')
     assert main(['--check', CONFIG_MD]) == 0
 

@@ -11,7 +11,7 @@ import shlex
 import pytest
 
 from dal_torchreid.experiment.config import load_config
-from dal_torchreid.experiment.torchreid_settings import ENGINES
+from dal_torchreid.experiment.config.torchreid import ENGINES
 
 from footage_fixtures import (  # noqa: F401  (fixtures)
     forget_footage_datasets, tiny_footage, tiny_tracklets

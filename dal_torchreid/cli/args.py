@@ -5,11 +5,11 @@ import argparse
 from yacs.config import CfgNode
 
 from dal_torchreid.experiment.config import get_default_config, load_config
-from dal_torchreid.experiment.torchreid_settings import ENGINES
+from dal_torchreid.experiment.config.torchreid import ENGINES
 
 
 CONFIG_HELP = ('Every config key, its default, the values it accepts and which engine reads '
-               'it: docs/config.md (python -m dal_torchreid.experiment.config_reference --markdown). '
+               'it: docs/config.md (python -m dal_torchreid.experiment.config.reference --markdown). '
                'The defaults: %(prog)s --print-config; a config as a run would use it: '
                '%(prog)s --print-config --config-file FILE [KEY VALUE ...].')
 
