@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from dal_torchreid.cluster import assignment_labels, cluster_tracklets, confident_assignment
+from dal_torchreid.cluster import (
+    ClusteringSettings, assignment_labels, cluster_tracklets, confident_assignment
+)
 from dal_torchreid.cluster.assignment import pair_margins
 
 
@@ -67,8 +69,8 @@ def test_assignment_labels_pair_across_two_cameras():
     assert sorted(labels[:6].tolist()) == list(range(6))
     # a high similarity floor leaves every tracklet unpaired: -1 (or own classes)
     assert (assignment_labels(feats, cameras, min_similarity=1.0) == -1).all()
-    own = cluster_tracklets(feats, cameras, method='assignment', min_similarity=1.0,
-                            outliers='own_class')
+    own = cluster_tracklets(feats, cameras, ClusteringSettings(
+        method='assignment', min_similarity=1.0, outliers='own_class'))
     assert sorted(own.tolist()) == list(range(12))
 
 
@@ -79,7 +81,8 @@ def test_assignment_refuses_other_than_two_cameras():
     with pytest.raises(ValueError, match='assignment_min_margin'):
         confident_assignment(np.zeros((2, 2)), min_margin=3)
     with pytest.raises(ValueError, match='pseudo_labels'):
-        cluster_tracklets(feats, torch.tensor([0, 0, 0, 1, 1, 1]), method='hungarian')
+        cluster_tracklets(feats, torch.tensor([0, 0, 0, 1, 1, 1]),
+                          ClusteringSettings(method='hungarian'))
 
 
 def test_cluster_tracklets_times_its_steps():
@@ -97,7 +100,7 @@ def test_cluster_tracklets_times_its_steps():
 
     feats = F.normalize(torch.randn(12, 4), dim=1)
     cameras = torch.tensor([0, 1] * 6)
-    cluster_tracklets(feats, cameras, k1=4, k2=2, min_samples=2, phase=Timer)
+    cluster_tracklets(feats, cameras, ClusteringSettings(k1=4, k2=2, min_samples=2), phase=Timer)
     assert times == {'neighbours': 1, 'grouping': 1}
-    cluster_tracklets(feats, cameras, method='assignment', phase=Timer)
+    cluster_tracklets(feats, cameras, ClusteringSettings(method='assignment'), phase=Timer)
     assert times == {'neighbours': 1, 'grouping': 2}

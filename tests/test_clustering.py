@@ -8,7 +8,8 @@ from torch.nn import functional as F
 
 from dal_torchreid.cluster import (
     camera_centred, check_eps, check_k1, check_k2, check_min_samples, check_outliers,
-    cluster_tracklets, dbscan_labels, jaccard_distances, nearest_neighbors, outliers_as_classes
+    ClusteringSettings, cluster_tracklets, dbscan_labels, jaccard_distances, nearest_neighbors,
+    outliers_as_classes
 )
 
 
@@ -135,9 +136,10 @@ def test_camera_aware_options_find_cross_camera_pairs():
     x = F.normalize(torch.cat([people + 0.1 * torch.randn(20, 32, generator=g) + offset,
                                people + 0.1 * torch.randn(20, 32, generator=g) - offset]), dim=1)
     cameras = torch.tensor([0] * 20 + [1] * 20)
-    plain = cluster_tracklets(x, cameras, k1=6, k2=2, eps=0.6, min_samples=2)
-    aware = cluster_tracklets(x, cameras, k1=6, k2=2, eps=0.6, min_samples=2,
-                              camera_centred=True, cross_camera=True, outliers='own_class')
+    plain = cluster_tracklets(x, cameras, ClusteringSettings(k1=6, k2=2, eps=0.6, min_samples=2))
+    aware = cluster_tracklets(x, cameras, ClusteringSettings(
+        k1=6, k2=2, eps=0.6, min_samples=2, camera_centred=True, cross_camera=True,
+        outliers='own_class'))
     truth = np.tile(np.arange(20), 2)
 
     def pairs_joined(labels):

@@ -8,12 +8,14 @@ from dal_torchreid.cluster.jaccard import K1, K2, check_k1, check_k2, jaccard_di
 from dal_torchreid.cluster.neighbors import nearest_neighbors
 from dal_torchreid.cluster.pseudo_labels import (
     EPS, METHOD, METHODS, MIN_SAMPLES, MUTUAL_NEIGHBORS, OUTLIERS, ClusteringError,
+    ClusteringSettings,
     CrossCameraError, check_cross_camera, check_eps, check_method, check_min_samples,
     check_mutual_neighbors, check_outliers, check_pseudo_labels, cluster_tracklets,
     cross_camera_pairs, dbscan_labels, mutual_neighbors_of, outliers_as_classes
 )
 
 __all__ = ['camera_centred', 'jaccard_distances', 'nearest_neighbors', 'cluster_tracklets',
+           'ClusteringSettings',
            'dbscan_labels', 'outliers_as_classes', 'cross_camera_pairs', 'mutual_neighbors_of',
            'assignment_labels', 'confident_assignment',
            'K1', 'K2', 'EPS', 'MIN_SAMPLES', 'OUTLIERS', 'MUTUAL_NEIGHBORS', 'METHOD', 'METHODS',

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import asdict, dataclass
 from typing import Callable, ContextManager
 
 import numpy as np
@@ -36,7 +37,7 @@ from dal_torchreid.cluster.assignment import (
     MIN_MARGIN, MIN_SIMILARITY, assignment_labels, check_min_margin, check_min_similarity
 )
 from dal_torchreid.cluster.camera import camera_centred as centre_by_camera
-from dal_torchreid.cluster.jaccard import K1, K2, check_k1, jaccard_distances
+from dal_torchreid.cluster.jaccard import K1, K2, check_k1, check_k2, jaccard_distances
 from dal_torchreid.cluster.neighbors import nearest_neighbors
 
 EPS = 0.6  # the reference's DBSCAN radius (in Jaccard distance)
@@ -71,7 +72,7 @@ class ClusteringError(ValueError):
 
 
 def check_pseudo_labels(labels: np.ndarray, cameras: np.ndarray, by_camera: bool = False,
-                        epoch: int = 1, settings: dict | None = None) -> None:
+                        epoch: int = 1, settings: ClusteringSettings | None = None) -> None:
     """Raises :class:`ClusteringError` unless the memory loss over ``labels`` (per tracklet,
     ``-1``: an outlier sitting out) can train: it needs two pseudo-identities (over one
     the cross-entropy is 0 at every step), and with ``by_camera`` (``cc.negatives
@@ -82,10 +83,11 @@ def check_pseudo_labels(labels: np.ndarray, cameras: np.ndarray, by_camera: bool
         labels, cameras (np.ndarray): ``(N,)`` pseudo-label and camera of each tracklet.
         by_camera (bool): whether the loss compares a sample with its camera's clusters only.
         epoch (int): the epoch about to train, for the message.
-        settings (dict, optional): the clustering's ``k1``, ``eps``, ``min_samples``, shown.
+        settings (ClusteringSettings, optional): the clustering's, shown (``k1``, ``eps``,
+            ``min_samples``).
     """
     labels, cameras = np.asarray(labels), np.asarray(cameras)
-    now = settings or {}
+    now = asdict(settings) if settings is not None else {}
 
     def key(name: str) -> str:
         return f'cc.{name} (now {now[name]})' if name in now else f'cc.{name}'
@@ -195,63 +197,88 @@ def outliers_as_classes(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def cluster_tracklets(features: Tensor, cameras: Tensor, k1: int = K1, k2: int = K2,
-                      eps: float = EPS, min_samples: int = MIN_SAMPLES,
-                      camera_centred: bool = False, cross_camera: bool = False,
-                      mutual_neighbors: int = MUTUAL_NEIGHBORS,
-                      outliers: str = OUTLIERS, method: str = METHOD,
-                      min_similarity: float = MIN_SIMILARITY, min_margin: float = MIN_MARGIN,
+@dataclass(frozen=True)
+class ClusteringSettings:
+    """How :func:`cluster_tracklets` groups tracklets (checked when made).
+
+    Args:
+        k1, k2 (int): Jaccard neighbourhood and query-expansion sizes.
+        eps, min_samples: DBSCAN's.
+        camera_centred, cross_camera (bool), mutual_neighbors (int), outliers (str):
+            the options of the module.
+        method (str): ``'dbscan'`` (the reference's; the settings above) or
+            ``'assignment'`` (two cameras: the confident pairs of a one-to-one
+            assignment, :func:`~dal_torchreid.cluster.assignment.assignment_labels`;
+            ``k1`` to ``mutual_neighbors`` unused).
+        min_similarity, min_margin (float): the assignment's thresholds.
+
+    Examples::
+
+        settings = ClusteringSettings(k1=10, k2=3, min_samples=2, camera_centred=True,
+                                      cross_camera=True, outliers='own_class')
+    """
+
+    k1: int = K1
+    k2: int = K2
+    eps: float = EPS
+    min_samples: int = MIN_SAMPLES
+    camera_centred: bool = False
+    cross_camera: bool = False
+    mutual_neighbors: int = MUTUAL_NEIGHBORS
+    outliers: str = OUTLIERS
+    method: str = METHOD
+    min_similarity: float = MIN_SIMILARITY
+    min_margin: float = MIN_MARGIN
+
+    def __post_init__(self):
+        check_method(self.method)
+        check_k1(self.k1)
+        check_k2(self.k2)
+        check_eps(self.eps)
+        check_min_samples(self.min_samples)
+        check_outliers(self.outliers)
+        check_mutual_neighbors(self.mutual_neighbors)
+        check_min_similarity(self.min_similarity)
+        check_min_margin(self.min_margin)
+
+
+def cluster_tracklets(features: Tensor, cameras: Tensor,
+                      settings: ClusteringSettings = ClusteringSettings(),
                       phase: Callable[[str], ContextManager] | None = None) -> np.ndarray:
     """Pseudo-identity labels ``(N,)`` of L2-normalised tracklet features.
 
     Args:
         features (Tensor): ``(N, D)``, L2-normalised.
         cameras (Tensor): ``(N,)`` camera of each tracklet (``0 .. C-1``).
-        k1, k2 (int): Jaccard neighbourhood and query-expansion sizes.
-        eps, min_samples: DBSCAN's.
-        camera_centred, cross_camera (bool), mutual_neighbors (int), outliers (str):
-            the options above.
-        method (str): ``'dbscan'`` (the reference's; the arguments above) or
-            ``'assignment'`` (two cameras: the confident pairs of a one-to-one
-            assignment, :func:`~dal_torchreid.cluster.assignment.assignment_labels`;
-            ``k1`` to ``mutual_neighbors`` unused).
-        min_similarity, min_margin (float): the assignment's thresholds.
+        settings (ClusteringSettings): how (the reference's DBSCAN by default).
         phase (callable, optional): ``phase(name)`` a context manager timing the
             steps ``'neighbours'`` and ``'grouping'`` (Jaccard + DBSCAN, or the
             assignment), e.g. :meth:`~dal_torchreid.engine.phase_timer.PhaseTimer.phase`.
 
     Examples::
 
-        labels = cluster_tracklets(feats, cams, k1=10, k2=3, eps=0.6, min_samples=2,
-                                   camera_centred=True, cross_camera=True,
-                                   mutual_neighbors=1, outliers='own_class')
-        pairs = cluster_tracklets(feats, cams, camera_centred=True, method='assignment',
-                                  min_margin=0.05, outliers='own_class')
+        labels = cluster_tracklets(feats, cams, ClusteringSettings(
+            k1=10, k2=3, eps=0.6, min_samples=2, camera_centred=True, cross_camera=True,
+            mutual_neighbors=1, outliers='own_class'))
+        pairs = cluster_tracklets(feats, cams, ClusteringSettings(
+            camera_centred=True, method='assignment', min_margin=0.05, outliers='own_class'))
     """
-    check_method(method)
-    check_eps(eps)
-    check_min_samples(min_samples)
-    check_outliers(outliers)
-    check_mutual_neighbors(mutual_neighbors)
-    check_min_similarity(min_similarity)
-    check_min_margin(min_margin)
+    s = settings
     phase = phase or (lambda name: contextlib.nullcontext())
-    if camera_centred:
+    if s.camera_centred:
         features = centre_by_camera(features, cameras)
-    if method == 'assignment':
+    if s.method == 'assignment':
         with phase('grouping'):
-            labels = assignment_labels(features, cameras, min_similarity, min_margin)
-        return outliers_as_classes(labels) if outliers == 'own_class' else labels
-    check_k1(k1)
+            labels = assignment_labels(features, cameras, s.min_similarity, s.min_margin)
+        return outliers_as_classes(labels) if s.outliers == 'own_class' else labels
+    others = cameras if s.cross_camera else None
     with phase('neighbours'):
-        neighbors = nearest_neighbors(features, k1, cameras if cross_camera else None,
-                                      return_similarities=True)
+        neighbors = nearest_neighbors(features, s.k1, others, return_similarities=True)
     with phase('grouping'):
-        distances = jaccard_distances(features, k1, k2, cameras if cross_camera else None,
-                                      neighbors=neighbors)
-        if cross_camera:
+        distances = jaccard_distances(features, s.k1, s.k2, others, neighbors=neighbors)
+        if s.cross_camera:
             distances = cross_camera_pairs(distances, cameras)
-        if mutual_neighbors:
-            distances = mutual_neighbors_of(distances, mutual_neighbors)
-        labels = dbscan_labels(distances, eps, min_samples)
-    return outliers_as_classes(labels) if outliers == 'own_class' else labels
+        if s.mutual_neighbors:
+            distances = mutual_neighbors_of(distances, s.mutual_neighbors)
+        labels = dbscan_labels(distances, s.eps, s.min_samples)
+    return outliers_as_classes(labels) if s.outliers == 'own_class' else labels

@@ -24,6 +24,8 @@ import hashlib
 import os
 import random
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -169,8 +171,36 @@ def checkpoint_weights(state: dict) -> tuple[dict, dict | None]:
     return state['state_dict'], ema
 
 
-def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoch: int,
-                    rank1: float | None, meta: dict, method: str = 'dal',
+@dataclass
+class CheckpointParts:
+    """What one run's checkpoints hold and restore.
+
+    Args:
+        model (nn.Module): the unwrapped model.
+        optimizer, scheduler: torch's (``scheduler`` may be None).
+        criterion: the method's loss, whose ``state_dict`` is its state (anchors, memory).
+        ema: the kept moving average (``AveragedModel``), or None.
+        scaler: the gradient scaler.
+        meta (dict): what the state belongs to (:func:`checkpoint_meta`).
+        method (str): ``'dal'`` or ``'cc'``: the key of the criterion's state, and what a
+            checkpoint of another method is refused as.
+    """
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    criterion: Any
+    ema: Any
+    scaler: Any
+    meta: dict
+    method: str = 'dal'
+
+    def __post_init__(self):
+        if self.method not in METHOD_NAMES:
+            raise ValueError(f'method must be one of {list(METHOD_NAMES)}, got {self.method!r}')
+
+
+def pack_checkpoint(parts: CheckpointParts, epoch: int, rank1: float | None,
                     progress: dict | None = None, resumable: bool = True) -> dict:
     """The weights (``state_dict``: the EMA's when kept, the trained ones then under
     ``trained_state_dict``), epoch, rank-1 and ``meta`` (what the method's state and
@@ -178,22 +208,24 @@ def pack_checkpoint(*, model, optimizer, scheduler, criterion, ema, scaler, epoc
     optimiser, scheduler, the method's state (``criterion``'s, under the key
     ``method``), gradient scaler, random states and ``progress`` (what the run has
     recorded so far: frames seen, per-epoch diagnostics)."""
+    p = parts
     state = {
-        'state_dict': model.state_dict() if ema is None else ema.module.state_dict(),
+        'state_dict': p.model.state_dict() if p.ema is None else p.ema.module.state_dict(),
         'epoch': epoch,
         'rank1': None if rank1 is None else float(rank1),
-        'ema': None if ema is None else {'num_updates': ema.num_updates, 'decay': ema.decay},
-        'meta': dict(meta),
+        'ema': None if p.ema is None else {'num_updates': p.ema.num_updates,
+                                           'decay': p.ema.decay},
+        'meta': dict(p.meta),
     }
-    if ema is not None:
-        state['trained_state_dict'] = model.state_dict()
+    if p.ema is not None:
+        state['trained_state_dict'] = p.model.state_dict()
     if resumable:
         state.update({
             'progress': dict(progress or {}),
-            'optimizer': optimizer.state_dict(),
-            'scheduler': None if scheduler is None else scheduler.state_dict(),
-            method: criterion.state_dict(),
-            'scaler': scaler.state_dict(),
+            'optimizer': p.optimizer.state_dict(),
+            'scheduler': None if p.scheduler is None else p.scheduler.state_dict(),
+            p.method: p.criterion.state_dict(),
+            'scaler': p.scaler.state_dict(),
             'rng': capture_rng_states(),
         })
     return state
@@ -211,23 +243,21 @@ def _meta_problem(saved, meta: dict) -> str | None:
     return None
 
 
-def unpack_checkpoint(fpath: str, *, model, optimizer, scheduler, criterion, ema, scaler,
-                      meta: dict, method: str = 'dal', evaluation: bool = False) -> int:
-    """Restores what :func:`pack_checkpoint` saved into the given parts; returns the epoch.
+def unpack_checkpoint(fpath: str, parts: CheckpointParts, evaluation: bool = False) -> int:
+    """Restores what :func:`pack_checkpoint` saved into ``parts``; returns the epoch.
 
-    Refuses a file that is not a checkpoint of ``method``, or whose ``meta`` (sources,
-    training set, tracklets per camera, backbone, feature dimension) differs from
-    ``meta``, naming both sides. With ``evaluation``, restores the weights and EMA only,
-    so a per-epoch file (not resumable) serves too.
+    Refuses a file that is not a checkpoint of ``parts.method``, or whose ``meta``
+    (sources, training set, tracklets per camera, backbone, feature dimension) differs
+    from ``parts.meta``, naming both sides. With ``evaluation``, restores the weights and
+    EMA only, so a per-epoch file (not resumable) serves too.
     """
-    return restore_checkpoint(load_checkpoint(fpath), fpath, model=model, optimizer=optimizer,
-                              scheduler=scheduler, criterion=criterion, ema=ema, scaler=scaler,
-                              meta=meta, method=method, evaluation=evaluation)
+    return restore_checkpoint(load_checkpoint(fpath), fpath, parts, evaluation)
 
 
-def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, criterion, ema,
-                       scaler, meta: dict, method: str = 'dal', evaluation: bool = False) -> int:
+def restore_checkpoint(state: dict, fpath: str, parts: CheckpointParts,
+                       evaluation: bool = False) -> int:
     """:func:`unpack_checkpoint` of the already loaded ``state`` of ``fpath``."""
+    method, meta, ema = parts.method, parts.meta, parts.ema
     needed = ('state_dict', 'epoch') if evaluation else ('state_dict', 'epoch', 'optimizer',
                                                          method)
     missing = [k for k in needed if k not in state]
@@ -258,23 +288,23 @@ def restore_checkpoint(state: dict, fpath: str, *, model, optimizer, scheduler, 
         raise CheckpointError(f'checkpoint "{fpath}" holds no EMA weights, but this engine '
                               f'keeps an EMA (ema_decay={ema.decay})')
     try:
-        model.load_state_dict(trained)
+        parts.model.load_state_dict(trained)
         if ema is not None:
             ema.load_state_dict(average)
         if not evaluation:
-            criterion.load_state_dict(state[method])
+            parts.criterion.load_state_dict(state[method])
     except RuntimeError as err:
         raise _fit_error(fpath, f'model or its {METHOD_STATES[method]}', err) from err
     if evaluation:
         return epoch
     try:
-        optimizer.load_state_dict(state['optimizer'])
-        if scheduler is not None and state.get('scheduler') is not None:
-            scheduler.load_state_dict(state['scheduler'])
+        parts.optimizer.load_state_dict(state['optimizer'])
+        if parts.scheduler is not None and state.get('scheduler') is not None:
+            parts.scheduler.load_state_dict(state['scheduler'])
     except (ValueError, KeyError, RuntimeError) as err:
         raise _fit_error(fpath, 'optimizer or scheduler', err) from err
     if state.get('scaler'):
-        scaler.load_state_dict(state['scaler'])
+        parts.scaler.load_state_dict(state['scaler'])
     if 'rng' in state:
         restore_rng_states(state['rng'])
     return epoch
@@ -284,23 +314,17 @@ class Checkpointer:
     """Writes and restores one run's checkpoints (rank 0 writes; every rank restores).
 
     Args:
-        parts (dict): ``model`` (unwrapped), ``optimizer``, ``scheduler``,
-            ``criterion``, ``ema``, ``scaler`` and ``meta``, as
-            :func:`pack_checkpoint` takes them.
-        method (str, optional): the engine's method, ``'dal'`` or ``'cc'``: the key of
-            the criterion's state, and what a checkpoint of another method is refused as.
+        parts (CheckpointParts): what the checkpoints hold, and the engine's method.
 
     Examples::
 
-        checkpointer = Checkpointer(dict(model=model, optimizer=optimizer, ...), 'dal')
+        checkpointer = Checkpointer(CheckpointParts(model, optimizer, ..., method='dal'))
         checkpointer.write('log/dal', 'checkpoint-latest.pth.tar', epoch=3, rank1=None)
         start_epoch = checkpointer.resume('log/dal/model/checkpoint-latest.pth.tar')
     """
 
-    def __init__(self, parts: dict, method: str = 'dal') -> None:
-        if method not in METHOD_NAMES:
-            raise ValueError(f'method must be one of {list(METHOD_NAMES)}, got {method!r}')
-        self.parts, self.method = parts, method
+    def __init__(self, parts: CheckpointParts) -> None:
+        self.parts, self.method = parts, parts.method
         self.progress: dict = {}  # what the checkpoint last resumed had recorded
 
     def start(self, save_dir: str, is_main: bool = True) -> None:
@@ -317,9 +341,8 @@ class Checkpointer:
         if not is_main:
             return None
         fpath = os.path.join(save_dir, MODEL_DIR, name)
-        save_checkpoint_atomic(pack_checkpoint(epoch=epoch, rank1=rank1, method=self.method,
-                                               progress=progress, resumable=resumable,
-                                               **self.parts), fpath)
+        save_checkpoint_atomic(pack_checkpoint(self.parts, epoch, rank1, progress, resumable),
+                               fpath)
         print(f'Checkpoint saved to "{fpath}"')
         return fpath
 
@@ -327,8 +350,7 @@ class Checkpointer:
         """Restores every part from ``fpath`` (the weights and EMA only, for
         ``evaluation``); returns the epoch it was written after."""
         state = load_checkpoint(fpath)
-        epoch = restore_checkpoint(state, fpath, method=self.method, evaluation=evaluation,
-                                   **self.parts)
+        epoch = restore_checkpoint(state, fpath, self.parts, evaluation)
         self.progress = {} if evaluation else checkpoint_progress(state, fpath)
         print(f'{"Loaded" if evaluation else "Resumed from"} "{fpath}" (epoch {epoch})')
         return epoch

@@ -19,7 +19,9 @@ import torch
 
 import torchreid
 
-from dal_torchreid.engine.checkpoint import LATEST_CHECKPOINT, Checkpointer, checkpoint_meta
+from dal_torchreid.engine.checkpoint import (
+    LATEST_CHECKPOINT, CheckpointParts, Checkpointer, checkpoint_meta
+)
 from dal_torchreid.engine.distributed import (
     NullWriter, is_main_process, world, wrap_distributed
 )
@@ -121,11 +123,11 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """Checkpoints of the weights, optimiser, scheduler, ``criterion`` (the method's
         state), EMA, scaler and RNG states, refusing another training set's."""
         model = unwrap_model(self.model)
-        self.checkpointer = Checkpointer(dict(
+        self.checkpointer = Checkpointer(CheckpointParts(
             model=model, optimizer=self.optimizer, scheduler=self.scheduler,
             criterion=criterion, ema=self.step.ema, scaler=self.step.scaler,
             meta=checkpoint_meta(trainset, model, self.embedding.feature_dim,
-                                 sources=self.datamanager.sources)), self.method)
+                                 sources=self.datamanager.sources), method=self.method))
 
     def run(self, save_dir='log', *args, **kwargs):
         """torchreid's ``Engine.run``; records ``save_dir`` for per-epoch checkpoints and

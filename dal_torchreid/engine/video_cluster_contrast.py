@@ -28,9 +28,7 @@ from torch.utils.data import DataLoader
 
 from dal_torchreid.cluster import (
     EPS, K1, K2, METHOD, MIN_MARGIN, MIN_SAMPLES, MIN_SIMILARITY, MUTUAL_NEIGHBORS, OUTLIERS,
-    check_cross_camera, check_eps, check_k1, check_k2, check_method, check_min_margin,
-    check_min_samples, check_min_similarity, check_mutual_neighbors, check_outliers,
-    check_pseudo_labels, cluster_tracklets
+    ClusteringSettings, check_cross_camera, check_pseudo_labels, cluster_tracklets
 )
 from dal_torchreid.data.frames import (
     FEATURE_FRAMES, AllFramesDataset, check_feature_frames, evenly_spaced
@@ -158,25 +156,15 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
                  clip_grad_value=None, seed=None, skip_bad_frames=False, amp=None,
                  ema_decay=None, cluster_monitor=None, **evaluation):
         super().__init__(datamanager, use_gpu, **evaluation)
-        check_k1(k1)
-        check_k2(k2)
-        check_eps(eps)
-        check_min_samples(min_samples)
-        check_outliers(outliers)
-        check_mutual_neighbors(mutual_neighbors)
-        check_method(pseudo_labels)
-        check_min_similarity(assignment_min_similarity)
-        check_min_margin(assignment_min_margin)
         check_clusterings_per_epoch(clusterings_per_epoch)
         check_feature_frames(feature_frames)
         check_pooling_method(pooling_method)
-        self.clustering = dict(k1=int(k1), k2=int(k2), eps=float(eps),
-                               min_samples=int(min_samples), camera_centred=bool(camera_centred),
-                               cross_camera=bool(cross_camera),
-                               mutual_neighbors=int(mutual_neighbors), outliers=outliers,
-                               method=pseudo_labels,
-                               min_similarity=float(assignment_min_similarity),
-                               min_margin=float(assignment_min_margin))
+        self.clustering = ClusteringSettings(
+            k1=int(k1), k2=int(k2), eps=float(eps), min_samples=int(min_samples),
+            camera_centred=bool(camera_centred), cross_camera=bool(cross_camera),
+            mutual_neighbors=int(mutual_neighbors), outliers=outliers, method=pseudo_labels,
+            min_similarity=float(assignment_min_similarity),
+            min_margin=float(assignment_min_margin))
         self.clusterings_per_epoch = int(clusterings_per_epoch)
         self.feature_frames = int(feature_frames)
         self.timer = PhaseTimer()
@@ -248,7 +236,7 @@ class VideoClusterContrastEngine(UnsupervisedVideoEngine):
             raise FloatingPointError(f'the training tracklet features hold NaN or infinite '
                                      f'values before epoch {self.epoch + 1}: nothing to cluster')
         cameras = torch.tensor(self.train_loader.dataset.tracklet_camera)
-        labels = torch.from_numpy(cluster_tracklets(feats, cameras, **self.clustering,
+        labels = torch.from_numpy(cluster_tracklets(feats, cameras, self.clustering,
                                                     phase=self.timer.phase))
         labels = broadcast_from_main(labels)
         check_pseudo_labels(labels.numpy(), cameras.numpy(), self.criterion.by_camera,

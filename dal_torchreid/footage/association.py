@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import os.path as osp
 from dataclasses import dataclass
 
@@ -27,22 +26,68 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dal_torchreid.footage.global_ids import (
-    EPS, K1, K2, MIN_SAMPLES, TOP_K, global_ids, temporal_cannot_links, top_matches
-)
-from dal_torchreid.footage.dataset import FootageTracklet, read_footage_tracklets
-from dal_torchreid.footage.fingerprint import same_tracks_content, tracks_fingerprint
-from dal_torchreid.footage.folders import check_output_folder
-from dal_torchreid.footage.sources import FootageError
-from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources
-from dal_torchreid.footage.tracks import format_mot_line, read_mot_file
+from dal_torchreid.cluster import ClusteringSettings
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.files.save_dir import SaveDirLock
+from dal_torchreid.footage.dataset import FootageTracklet, read_footage_tracklets
+from dal_torchreid.footage.fingerprint import same_tracks_content, tracks_fingerprint
+from dal_torchreid.footage.folders import check_output_folder
+from dal_torchreid.footage.global_ids import (
+    EPS, K1, K2, MIN_SAMPLES, TOP_K, check_top_k, global_ids, temporal_cannot_links, top_matches
+)
+from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources
+from dal_torchreid.footage.report import write_report
+from dal_torchreid.footage.scores import score_footage
+from dal_torchreid.footage.sources import FootageError
+from dal_torchreid.footage.tracks import format_mot_line, read_mot_file
+from dal_torchreid.metrics import POOLING_METHOD, check_pooling_method
 
 MATCHES = 'matches.csv'
 IDENTITIES = 'identities.csv'
 SCORES = 'scores.json'
+
+
+@dataclass(frozen=True)
+class AssociationSettings:
+    """How :func:`associate` reads tracklets and gives them global ids (checked when made).
+
+    Args:
+        top_k (int): best matches in other cameras listed per tracklet.
+        k1, k2 (int): Jaccard neighbourhoods of the camera-aware clustering.
+        eps (float), min_samples (int): its DBSCAN radius and core size.
+        pooling_method (str): frames to a tracklet feature: ``'avg'``, ``'max'``, ``'release'``.
+        batch_size (int): frames per model call when extracting features.
+
+    Examples::
+
+        settings = AssociationSettings(eps=0.4)
+        settings = AssociationSettings.from_config(cfg)  # associate.*, video.pooling_method
+    """
+
+    top_k: int = TOP_K
+    k1: int = K1
+    k2: int = K2
+    eps: float = EPS
+    min_samples: int = MIN_SAMPLES
+    pooling_method: str = POOLING_METHOD
+    batch_size: int = 64
+
+    def __post_init__(self):
+        check_top_k(self.top_k)
+        ClusteringSettings(k1=self.k1, k2=self.k2, eps=self.eps, min_samples=self.min_samples)
+        check_pooling_method(self.pooling_method)
+        if self.batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
+
+    @classmethod
+    def from_config(cls, cfg) -> 'AssociationSettings':
+        """The settings of a config: ``associate.*``, ``video.pooling_method`` and
+        ``test.frame_batch_size`` (at least 1)."""
+        a = cfg.associate
+        return cls(top_k=a.top_k, k1=a.k1, k2=a.k2, eps=a.eps, min_samples=a.min_samples,
+                   pooling_method=cfg.video.pooling_method,
+                   batch_size=max(cfg.test.frame_batch_size, 1))
 
 
 @dataclass
@@ -90,15 +135,15 @@ def tracklet_features(model: nn.Module, tracklets: list[FootageTracklet], transf
     return F.normalize(features, dim=1)
 
 
-def associate_tracklets(tracklets: list[FootageTracklet], features: Tensor, top_k: int = TOP_K,
-                        k1: int = K1, k2: int = K2, eps: float = EPS,
-                        min_samples: int = MIN_SAMPLES) -> Association:
+def associate_tracklets(tracklets: list[FootageTracklet], features: Tensor,
+                        settings: AssociationSettings = AssociationSettings()) -> Association:
     """Global ids (``1 .. P``) and best matches of ``tracklets`` from their ``features``."""
+    s = settings
     cameras = [t.camid for t in tracklets]
     links = temporal_cannot_links(cameras, [t.first for t in tracklets],
                                   [t.last for t in tracklets])
-    ids = global_ids(features, cameras, links, k1, k2, eps, min_samples) + 1
-    index, similarity = top_matches(features, cameras, top_k)
+    ids = global_ids(features, cameras, links, s.k1, s.k2, s.eps, s.min_samples) + 1
+    index, similarity = top_matches(features, cameras, s.top_k)
     return Association(tracklets, features, ids, index, similarity, len(links))
 
 
@@ -170,9 +215,7 @@ def check_tracks_unchanged(folder: str, tracks: str, cameras: list[str]) -> None
 
 
 def associate(root: str, name: str, out: str, model: nn.Module, transform,
-              pooling_method: str = 'avg', batch_size: int = 64, use_gpu: bool = False,
-              top_k: int = TOP_K, k1: int = K1, k2: int = K2, eps: float = EPS,
-              min_samples: int = MIN_SAMPLES, footage: str | None = None,
+              settings: AssociationSettings = AssociationSettings(), footage: str | None = None,
               tracks: str | None = None) -> dict:
     """Associates the tracklets of data set ``ROOT/NAME`` across cameras; writes ``OUT``.
 
@@ -180,10 +223,10 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         root (str), name (str): the tracklet data set (``dal-make-tracklets``).
         out (str): output folder: ``matches.csv``, ``identities.csv``, ``<camera>.txt``,
             ``report.html`` (and ``scores.json``).
-        model (nn.Module): a torchreid backbone; eval mode gives its embedding.
+        model (nn.Module): a torchreid backbone; eval mode gives its embedding (on the GPU
+            when its weights are there).
         transform: the test transform of a frame (torchreid's ``build_transforms``).
-        pooling_method (str): frames to a tracklet feature: ``'avg'``, ``'max'``, ``'release'``.
-        top_k, k1, k2, eps, min_samples: matches per tracklet and the clustering's.
+        settings (AssociationSettings): pooling, matches and the clustering's settings.
         footage (str, optional): ``FOOTAGE`` whose ``<camera>/gt/gt.txt`` hold ground
             truth with global ids: then the ids are scored.
         tracks (str, optional): ``TRACKS``; default: the folder the data set was cut from.
@@ -208,17 +251,22 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
     tracks = tracks or sources['tracks']
     check_tracks_unchanged(osp.join(root, name), tracks, sorted({t.camera for t in tracklets}))
     with SaveDirLock(out, what='--out'):
-        return _associate_into(out, tracklets, tracks, model, transform, pooling_method,
-                               batch_size, use_gpu, top_k, k1, k2, eps, min_samples, footage)
+        features = tracklet_features(model, tracklets, transform, settings.pooling_method,
+                                     settings.batch_size, on_gpu(model))
+        association = associate_tracklets(tracklets, features, settings)
+        return write_association(out, association, tracks, footage)
 
 
-def _associate_into(out, tracklets, tracks, model, transform, pooling_method, batch_size,
-                    use_gpu, top_k, k1, k2, eps, min_samples, footage) -> dict:
-    from dal_torchreid.footage.report import write_report
-    from dal_torchreid.footage.scores import score_footage
+def on_gpu(model: nn.Module) -> bool:
+    """Whether ``model``'s weights lie on a GPU: where its features are computed."""
+    return any(p.is_cuda for p in model.parameters())
 
-    features = tracklet_features(model, tracklets, transform, pooling_method, batch_size, use_gpu)
-    association = associate_tracklets(tracklets, features, top_k, k1, k2, eps, min_samples)
+
+def write_association(out: str, association: Association, tracks: str,
+                      footage: str | None = None) -> dict:
+    """Writes ``OUT``'s files of an association (and its scores against ``footage``'s
+    ground truth); returns the summary written to ``OUT/summary.json``."""
+    tracklets = association.tracklets
     write_matches(osp.join(out, MATCHES), association)
     write_identities(osp.join(out, IDENTITIES), association)
     written = write_tracker_files(out, association, tracks)

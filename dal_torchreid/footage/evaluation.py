@@ -13,7 +13,7 @@ import os.path as osp
 import torchreid
 from yacs.config import CfgNode
 
-from dal_torchreid.footage.association import associate
+from dal_torchreid.footage.association import AssociationSettings, associate
 from dal_torchreid.footage.dataset import footage_folder_name, is_footage_dataset
 from dal_torchreid.footage.manifest import dataset_sources
 from dal_torchreid.engine.embedding import unwrap_model
@@ -29,11 +29,6 @@ def footage_with_ground_truth(root: str, name: str) -> str | None:
     return None
 
 
-def on_gpu(model) -> bool:
-    """Whether ``model``'s weights lie on a GPU: where its features are computed."""
-    return any(p.is_cuda for p in model.parameters())
-
-
 def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str | None = None,
                           tracks: str | None = None) -> dict:
     """:func:`~dal_torchreid.footage.association.associate` of data set ``name`` with
@@ -41,10 +36,8 @@ def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str
     _, transform = torchreid.data.transforms.build_transforms(
         cfg.data.height, cfg.data.width, transforms=[], norm_mean=list(cfg.data.norm_mean),
         norm_std=list(cfg.data.norm_std))
-    return associate(cfg.data.root, name, out, model, transform, cfg.video.pooling_method,
-                     max(cfg.test.frame_batch_size, 1), on_gpu(model), cfg.associate.top_k,
-                     cfg.associate.k1, cfg.associate.k2, cfg.associate.eps,
-                     cfg.associate.min_samples, footage=footage, tracks=tracks)
+    return associate(cfg.data.root, name, out, model, transform,
+                     AssociationSettings.from_config(cfg), footage=footage, tracks=tracks)
 
 
 def evaluate_footage(cfg: CfgNode, engine, save_dir: str) -> dict:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from dal_torchreid.cluster.pseudo_labels import cluster_tracklets
+from dal_torchreid.cluster.pseudo_labels import ClusteringSettings, cluster_tracklets
 
 # Defaults of the association (config keys associate.*).
 K1, K2 = 10, 3  # Jaccard neighbourhoods: a person has a few tracklets, not dozens
@@ -102,9 +102,10 @@ def global_ids(features: Tensor, cameras: Sequence[int], cannot_link: set = froz
     if len(features) == 1:
         return np.zeros(1, dtype=np.int64)
     k1 = max(2, min(k1, len(features) - 1))
-    labels = cluster_tracklets(features, cameras, k1=k1, k2=min(k2, k1), eps=eps,
-                               min_samples=min_samples, camera_centred=bool(cameras.max() > 0),
-                               cross_camera=bool(cameras.max() > 0), outliers='own_class')
+    several = bool(cameras.max() > 0)
+    labels = cluster_tracklets(features, cameras, ClusteringSettings(
+        k1=k1, k2=min(k2, k1), eps=eps, min_samples=min_samples, camera_centred=several,
+        cross_camera=several, outliers='own_class'))
     similarity = (features @ features.T).numpy()
     return split_cannot_links(labels, similarity, set(cannot_link))
 

@@ -25,6 +25,7 @@ from dal_torchreid.footage.dataset import (
     FootageTracklet, FootageTrackletDataset, footage_dataset_class
 )
 from dal_torchreid.footage.manifest import dataset_sources
+from dal_torchreid.footage.scores import tracklet_persons
 
 GROUND_TRUTH_SUFFIX = '-ground-truth-ids'
 """Ends the name of every ground-truth view: it is no data set of the user's."""
@@ -48,7 +49,6 @@ class GroundTruthFootageDataset(FootageTrackletDataset):
     def training_items(self, tracklets: list[FootageTracklet]) -> list[tuple]:
         """``(frame paths, pid, camid)`` of each tracklet that covers a person, pids
         ``0 .. P-1`` in the order of the ground truth's global ids."""
-        from dal_torchreid.footage.scores import tracklet_persons
 
         info = dataset_sources(self.root, self.dataset_dir)
         persons = tracklet_persons(info['footage'], info['tracks'], tracklets)

@@ -24,6 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from dal_torchreid.footage.tracks import read_mot_file
+
 IOU_THRESHOLD = 0.5
 
 
@@ -180,7 +182,6 @@ def read_ground_truth(footage: str, camera: str) -> np.ndarray:
     """Rows ``frame, id, left, top, width, height`` of ``FOOTAGE/<camera>/gt/gt.txt``, the
     boxes flagged 0 (MOTChallenge "ignore") left out. Raises ``FileNotFoundError`` naming
     a missing file."""
-    from dal_torchreid.footage.tracks import read_mot_file
 
     rows = read_mot_file(osp.join(footage, camera, 'gt', 'gt.txt'), 'ground-truth file')
     return rows[rows[:, 6] != 0][:, :6]
@@ -197,7 +198,6 @@ def tracklet_persons(footage: str, tracks: str, tracklets: Sequence,
         tracklets (sequence): :class:`~dal_torchreid.footage.FootageTracklet` s.
         gt (mapping, optional): ``{camera: rows}`` already read by :func:`read_ground_truth`.
     """
-    from dal_torchreid.footage.tracks import read_mot_file
 
     truth_of = {}
     for camera in sorted({t.camera for t in tracklets}):
@@ -222,7 +222,6 @@ def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids:
     as one sequence). Raises ``FileNotFoundError`` naming a missing ``gt.txt``. Ground-truth
     boxes flagged 0 (MOTChallenge "ignore") are left out.
     """
-    from dal_torchreid.footage.tracks import read_mot_file
 
     cameras = sorted({t.camera for t in tracklets})
     gt, predicted, lengths = {}, {}, {}
