@@ -337,3 +337,13 @@ def test_footage_tracklets_are_searched_by_a_track_or_by_crops_and_reported(tiny
     assert len(parser.links) == min(len(target.paths), 8) + len(by_track)
     assert all(osp.isfile(osp.join(out, unquote(link))) for link in parser.links)
 
+
+def test_the_search_benchmark_measures_each_size_in_a_process_of_its_own(capsys):
+    from dal_torchreid.benchmarks import search_scale
+    assert search_scale.main(['--sizes', '300', '--dims', '16', '--threads', '1',
+                              '--queries', '3']) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert 'median of 3 queries' in lines[0] and len(lines) == 3
+    cells = lines[2].split()
+    assert cells[:2] == ['300', '16'] and all(float(c) >= 0 for c in cells[2:])
+    assert float(cells[-1]) == pytest.approx(300 * 16 * 4 / 2 ** 20, abs=0.05)
