@@ -309,7 +309,7 @@ def crop_features(paths):
 
 def test_footage_tracklets_are_searched_by_a_track_or_by_crops_and_reported(tiny_tracklets,
                                                                            tmp_path):
-    from dal_torchreid.data.footage import read_footage_tracklets
+    from dal_torchreid.footage import read_footage_tracklets
     root, name = tiny_tracklets
     tracklets = read_footage_tracklets(osp.join(root, name))
     features = torch.stack([crop_features(t.paths).mean(0) for t in tracklets])

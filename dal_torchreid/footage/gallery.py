@@ -52,7 +52,7 @@ from scipy.sparse.csgraph import connected_components
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dal_torchreid.file_errors import check_input_file
+from dal_torchreid.files.errors import check_input_file
 from dal_torchreid.footage.tracklet_table import TrackletTable
 from dal_torchreid.models.imagenet import tensor_digest
 from dal_torchreid.models.weights import (

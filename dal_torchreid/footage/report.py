@@ -17,7 +17,7 @@ import cv2
 THUMB_HEIGHT = 96
 MAX_MATCH_ROWS = 500  # tracklets listed with their matches; the rest are in matches.csv
 
-_STYLE = """
+STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
 td, th { border: 1px solid #ccc; padding: 4px; vertical-align: top; text-align: center; }
@@ -64,7 +64,7 @@ def write_report(path: str, association, scores: dict | None = None) -> str:
     several = sorted((pid for pid, m in members.items() if len({ts[i].camera for i in m}) >= 2),
                      key=lambda pid: (-len(members[pid]), pid))
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>Cross-camera identities'
-             f'</title><style>{_STYLE}</style></head><body>',
+             f'</title><style>{STYLE}</style></head><body>',
              '<h1>Cross-camera identities</h1>',
              f'<p>{len(ts)} tracklets in {len(cameras)} cameras; {association.num_identities} '
              f'global identities, {len(several)} of them seen in several cameras; '

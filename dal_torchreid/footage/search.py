@@ -236,7 +236,7 @@ def search(gallery_or_features: Gallery | Tensor | np.ndarray, query,
             ``(D,)`` or ``(K, D)`` (crops of a person: their mean, L2-normalised).
         tracklets (TrackletTable or sequence, optional): with features, who each row is:
             a :class:`~dal_torchreid.footage.tracklet_table.TrackletTable` or the
-            :class:`~dal_torchreid.data.footage.FootageTracklet` s of the rows.
+            :class:`~dal_torchreid.footage.FootageTracklet` s of the rows.
         global_ids (sequence, optional): with a sequence of tracklets, their global ids.
         top_k (int, optional): hits returned; default every tracklet but the query.
         camera_links (CameraLinks, optional): a camera-link model (see :class:`CameraLinks`);

@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 import cv2
 
-from dal_torchreid.cluster.report import _STYLE as REPORT_STYLE
-from dal_torchreid.cluster.report import THUMB_HEIGHT
-from dal_torchreid.file_errors import WriteError
+from dal_torchreid.footage.report import STYLE as REPORT_STYLE
+from dal_torchreid.footage.report import THUMB_HEIGHT
+from dal_torchreid.files.errors import WriteError
 from dal_torchreid.footage.search import SearchHit
 
 MAX_ROWS = 200  # hits shown; all of them are in search.csv
@@ -64,7 +64,7 @@ class ReportQuery:
 def write_thumbnail(src: str, dst: str, height: int = THUMB_HEIGHT) -> None:
     """Writes image ``src`` scaled to ``height`` pixels to ``dst``. Raises
     ``FileNotFoundError`` naming ``src`` when it cannot be read, and
-    :class:`~dal_torchreid.file_errors.WriteError` naming ``dst`` when it cannot be written."""
+    :class:`~dal_torchreid.files.errors.WriteError` naming ``dst`` when it cannot be written."""
     image = cv2.imread(src)
     if image is None:
         raise FileNotFoundError(f'crop "{src}" cannot be read (missing, or not an image)')

@@ -65,7 +65,7 @@ class TrackletTable:
     @classmethod
     def from_tracklets(cls, tracklets: Sequence, global_ids: Sequence | None = None,
                        session: int = 0) -> 'TrackletTable':
-        """The table of :class:`~dal_torchreid.data.footage.FootageTracklet` s (or anything
+        """The table of :class:`~dal_torchreid.footage.FootageTracklet` s (or anything
         with ``camera``, ``track``, ``first`` and ``last``), all of one ``session``."""
         return cls([t.camera for t in tracklets], [t.track for t in tracklets],
                    [t.first for t in tracklets], [t.last for t in tracklets],
