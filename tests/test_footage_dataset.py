@@ -22,8 +22,8 @@ from footage_fixtures import (  # noqa: F401  (fixtures)
 def test_torchreid_loads_one_tracklet_per_camera_and_track_without_identities(tiny_tracklets):
     root, name = tiny_tracklets
     register_footage_dataset(name)
-    datamanager = torchreid.data.VideoDataManager(root=root, sources=name, height=32, width=16,
-                                                  workers=0, use_gpu=False, seq_len=4)
+    datamanager = torchreid.data.VideoDataManager(root=root, sources=name, targets=[], height=32,
+                                                  width=16, workers=0, use_gpu=False, seq_len=4)
     train = datamanager.train_loader.dataset.train
     rows = read_manifest(osp.join(root, name, 'manifest.csv'))
     assert len(train) == len({(r['camera'], r['track']) for r in rows})

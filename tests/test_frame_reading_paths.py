@@ -145,5 +145,7 @@ def test_unknown_data_set_is_refused_before_any_data_is_read(tmp_path, capsys):
     assert code == 2
     assert error_lines(err) == [
         f'error: command line: data.sources must be among torchreid\'s video data sets '
-        f'{registered_video_datasets()}, got \'nosuchset\'']
+        f'{registered_video_datasets()}, got \'nosuchset\', nor is it a tracklet data set '
+        f'under data.root "{tmp_path / "no-data"}": "{tmp_path / "no-data" / "nosuchset" / "manifest.csv"}" '
+        'does not exist (dal-make-tracklets --root ROOT --name NAME writes one)']
     assert not osp.exists(save_dir)  # refused before the run started

@@ -39,8 +39,9 @@ def main(argv=None) -> int:
             print(cfg.dump(), end='')
             return 0
         if len(cfg.data.sources) != 1 or not is_footage_dataset(cfg.data.sources[0]):
+            named = f'-s {" ".join(cfg.data.sources)}' if args.sources else 'no -s was given'
             raise NoIdentitiesError(
-                f'-s {" ".join(cfg.data.sources)}: name one tracklet data set that '
+                f'{named}: name one tracklet data set with -s NAME that '
                 f'dal-make-tracklets wrote under --root "{cfg.data.root}" (a folder with '
                 'manifest.csv and tracklets.json)')
         name = cfg.data.sources[0]

@@ -1,6 +1,7 @@
 """What the command-line tools share: which errors are the input's fault, and the log.
 
-An input error (a bad key, file, split, data set, checkpoint or weights file, a
+An input error (a bad key, file, split, data set, checkpoint or weights file, footage
+or tracker file, a tracklet data set's ``manifest.csv`` or ``tracklets.json``, a
 ``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
 leaves nothing to train) or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2; SIGINT
 and SIGTERM with one line naming the checkpoint to resume from
@@ -28,6 +29,7 @@ from dal_torchreid.data.splits import SplitFileError
 from dal_torchreid.engine.checkpoint import CheckpointError
 from dal_torchreid.engine.memory_format import MemoryFormatError
 from dal_torchreid.files.errors import WriteError
+from dal_torchreid.footage import FootageError, TrackFileError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
 from dal_torchreid.files.save_dir import SaveDirError
@@ -37,7 +39,7 @@ INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameEr
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
                 IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
                 Bf16InputSizeError, CrossCameraError, BudgetError, MemoryFormatError,
-                ClusteringError)
+                ClusteringError, FootageError, TrackFileError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)

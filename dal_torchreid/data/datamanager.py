@@ -89,11 +89,21 @@ def _check_dataset_names(name: str, values: Sequence[str]) -> None:
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
         raise ValueError(f'{name} names {", ".join(repr(v) for v in twice)} twice')
-    known = registered_video_datasets()
-    unknown = [v for v in values if v not in known]
+    unknown = unknown_datasets(values)
     if unknown:
-        raise ValueError(f'{name} must be among torchreid\'s video data sets {known}, got '
-                         f'{unknown if len(unknown) > 1 else repr(unknown[0])}')
+        raise ValueError(unknown_datasets_message(name, unknown))
+
+
+def unknown_datasets(values: Sequence[str]) -> list[str]:
+    """The names among ``values`` that torchreid's registry does not hold."""
+    known = registered_video_datasets()
+    return [v for v in ([values] if isinstance(values, str) else values) if v not in known]
+
+
+def unknown_datasets_message(name: str, unknown: Sequence[str]) -> str:
+    """``name must be among torchreid's video data sets [...], got ...``."""
+    return (f'{name} must be among torchreid\'s video data sets {registered_video_datasets()}, '
+            f'got {list(unknown) if len(unknown) > 1 else repr(unknown[0])}')
 
 
 def available_splits(root: str, name: str) -> tuple[int, str] | None:

@@ -134,7 +134,9 @@ class RecordingMixin:
     every evaluation's epoch (0: test only) and each target's rank-1 and mAP. NaN or infinite test
     features are an error, never a score; so are NaN or infinite weights after
     a training epoch (before its checkpoints are written) or before an evaluation
-    (:meth:`check_finite_weights`).
+    (:meth:`check_finite_weights`). An evaluation during training that fails otherwise
+    saves the weights it was given first (``model.pth.tar-<epoch>``, as torchreid would
+    have after it), so a training run never loses its weights to its evaluation.
 
     Examples::
 
@@ -230,7 +232,24 @@ class RecordingMixin:
             return None
         epoch = 0 if self._test_only else self.epoch + 1
         self.evaluations.append({'epoch': epoch, 'targets': {}})
-        return super().test(*args, **kwargs)
+        try:
+            return super().test(*args, **kwargs)
+        except Exception as err:
+            if not self._test_only and kwargs.get('save_dir') and not isinstance(
+                    err, FloatingPointError):  # a diverged model is never saved
+                self.save_before_failure(err, kwargs['save_dir'])
+            raise
+
+    def save_before_failure(self, err: Exception, save_dir: str) -> None:
+        """Saves the trained weights (``save_model``, with no rank-1) when the evaluation
+        after epoch ``self.epoch + 1`` failed with ``err``, and says where."""
+        path = self.save_model(self.epoch, None, save_dir)
+        said = (f'the evaluation after epoch {self.epoch + 1} failed '
+                f'({type(err).__name__}); the trained weights were saved first'
+                + (f': "{path}"' if path else f' under "{save_dir}"'))
+        print(f'=> {said}')
+        if hasattr(err, 'add_note'):  # Python 3.11+: the traceback says it too
+            err.add_note(said)
 
     def _extract(self, data_loader):
         if self.eval_frame_batch_size > 0:

@@ -23,6 +23,8 @@ class AtomicCheckpoints:
     :class:`~dal_torchreid.files.errors.WriteError` naming it, and never a half-written file."""
 
     def save_model(self, epoch, rank1, save_dir, is_best=False):
+        """Writes each model's checkpoint; returns the path of the first."""
+        paths = []
         for name in self.get_model_names():
             state = {'state_dict': self._models[name].state_dict(), 'epoch': epoch + 1,
                      'rank1': rank1, 'optimizer': self._optims[name].state_dict(),
@@ -30,8 +32,10 @@ class AtomicCheckpoints:
             folder = osp.join(save_dir, name)
             path = save_checkpoint_atomic(state, osp.join(folder, f'model.pth.tar-{epoch + 1}'))
             print(f'Checkpoint saved to "{path}"')
+            paths.append(path)
             if is_best:
                 save_checkpoint_atomic(state, osp.join(folder, 'model-best.pth.tar'))
+        return paths[0] if paths else None
 
 
 class RecordedVideoSoftmaxEngine(AtomicCheckpoints, RecordingMixin,

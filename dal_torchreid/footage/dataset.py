@@ -7,10 +7,14 @@ camera ids numbered in the sorted order of the camera names. There is no person
 id: every tracklet carries :data:`UNKNOWN_PID`, and the label-free engines never
 read it. Query and gallery hold one placeholder tracklet each, as torchreid's own
 training-only sets (CUHK-SYSU) do; there is nothing to evaluate, so the tools never
-use such a set as a target.
+use such a set as a target, and torchreid building it as one (a ``VideoDataManager``
+without ``targets=[]`` makes the sources its targets) is refused before any training.
+The summary torchreid prints shows its tracklets, cameras and crops, not placeholders.
 
 The data set is registered under its own name the torchreid way
-(``torchreid.data.register_video_dataset``) by :func:`register_footage_dataset`.
+(``torchreid.data.register_video_dataset``) by :func:`register_footage_dataset`;
+:func:`register_footage_under` finds it by its folder, refusing a name that is not one
+plain folder name and a damaged ``tracklets.json`` before anything trains on it.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from typing import Sequence
 import torchreid
 
 from dal_torchreid.data.datamanager import DataLayoutError, registered_video_datasets
-from dal_torchreid.footage.manifest import INFO, MANIFEST, read_manifest
+from dal_torchreid.footage.folders import check_dataset_name
+from dal_torchreid.footage.manifest import INFO, MANIFEST, dataset_sources, read_manifest
+from dal_torchreid.footage.sources import FootageError
 
 UNKNOWN_PID = -1
 """The person id every footage tracklet carries: not known, never used."""
@@ -97,29 +103,56 @@ class FootageTrackletDataset(torchreid.data.VideoDataset):
     """The tracklets of ``root/<dataset_dir>``, without identities (see the module).
 
     Subclassed per data set name by :func:`register_footage_dataset`, which sets
-    ``dataset_dir``; torchreid builds it from ``VideoDataManager(root, sources=NAME)``.
+    ``dataset_dir``; torchreid builds it from ``VideoDataManager(root, sources=NAME,
+    targets=[])`` (built as a target, for a query or gallery, it is refused:
+    :class:`NoIdentitiesError`).
 
     Args:
         root (str): data root.
-        **kwargs: torchreid's ``VideoDataset`` arguments (transform, mode, seq_len, ...).
+        mode (str): ``'train'``; torchreid's ``'query'`` and ``'gallery'`` are refused
+            (a ground-truth view's are torchreid's placeholders).
+        **kwargs: torchreid's ``VideoDataset`` arguments (transform, seq_len, ...).
 
     Examples::
 
         import torchreid, dal_torchreid
         dal_torchreid.footage.register_footage_dataset('shop')
-        datamanager = torchreid.data.VideoDataManager(root='reid-data', sources='shop')
+        datamanager = torchreid.data.VideoDataManager(root='reid-data', sources='shop',
+                                                      targets=[])
     """
 
     dataset_dir = ''
     has_identities = False  # True only for a comparison's ground-truth view
 
-    def __init__(self, root: str = '', **kwargs) -> None:
+    def __init__(self, root: str = '', mode: str = 'train', **kwargs) -> None:
+        if mode != 'train' and not self.has_identities:
+            raise NoIdentitiesError(
+                f'data set "{self.dataset_dir}" (tracklets cut from footage) cannot be a test '
+                f'target: it has no query or gallery to evaluate on. torchreid makes the '
+                'sources the targets when none are given: build the data manager with '
+                f'targets=[] (VideoDataManager(root, sources="{self.dataset_dir}", targets=[]))')
         self.root = osp.abspath(osp.expanduser(root))
         self.folder = osp.join(self.root, self.dataset_dir)
         self.tracklets = read_footage_tracklets(self.folder)
         train = self.training_items(self.tracklets)
         placeholder = [copy.deepcopy(train[0])]  # torchreid needs a query and a gallery
-        super().__init__(train, placeholder, copy.deepcopy(placeholder), **kwargs)
+        super().__init__(train, placeholder, copy.deepcopy(placeholder), mode=mode, **kwargs)
+
+    def show_summary(self) -> None:
+        """torchreid's summary, with what is true of tracklets cut from footage: tracklets,
+        cameras and crops; no identities (a ground-truth view: its identities), and no
+        query or gallery rows (torchreid's placeholders, never evaluated)."""
+        crops = sum(len(item[0]) for item in self.train)
+        identities = (f'{self.num_train_pids} identities from the ground truth'
+                      if self.has_identities else 'no identities')
+        rule = '  ' + '-' * 46
+        print(f'=> Loaded {type(self).__name__}')
+        print(rule)
+        print('  subset   | # tracklets | # cameras | # crops')
+        print(rule)
+        print(f'  train    | {len(self.train):11d} | {self.num_train_cams:9d} | {crops:7d}')
+        print(rule)
+        print(f'  tracklets cut from footage: {identities}, nothing to evaluate on')
 
     def training_items(self, tracklets: list[FootageTracklet]) -> list[tuple]:
         """torchreid's ``(frame paths, pid, camid)`` of each training tracklet: every
@@ -168,14 +201,38 @@ def register_footage_dataset(name: str) -> type:
 def register_footage_under(root: str, names: Sequence[str]) -> list[str]:
     """Registers each of ``names`` that is not a torchreid data set yet and whose folder
     under ``root`` holds a tracklet data set (``tracklets.json`` and ``manifest.csv``);
-    returns the footage data sets among ``names``."""
+    returns the footage data sets among ``names``.
+
+    Raises :class:`~dal_torchreid.footage.sources.FootageError` for a name that is not
+    one plain folder name (``../x``, an absolute path, ``''``: the data set and what is
+    written after it would lie elsewhere than under ``root``), and for a folder holding
+    only part of a tracklet data set or a damaged ``tracklets.json``
+    (:func:`~dal_torchreid.footage.manifest.dataset_sources`), naming the file.
+    """
     root = osp.abspath(osp.expanduser(root or ''))
     for name in names:
+        if not isinstance(name, str) or name in registered_video_datasets():
+            continue
+        check_dataset_name(name, 'data set')
         folder = osp.join(root, name)
-        if (name not in registered_video_datasets() and osp.isfile(osp.join(folder, MANIFEST))
-                and osp.isfile(osp.join(folder, INFO))):
-            register_footage_dataset(name)
+        manifest, info = osp.join(folder, MANIFEST), osp.join(folder, INFO)
+        if not (osp.isfile(manifest) or osp.isfile(info)):
+            continue
+        dataset_sources(root, name)  # tracklets.json, checked
+        if not osp.isfile(manifest):
+            raise FootageError(f'"{manifest}" does not exist: the tracklet data set "{name}" '
+                               'is incomplete; cut it again with dal-make-tracklets')
+        register_footage_dataset(name)
     return [name for name in names if is_footage_dataset(name)]
+
+
+def where_footage_was_looked_for(root: str, names: Sequence[str]) -> str:
+    """Where the tracklet data sets ``names`` were looked for under ``root``, for the
+    error of a data set name that is found nowhere."""
+    root = osp.abspath(osp.expanduser(root or ''))
+    looked = ', '.join(f'"{osp.join(root, name, MANIFEST)}"' for name in names)
+    return (f'nor is it a tracklet data set under data.root "{root}": {looked} does not exist '
+            '(dal-make-tracklets --root ROOT --name NAME writes one)')
 
 
 def check_engine_for_footage(engine: str, sources: Sequence[str], unsupervised: Sequence[str]) -> None:

@@ -5,10 +5,16 @@ folder, 1-based six-digit names) or exactly one video file. Frames are yielded i
 increasing order and only those asked for are decoded into arrays, so memory does not
 grow with the video's length; a video is never sought in (seeking is slow and can be
 inexact on compressed video).
+
+What could put a crop in the wrong place is refused, naming the file: a frame of
+another size than the camera's first (boxes are clipped to one frame size), two image
+files of one frame number (``000007.jpg`` and ``000007.png``), a folder numbered from
+``000000`` (MOTChallenge frames, and tracker files, count from 1), and a video or frame
+that is not a regular file (a FIFO would block the reader forever). Image files whose
+name is not a number (``._000001.jpg``, ``thumbs.png``) are not frames and are ignored.
 """
 from __future__ import annotations
 
-import glob
 import os
 import os.path as osp
 from typing import Iterable, Iterator
@@ -22,6 +28,53 @@ IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
 class FootageError(ValueError):
     """A camera's footage that is missing or cannot be decoded, with the file (and frame)."""
+
+
+def check_regular_file(path: str, what: str) -> None:
+    """Raises ``FileNotFoundError`` naming ``what`` and ``path`` when nothing is there, and
+    :class:`FootageError` when it is a folder, a FIFO, a socket or a device: only regular
+    files (or links to one) are opened, so a reader never blocks on a FIFO."""
+    if osp.isfile(path):
+        return
+    if osp.isdir(path):
+        raise FootageError(f'{what} "{path}" is a folder, not a file')
+    if osp.exists(path):
+        raise FootageError(f'{what} "{path}" is not a regular file (a FIFO, socket or '
+                           'device): only files are read')
+    raise FileNotFoundError(f'{what} "{path}" does not exist')
+
+
+def frame_files(images: str) -> dict[int, str]:
+    """``{frame number: file name}`` of the frame folder ``images``: the image files
+    named by a number (``000001.jpg``: frame 1).
+
+    Raises :class:`FootageError` naming the folder and files when it holds none, two
+    files of one frame, a frame 0 (frames count from 1) or a frame that is not a
+    regular file.
+    """
+    found: dict[int, list[str]] = {}
+    with os.scandir(images) as entries:
+        for entry in entries:
+            stem, suffix = osp.splitext(entry.name)
+            if suffix.lower() in IMAGE_SUFFIXES and stem.isascii() and stem.isdigit():
+                found.setdefault(int(stem), []).append(entry.name)
+    if not found:
+        raise FootageError(f'frame folder "{images}" holds no frames (image files named by '
+                           f'their 1-based number, 000001.jpg ...; {", ".join(IMAGE_SUFFIXES)})')
+    twice = {number: sorted(names) for number, names in found.items() if len(names) > 1}
+    if twice:
+        number = min(twice)
+        raise FootageError(f'frame folder "{images}" holds {len(twice[number])} files of frame '
+                           f'{number} ({", ".join(twice[number])}): which is the frame is not '
+                           'known; keep one')
+    if 0 in found:
+        raise FootageError(f'frame folder "{images}" holds "{found[0][0]}" (frame 0): frames '
+                           'are numbered from 1, as tracker files count them (000001.jpg is '
+                           'frame 1); number the images from 000001 so that each is the frame '
+                           'the tracker saw')
+    for number, [name] in found.items():
+        check_regular_file(osp.join(images, name), 'frame')
+    return {number: names[0] for number, names in sorted(found.items())}
 
 
 class CameraFootage:
@@ -46,6 +99,7 @@ class CameraFootage:
             self.video = None
             self.images = images
             self.source = images
+            self.files = frame_files(images)
         else:
             videos = sorted(f for f in os.listdir(folder)
                             if osp.splitext(f)[1].lower() in VIDEO_SUFFIXES)
@@ -54,7 +108,9 @@ class CameraFootage:
                 raise FootageError(f'camera folder "{folder}" must hold img1/ or one video file '
                                    f'({", ".join(VIDEO_SUFFIXES)}); found {found}')
             self.video = osp.join(folder, videos[0])
+            check_regular_file(self.video, 'video')
             self.images = None
+            self.files = {}
             self.source = self.video
         self.width, self.height, self.length = self._size()
 
@@ -73,20 +129,31 @@ class CameraFootage:
             if width <= 0 or height <= 0:
                 raise FootageError(f'video "{self.video}": OpenCV reads no frame size')
             return width, height, count if count > 0 else None
-        files = sorted(f for f in os.listdir(self.images)
-                       if osp.splitext(f)[1].lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FootageError(f'frame folder "{self.images}" holds no images')
-        first = cv2.imread(osp.join(self.images, files[0]))
-        if first is None:
-            raise FootageError(f'frame "{osp.join(self.images, files[0])}" cannot be decoded')
-        return first.shape[1], first.shape[0], len(files)
+        first = self.frame_path(min(self.files))
+        image = cv2.imread(first)
+        if image is None:
+            raise FootageError(f'frame "{first}" cannot be decoded')
+        return image.shape[1], image.shape[0], len(self.files)
 
     def frame_path(self, number: int) -> str:
-        """The image file of frame ``number`` (1-based) in ``img1/``."""
-        stem = osp.join(self.images, f'{number:06d}')
-        found = glob.glob(glob.escape(stem) + '.*')
-        return found[0] if found else stem + '.jpg'
+        """The image file of frame ``number`` (1-based) in ``img1/`` (``000042.jpg`` for
+        one that is not there)."""
+        return osp.join(self.images, self.files.get(number, f'{number:06d}.jpg'))
+
+    def check_size(self, number: int, image: np.ndarray) -> None:
+        """Raises :class:`FootageError` naming the frame when ``image`` is not of the
+        camera's size (that of its first frame): boxes are clipped to that size."""
+        height, width = image.shape[:2]
+        if (width, height) != (self.width, self.height):
+            if self.video is not None:
+                where = f'video "{self.video}": frame {number} is'
+                first = 'the video\'s frame size'
+            else:
+                where = f'frame {number} "{self.frame_path(number)}" is'
+                first = f'the first frame "{self.frame_path(min(self.files))}"'
+            raise FootageError(f'{where} {width}x{height}, but {first} is {self.width}x'
+                               f'{self.height}: all frames of a camera must have one size '
+                               '(its boxes are clipped to it)')
 
     def frames(self, numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         """``(number, BGR image)`` of the 1-based frames ``numbers``, in increasing order.
@@ -102,6 +169,7 @@ class CameraFootage:
                 if image is None:
                     state = 'cannot be decoded' if osp.isfile(path) else 'does not exist'
                     raise FootageError(f'frame {number} "{path}" {state}')
+                self.check_size(number, image)
                 yield number, image
             return
         capture = cv2.VideoCapture(self.video)
@@ -118,6 +186,7 @@ class CameraFootage:
                 if not ok or image is None:
                     raise FootageError(f'video "{self.video}": frame {number} cannot be decoded '
                                        f'(the video ends or is damaged after frame {current - 1})')
+                self.check_size(number, image)
                 yield number, image
         finally:
             capture.release()

@@ -4,9 +4,12 @@
 MOTChallenge output) and ``FOOTAGE/<camera>/`` (a video or ``img1/`` frames) and writes
 ``ROOT/NAME/`` in the form :mod:`dal_torchreid.footage.manifest` describes.
 
-Boxes are clipped to the frame (after optional padding); low-confidence boxes, boxes
-smaller than a minimum and tracks left shorter than a minimum are dropped and counted;
-a track keeps at most ``max_frames`` of its boxes, spread evenly over it. Each camera
+Boxes are clipped to the frame (after optional padding); boxes of other classes than
+the kept ones (the MOTChallenge class column, 8th, where it holds one), low-confidence
+boxes, boxes smaller than a minimum, a second box of one track in one frame, and tracks
+left shorter than a minimum are dropped and counted; a track keeps at most
+``max_frames`` of its boxes, spread evenly over it. A class or confidence of ``-1`` is
+"not given": such a box is never dropped for it. Each camera
 is decoded once, in order; a camera whose ``manifest.csv`` exists, cut with the same
 settings from the same sources (``camera.json`` records their fingerprints), is not
 redone, so a stopped run continues where it stopped; one whose footage or tracker file
@@ -15,12 +18,14 @@ changed is cut again.
 The user's files are never written: ``ROOT/NAME`` may not be, hold or lie inside the
 footage or tracks folder; only folders this tool made (a camera folder with
 ``camera.json``) are ever replaced; a lock (``ROOT/NAME/run.lock``) keeps a second run
-out while one writes.
+out while one writes. Hidden cameras (a name starting with ``.``) are skipped and said;
+a camera named as one of the data set's own files (``manifest.csv``, ...) is refused.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import os.path as osp
 import shutil
@@ -32,16 +37,24 @@ import cv2
 import numpy as np
 
 from dal_torchreid.data.datamanager import registered_video_datasets
-from dal_torchreid.files.save_dir import SaveDirLock
+from dal_torchreid.files.save_dir import LOCK_FILE, SaveDirLock
 from dal_torchreid.footage.dataset import is_footage_dataset
 from dal_torchreid.footage.fingerprint import camera_fingerprint, same_sources
 from dal_torchreid.footage.folders import check_dataset_name, check_output_folder
-from dal_torchreid.footage.manifest import CAMERA_INFO, INFO, MANIFEST, write_manifest
-from dal_torchreid.footage.sources import CameraFootage, FootageError
-from dal_torchreid.footage.tracks import CONF, FRAME, HEIGHT, ID, LEFT, TOP, WIDTH, read_mot_file
+from dal_torchreid.footage.manifest import (
+    CAMERA_INFO, INFO, MANIFEST, read_json, temporary_path, write_json, write_manifest
+)
+from dal_torchreid.footage.sources import CameraFootage, FootageError, check_regular_file
+from dal_torchreid.footage.tracks import (
+    CLASS, CONF, FRAME, HEIGHT, ID, LEFT, NOT_GIVEN, TOP, WIDTH, read_mot_file
+)
 
 STAGING_MARK = '.dal-make-tracklets'  # in a staging folder the tool made
+PERSON = 1
+"""The MOTChallenge class of a pedestrian: the class kept by default."""
 _JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
+# Files of the data set folder ROOT/NAME itself: no camera may take one of these names.
+DATA_SET_FILES = (MANIFEST, INFO, LOCK_FILE, temporary_path(MANIFEST), temporary_path(INFO))
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,11 @@ class TrackletSettings:
     """How tracker boxes become crops.
 
     Args:
-        min_conf (float): boxes of lower confidence are dropped.
+        min_conf (float, optional): boxes of lower confidence are dropped; None keeps
+            all. A box whose confidence is -1 (not given) is never dropped for it.
+        classes (tuple, optional): the classes kept where the 8th column holds one
+            (MOTChallenge: 1 is a pedestrian); -1 there (not given) is always kept; None
+            keeps every class.
         min_height, min_width (int): clipped boxes smaller than this (pixels) are dropped.
         min_length (int): tracks with fewer boxes left are dropped.
         max_frames (int): most crops per track, spread evenly over it (0: all).
@@ -58,9 +75,11 @@ class TrackletSettings:
     Examples::
 
         settings = TrackletSettings(min_conf=0.5, min_length=5, max_frames=32)
+        settings = TrackletSettings(classes=(1, 2))  # pedestrians and persons on vehicles
     """
 
-    min_conf: float = 0.0
+    min_conf: float | None = None
+    classes: tuple[int, ...] | None = (PERSON,)
     min_height: int = 16
     min_width: int = 8
     min_length: int = 4
@@ -68,6 +87,15 @@ class TrackletSettings:
     padding: float = 0.0
 
     def __post_init__(self):
+        if self.min_conf is not None and not math.isfinite(self.min_conf):
+            raise ValueError(f'min_conf must be a finite number (or None: keep all), got '
+                             f'{self.min_conf!r}')
+        if self.classes is not None:
+            classes = tuple(self.classes)
+            if not classes or not all(float(c) == int(c) >= 0 for c in classes):
+                raise ValueError(f'classes must be whole numbers >= 0 (or None: keep all), '
+                                 f'got {self.classes!r}')
+            object.__setattr__(self, 'classes', tuple(int(c) for c in classes))
         for name, ok, what in (('min_height', self.min_height >= 1, '>= 1'),
                                ('min_width', self.min_width >= 1, '>= 1'),
                                ('min_length', self.min_length >= 1, '>= 1'),
@@ -76,22 +104,36 @@ class TrackletSettings:
             if not ok:
                 raise ValueError(f'{name} must be {what}, got {getattr(self, name)!r}')
 
+    def record(self) -> dict:
+        """The settings as ``camera.json`` and ``tracklets.json`` record them (JSON's types:
+        what a later run's settings are compared with)."""
+        return json.loads(json.dumps(asdict(self)))
+
 
 def list_cameras(footage: str, tracks: str) -> list[str]:
-    """The cameras: one ``TRACKS/<camera>.txt`` each, each with a ``FOOTAGE/<camera>/``.
+    """The cameras: one ``TRACKS/<camera>.txt`` each, each with a ``FOOTAGE/<camera>/``;
+    hidden ones (:func:`hidden_cameras`) are left out.
 
     Raises :class:`~dal_torchreid.footage.sources.FootageError` naming a camera
-    that has tracks but no footage folder, or footage but no tracks file.
+    that has tracks but no footage folder, or footage but no tracks file, whose tracks
+    file is not a file, or whose name is one of the data set's own files.
     """
     for folder, what in ((footage, 'footage folder'), (tracks, 'tracks folder')):
         if not osp.isdir(folder):
             raise FootageError(f'{what} "{folder}" does not exist')
-    with_tracks = sorted(f[:-4] for f in os.listdir(tracks) if f.endswith('.txt'))
+    with_tracks = sorted(f[:-4] for f in os.listdir(tracks)
+                         if f.endswith('.txt') and not f.startswith('.'))
     with_footage = sorted(d for d in os.listdir(footage)
                           if osp.isdir(osp.join(footage, d)) and not d.startswith('.'))
     if not with_tracks:
         raise FootageError(f'tracks folder "{tracks}" holds no <camera>.txt file')
     for camera in with_tracks:
+        check_regular_file(osp.join(tracks, camera + '.txt'), f'camera "{camera}": tracks file')
+        if camera in DATA_SET_FILES:
+            raise FootageError(f'camera "{camera}" ("{osp.join(tracks, camera + ".txt")}"): '
+                               'its folder would take the name of one of the data set\'s own '
+                               f'files ({", ".join(DATA_SET_FILES)}); rename the camera (its '
+                               'tracks file and footage folder)')
         if camera not in with_footage:
             raise FootageError(f'camera "{camera}": "{osp.join(tracks, camera + ".txt")}" has no '
                                f'footage folder "{osp.join(footage, camera)}"')
@@ -100,6 +142,15 @@ def list_cameras(footage: str, tracks: str) -> list[str]:
             raise FootageError(f'camera "{camera}": footage folder "{osp.join(footage, camera)}" '
                                f'has no tracks file "{osp.join(tracks, camera + ".txt")}"')
     return with_tracks
+
+
+def hidden_cameras(footage: str, tracks: str) -> list[str]:
+    """The tracks files and footage folders skipped as hidden (a name starting with ``.``),
+    as paths."""
+    return sorted([osp.join(tracks, f) for f in os.listdir(tracks)
+                   if f.startswith('.') and f.endswith('.txt')]
+                  + [osp.join(footage, d) for d in os.listdir(footage)
+                     if d.startswith('.') and osp.isdir(osp.join(footage, d))])
 
 
 def _clip_boxes(rows: np.ndarray, width: int, height: int, padding: float) -> np.ndarray:
@@ -117,17 +168,29 @@ def select_crops(rows: np.ndarray, width: int, height: int,
     """The crops to cut from tracker ``rows`` of one camera, and what was dropped.
 
     Returns ``(crops, counts)``: crops as ``(track, frame, left, top, width, height)``
-    sorted by frame then track; counts of ``boxes``, ``boxes_low_conf``,
-    ``boxes_small``, ``boxes_duplicate`` (a second box of one track in one frame),
-    ``tracks``, ``tracks_short``, ``tracks_kept`` and ``crops``.
+    sorted by frame then track; counts of ``boxes``, ``boxes_other_class`` (with
+    ``classes_dropped``: how many of each class), ``boxes_low_conf``, ``boxes_small``,
+    ``boxes_duplicate`` (a second box of one track in one frame), ``boxes_without_conf``
+    (confidence -1, never dropped for it), ``tracks``, ``tracks_short``,
+    ``tracks_kept`` and ``crops``. Each dropped box is counted once, by the first of
+    these filters that drops it.
     """
     counts = {'boxes': len(rows)}
-    confident = rows[:, CONF] >= settings.min_conf
+    kinds = rows[:, CLASS]
+    in_class = np.ones(len(rows), dtype=bool) if settings.classes is None else (
+        (kinds == NOT_GIVEN) | np.isin(kinds, settings.classes))
+    without_conf = rows[:, CONF] == NOT_GIVEN
+    confident = without_conf | (True if settings.min_conf is None
+                                else rows[:, CONF] >= settings.min_conf)
     boxes = _clip_boxes(rows, width, height, settings.padding)
     big = (boxes[:, 2] >= settings.min_width) & (boxes[:, 3] >= settings.min_height)
-    counts['boxes_low_conf'] = int((~confident).sum())
-    counts['boxes_small'] = int((confident & ~big).sum())
-    keep = confident & big
+    dropped_kinds, dropped_counts = np.unique(kinds[~in_class], return_counts=True)
+    counts['boxes_other_class'] = int((~in_class).sum())
+    counts['classes_dropped'] = {f'{k:g}': int(n) for k, n in zip(dropped_kinds, dropped_counts)}
+    counts['boxes_without_conf'] = int((in_class & without_conf).sum())
+    counts['boxes_low_conf'] = int((in_class & ~confident).sum())
+    counts['boxes_small'] = int((in_class & confident & ~big).sum())
+    keep = in_class & confident & big
     track_ids = rows[:, ID].astype(np.int64)
     counts['tracks'] = len(np.unique(track_ids))
     crops, short, duplicates = [], 0, 0
@@ -213,10 +276,10 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
         counts['seconds'] = round(time.perf_counter() - start, 2)
         counts['last_frame'] = max((c[1] for c in crops), default=0)
         counts['frame_size'] = [footage.width, footage.height]
-        with open(osp.join(staging, CAMERA_INFO), 'w') as f:
-            json.dump({'settings': asdict(settings), 'source': footage.source,
-                       'tracks': osp.abspath(tracks_file), 'fingerprint': fingerprint,
-                       'counts': counts}, f, indent=2)
+        write_json(osp.join(staging, CAMERA_INFO),
+                   {'settings': settings.record(), 'source': footage.source,
+                    'tracks': osp.abspath(tracks_file), 'fingerprint': fingerprint,
+                    'counts': counts})
         write_manifest(osp.join(staging, MANIFEST), manifest)
         os.remove(osp.join(staging, STAGING_MARK))
     except BaseException:
@@ -232,6 +295,16 @@ def make_camera_tracklets(footage: CameraFootage, tracks_file: str, folder: str,
 def staging_folder(folder: str, camera: str) -> str:
     """Where a camera's crops are cut before they are renamed into ``folder/<camera>``."""
     return osp.join(folder, f'.{camera}.partial')
+
+
+def finished_cameras(folder: str) -> list[str]:
+    """The cameras of ``folder`` (``ROOT/NAME``) cut whole (``camera.json`` and
+    ``manifest.csv``): what a later run keeps."""
+    if not osp.isdir(folder):
+        return []
+    return sorted(d for d in os.listdir(folder) if not d.startswith('.')
+                  and osp.isfile(osp.join(folder, d, CAMERA_INFO))
+                  and osp.isfile(osp.join(folder, d, MANIFEST)))
 
 
 def check_own_folders(folder: str, cameras: list[str]) -> None:
@@ -266,7 +339,8 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
 
     Returns:
         dict: what ``tracklets.json`` holds: settings, cameras with their sources
-        and counts, and which cameras were kept from an earlier run.
+        and counts, which cameras were kept from an earlier run and which hidden ones
+        were skipped.
 
     Raises :class:`~dal_torchreid.footage.sources.FootageError` or
     :class:`~dal_torchreid.footage.tracks.TrackFileError` naming the file (and
@@ -286,10 +360,15 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
     cameras = list_cameras(footage, tracks)
     sources = {camera: CameraFootage(osp.join(footage, camera)) for camera in cameras}
     out = stream or sys.stdout
+    hidden = hidden_cameras(footage, tracks)
+    for path in hidden:
+        print(f'skipped "{path}": hidden (its name starts with "."); rename it to cut it',
+              file=out)
     with SaveDirLock(folder, what='data set folder (--root/--name)'):
         check_own_folders(folder, cameras)
         info = {'footage': osp.abspath(footage), 'tracks': osp.abspath(tracks),
-                'settings': asdict(settings), 'cameras': {}, 'kept_from_earlier_run': []}
+                'settings': settings.record(), 'cameras': {}, 'kept_from_earlier_run': [],
+                'skipped_hidden': hidden}
         for camera in cameras:
             tracks_file = osp.join(tracks, camera + '.txt')
             earlier = _earlier_cut(folder, camera, settings)
@@ -310,8 +389,7 @@ def make_tracklets(footage: str, tracks: str, root: str, name: str,
             with open(osp.join(folder, camera, MANIFEST), newline='') as f:
                 rows += list(csv.DictReader(f))
         write_manifest(osp.join(folder, MANIFEST), rows)
-        with open(osp.join(folder, INFO), 'w') as f:
-            json.dump(info, f, indent=2)
+        write_json(osp.join(folder, INFO), info)
     return info
 
 
@@ -321,10 +399,11 @@ def _earlier_cut(folder: str, camera: str, settings: TrackletSettings) -> dict |
     done = osp.join(folder, camera, CAMERA_INFO)
     if not (osp.isfile(done) and osp.isfile(osp.join(folder, camera, MANIFEST))):
         return None
-    with open(done) as f:
-        earlier = json.load(f)
-    if earlier['settings'] != asdict(settings):
+    earlier = read_json(done, 'camera record')
+    if not isinstance(earlier.get('counts'), dict):  # damaged: this tool's folder, cut again
+        return None
+    if earlier.get('settings') != settings.record():
         raise FootageError(f'camera "{camera}" in "{folder}" was made with other settings '
-                           f'({earlier["settings"]}); use another --name, or remove '
+                           f'({earlier.get("settings")}); use another --name, or remove '
                            f'"{osp.join(folder, camera)}" to redo it')
     return earlier

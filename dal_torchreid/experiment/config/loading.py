@@ -20,6 +20,7 @@ import torch
 import yaml
 from yacs.config import CfgNode as CN
 
+from dal_torchreid.data.datamanager import unknown_datasets, unknown_datasets_message
 from dal_torchreid.engine.optimization import check_amp
 from dal_torchreid.engine.unsupervised import check_fixbase_epoch
 from dal_torchreid.experiment.budget import UNSUPERVISED_ENGINES
@@ -28,7 +29,7 @@ from dal_torchreid.experiment.config.keys import checks_for, leaves
 from dal_torchreid.experiment.config.torchreid import torchreid_rules, value_of
 from dal_torchreid.experiment.config.train import ENGINE_ONLY_SETTINGS
 from dal_torchreid.files.errors import check_input_file
-from dal_torchreid.footage.dataset import register_footage_under
+from dal_torchreid.footage.dataset import register_footage_under, where_footage_was_looked_for
 from dal_torchreid.losses import check_negatives
 
 
@@ -106,10 +107,25 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     def source_of(key: str) -> str:
         return ('command line' if key in from_command_line
                 else file_source if key in file_keys else 'default config')
+    check_datasets_found(cfg, source_of)
     validate_config(cfg, source_of)
     drop_ignored_settings(cfg, source_of)
     cfg.freeze()
     return cfg
+
+
+def check_datasets_found(cfg: CN, source_of: Callable[[str], str]) -> None:
+    """Raises :class:`ConfigError` for a ``data.sources`` or ``data.targets`` name that is
+    neither torchreid's nor a tracklet data set under ``data.root``, saying where the
+    tracklet data set was looked for (and when ``data.root`` is the default)."""
+    for key in ('data.sources', 'data.targets'):
+        unknown = unknown_datasets(value_of(cfg, key))
+        if not unknown:
+            continue
+        where = where_footage_was_looked_for(cfg.data.root, unknown)
+        if source_of('data.root') == 'default config':
+            where += f'; data.root is the default "{cfg.data.root}": pass --root'
+        raise ConfigError(f'{source_of(key)}: {unknown_datasets_message(key, unknown)}, {where}')
 
 
 def drop_ignored_settings(cfg: CN, source_of: Callable[[str], str] = lambda key: 'config'
