@@ -4,7 +4,6 @@ reliability round (S1, S4, S5, S10, S11 and the one-line errors of dal-associate
 Each test cuts its own copy of the tiny synthetic footage where it needs to change it
 (tracker lines in another format, a camera filtered out, other camera names)."""
 import csv
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from dal_torchreid.footage.association import associate_tracklets
 from dal_torchreid.files.errors import WriteError
 from dal_torchreid.footage.report import write_report
 from footage_fixtures import (  # noqa: F401  (fixtures)
-    TINY_SETTINGS, forget_footage_datasets, tiny_footage, tiny_tracklets
+    TINY_SETTINGS, forget_footage_datasets, tiny_footage, tiny_tracklets, tree
 )
 
 TINY_MODEL = ['model.name', 'resnet18', 'model.pretrained', 'False', 'use_gpu', 'False',
@@ -69,17 +68,6 @@ def one_line(code, err, *expected):
 def read_csv(path):
     with open(path, newline='') as f:
         return list(csv.DictReader(f))
-
-
-def tree(folder):
-    """Every file under ``folder``: relative path -> SHA-256 of its bytes."""
-    found = {}
-    for base, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(base, name)
-            with open(path, 'rb') as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 # S1: OUT/<camera>.txt is the tracker's own lines, only the id replaced

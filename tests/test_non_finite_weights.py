@@ -35,5 +35,6 @@ def test_loading_an_infinite_value_is_refused(nan_weights, tmp_path):
     state['layer4.1.bn2.running_var'][5] = float('inf')
     path = tmp_path / 'one-inf.pth'
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r'1 of the 512 values of tensor "layer4.1.bn2.running_var"'):
+    with pytest.raises(WeightsError,
+                       match=r'1 of the 512 values of tensor "layer4.1.bn2.running_var"'):
         load_weights(model, str(path))

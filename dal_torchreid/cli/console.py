@@ -2,8 +2,9 @@
 
 An input error (a bad key, file, split, data set, checkpoint or weights file, a
 ``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
-leaves nothing to train, footage or a tracker or ground-truth file that cannot be used) or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2; SIGINT
-and SIGTERM with one line naming the checkpoint to resume from
+leaves nothing to train, footage or a tracker or ground-truth file that cannot be used)
+or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2;
+SIGINT and SIGTERM with one line naming the checkpoint to resume from
 (:mod:`dal_torchreid.cli.interruption`); any other error keeps its traceback, which
 reaches the log too.
 """

@@ -184,9 +184,10 @@ def write_tracker_files(out: str, association: Association, tracks: str,
                         cameras: Sequence[str] = ()) -> dict:
     """``OUT/<camera>.txt`` for every camera of ``cameras`` and of the tracklets: the lines of
     ``TRACKS/<camera>.txt`` of every track with a global id, that id in place of the
-    tracker's and every other byte kept (:func:`~dal_torchreid.footage.tracker_lines.rewrite_tracker_file`);
-    tracks the data set dropped are left out (a camera without a kept track gets an empty
-    file). Returns per camera the boxes written and the tracks left out."""
+    tracker's and every other byte kept
+    (:func:`~dal_torchreid.footage.tracker_lines.rewrite_tracker_file`); tracks the data
+    set dropped are left out (a camera without a kept track gets an empty file). Returns
+    per camera the boxes written and the tracks left out."""
     global_of: dict[str, dict[int, int]] = {}
     for t, pid in zip(association.tracklets, association.ids.tolist()):
         global_of.setdefault(t.camera, {})[t.track] = int(pid)

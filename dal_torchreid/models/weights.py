@@ -251,8 +251,9 @@ def load_weights(model: nn.Module, fpath: str, allow_partial: bool = ALLOW_PARTI
 
     Unless ``allow_partial``, raises :class:`WeightsError` naming the file when a
     backbone tensor is missing from it or has another shape there (the model is
-    then left as it was), and always when a tensor holds a NaN or an infinite value; the classifier is loaded when it fits and kept as
-    initialised otherwise. Prints how many tensors matched.
+    then left as it was), and always when a tensor holds a NaN or an infinite value;
+    the classifier is loaded when it fits and kept as initialised otherwise. Prints how
+    many tensors matched.
 
     Examples::
 
