@@ -193,10 +193,9 @@ def write_tracker_files(out: str, association: Association, tracks: str,
         global_of.setdefault(t.camera, {})[t.track] = int(pid)
     counts = {}
     for camera in sorted(set(cameras) | set(global_of)):
-        path = osp.join(out, tracker_file(camera))
-        with named_write(path):
-            counts[camera] = rewrite_tracker_file(osp.join(tracks, tracker_file(camera)), path,
-                                                  global_of.get(camera, {}))
+        counts[camera] = rewrite_tracker_file(osp.join(tracks, tracker_file(camera)),
+                                              osp.join(out, tracker_file(camera)),
+                                              global_of.get(camera, {}))
     return counts
 
 

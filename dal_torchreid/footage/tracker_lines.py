@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from dal_torchreid.files.errors import named_write
+
 # the first value, its separator, then the id (values are split at commas and spaces)
 _ID_FIELD = re.compile(r'^([ \t]*[^\s,]+[ \t,]+)([^\s,]+)')
 _BYTE_ORDER_MARK = '\ufeff'
@@ -49,7 +51,8 @@ def rewrite_tracker_file(source: str, target: str, global_of: Mapping[int, int])
     """Writes to ``target`` each line of the tracker file ``source`` whose track is in
     ``global_of`` (tracker id -> global id), its id replaced (:func:`replace_track_id`),
     in the order of ``source``; reads and writes the bytes as they are (no decoding
-    error, no newline translation).
+    error, no newline translation). A ``target`` that cannot be written is a
+    :class:`~dal_torchreid.files.errors.WriteError` naming it.
 
     Returns ``{'boxes': lines written, 'tracks_left_out': tracks of source not in
     global_of}``.
@@ -59,7 +62,8 @@ def rewrite_tracker_file(source: str, target: str, global_of: Mapping[int, int])
         lines = f.readlines()
     if lines and lines[0].startswith(_BYTE_ORDER_MARK):
         lines[0] = lines[0][len(_BYTE_ORDER_MARK):]
-    with open(target, 'w', encoding='utf-8', errors='surrogateescape', newline='') as f:
+    with named_write(target), \
+            open(target, 'w', encoding='utf-8', errors='surrogateescape', newline='') as f:
         for line in lines:
             track = line_track_id(line)
             if track is None:
