@@ -74,6 +74,7 @@ def track_marks(rows: np.ndarray) -> list[str]:
     conf = rows[:, CONF][rows[:, CONF] >= 0]
     if len(conf) and conf.mean() < LOW_CONFIDENCE:
         marks.append(f'low confidence {conf.mean():.2f}')
-    if len(rows) and np.median(rows[:, HEIGHT]) < TINY_HEIGHT:
-        marks.append(f'tiny: {np.median(rows[:, HEIGHT]):.0f} px high')
+    height = float(np.median(rows[:, HEIGHT])) if len(rows) else TINY_HEIGHT
+    if height < TINY_HEIGHT:
+        marks.append(f'tiny: {round(height, 1):g} px high')
     return marks
