@@ -1,4 +1,7 @@
-"""Session fixtures of the own-footage tests: tiny synthetic footage, its tracklets."""
+"""Session fixtures of the own-footage tests: tiny synthetic footage, its tracklets; and
+``tree``, every file of a folder by content."""
+import hashlib
+import os
 import os.path as osp
 
 import pytest
@@ -42,3 +45,14 @@ def forget_footage_datasets():
     for name in [n for n, cls in registry.items()
                  if isinstance(cls, type) and issubclass(cls, FootageTrackletDataset)]:
         del registry[name]
+
+
+def tree(folder) -> dict:
+    """Every file under ``folder``: relative path -> SHA-256 of its bytes."""
+    found = {}
+    for base, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, 'rb') as f:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return found

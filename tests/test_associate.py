@@ -1,6 +1,7 @@
 """dal-associate: global ids under same-camera cannot-links, matches, tracker files, report."""
 import csv
 import json
+import os
 import os.path as osp
 import shutil
 import subprocess
@@ -122,7 +123,10 @@ def test_report_shows_every_tracklet_in_a_browser(association, tmp_path):
         assert osp.isfile(out / 'thumbs' / f'{row["camera"]}_{row["track"]}.jpg')
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
     if chromium is None:
-        pytest.skip('Chromium is not installed: the screenshot check needs it')
+        if os.environ.get('DAL_REQUIRE_CHROMIUM'):  # CI installed it (.ci/run): never skip
+            pytest.fail('DAL_REQUIRE_CHROMIUM is set but Chromium is not on PATH')
+        pytest.skip('Chromium is not installed: the screenshot check needs it '
+                    '(.ci/install-chromium installs it)')
     shot = tmp_path / 'report.png'
     subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu',
                     f'--screenshot={shot}', '--window-size=1000,800',

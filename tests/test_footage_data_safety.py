@@ -4,7 +4,6 @@ The data-loss rows of the footage reliability round: footage kept under the trac
 root (L1), dal-associate's --out pointed at the tracker files (L2), two cuts into one
 data set at once (L3), a re-run with other or edited sources (L4).
 """
-import hashlib
 import os
 import shutil
 import signal
@@ -18,23 +17,12 @@ from dal_torchreid.cli.make_tracklets import main as make_tracklets_main
 from dal_torchreid.footage import read_manifest, read_mot_file
 from cli_helpers import subprocess_env
 from footage_fixtures import (  # noqa: F401  (fixtures)
-    tiny_footage, forget_footage_datasets
+    tiny_footage, forget_footage_datasets, tree
 )
 
 FILTERS = ['--min-conf', '0.5', '--min-length', '4', '--max-frames', '4', '--min-width', '6']
 TINY_MODEL = ['model.name', 'resnet18', 'model.pretrained', 'False', 'use_gpu', 'False',
               'data.height', '32', 'data.width', '16', 'train.seed', '3']
-
-
-def tree(folder) -> dict:
-    """Every file under ``folder``: relative path -> SHA-256 of its bytes."""
-    found = {}
-    for base, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(base, name)
-            with open(path, 'rb') as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 def cut(capsys, footage, tracks, root, name='shop', *extra):

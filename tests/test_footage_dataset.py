@@ -76,8 +76,12 @@ def test_supervised_engine_and_evaluation_refused_in_one_line(tiny_tracklets, tm
 
 def test_cycle_consistency_counts_tracklets_and_distinct_pairs():
     rows = torch.tensor([[0, 0, 1, 2], [1, 2, 0, 0], [0, 1, 1, 0]])
-    assert cycle_consistency(rows, 8) == {'num_associations': 2, 'associated_fraction': 0.5}
-    assert cycle_consistency(torch.zeros(0, 4), 8)['associated_fraction'] == 0.0
+    # 8 tracklets, cameras 0 and 1; the anchors of 0-4 and 1-5 are each other's best match
+    anchors, cameras = torch.eye(8)[[0, 1, 2, 3, 0, 1, 6, 7]], [0] * 4 + [1] * 4
+    assert cycle_consistency(anchors, cameras, rows) == {
+        'num_associations': 2, 'associated_fraction': 0.5, 'pairs_made': 2}
+    assert cycle_consistency(torch.zeros(8, 4), cameras,
+                             torch.zeros(0, 4))['associated_fraction'] == 0.0
 
 
 def test_cluster_statistics():

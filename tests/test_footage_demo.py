@@ -108,3 +108,26 @@ def test_demo_footage_prints_the_four_models_scores(tiny_footage, tmp_path, caps
                                   ('supervised', name + GROUND_TRUTH_SUFFIX))]
     assert len({s['tracklets'] for s in summaries}) == 1
     assert 'the supervised model\'s (target 0.9x)' in out
+    # each target in words, as the scores say, and where each run's report is
+    best = max(('dal', 'cc'), key=lambda k: scores[k]['f1'])
+    for against, times in (('untrained', 2), ('supervised', 0.9)):
+        met = scores[best]['f1'] >= times * scores[against]['f1']
+        [line] = [li for li in out.splitlines() if li.startswith(f'Target {times:g}x')]
+        assert line.split(': ')[1].startswith('MET' if met else 'NOT MET')
+    for run, row in scores.items():
+        assert osp.isfile(row['report']) and f'  {run}: {row["report"]}' in out
+
+
+@pytest.mark.parametrize('dal_f1, expected', [
+    (0.65, ['MET (DAL (no labels): 2.17x)', 'MET (DAL (no labels): 0.93x)']),
+    (0.45, ['NOT MET (DAL (no labels): 1.50x)', 'NOT MET (DAL (no labels): 0.64x)']),
+])
+def test_the_table_says_whether_each_target_was_met(dal_f1, expected):
+    from dal_torchreid.demo.footage import format_footage_table
+    row = {'precision': 0.5, 'recall': 0.5, 'idf1': 0.5, 'frames_seen': 1, 'wall_time_s': 1.0}
+    rows = {'untrained': dict(row, f1=0.3), 'dal': dict(row, f1=dal_f1),
+            'cc': dict(row, f1=0.4), 'supervised': dict(row, f1=0.7)}
+    lines = format_footage_table(rows).splitlines()
+    assert [li for li in lines if li.startswith('Target')] == [
+        f'Target 2x the untrained backbone\'s pairwise F1: {expected[0]}',
+        f'Target 0.9x the supervised model\'s pairwise F1: {expected[1]}']

@@ -7,8 +7,6 @@ naming the file (exit 2) or handled and said.
 """
 import json
 import os
-import os.path as osp
-import signal
 import subprocess
 import sys
 import textwrap

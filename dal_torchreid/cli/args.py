@@ -14,18 +14,22 @@ CONFIG_HELP = ('Every config key, its default, the values it accepts and which e
                '%(prog)s --print-config --config-file FILE [KEY VALUE ...].')
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
-    """``--config-file``, ``--root``, ``--engine``, ``--print-config`` and trailing
-    ``KEY VALUE`` overrides."""
+def build_parser(description: str, training: bool = True,
+                 sources_help: str = 'source data sets (data.sources)') -> argparse.ArgumentParser:
+    """``--config-file``, ``--root``, ``-s``, ``--print-config`` and trailing ``KEY VALUE``
+    overrides; with ``training``, ``-t`` and ``--engine`` too (a tool that trains or
+    evaluates nothing does not offer what it would ignore)."""
     parser = argparse.ArgumentParser(description=description, epilog=CONFIG_HELP,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--config-file', type=str, default='', help='path to a YAML config')
     parser.add_argument('--root', type=str, default='', help='data root (data.root)')
-    parser.add_argument('-s', '--sources', type=str, nargs='+', help='source data sets (data.sources)')
-    parser.add_argument('-t', '--targets', type=str, nargs='+', help='target data sets (data.targets)')
-    parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
-                        help='dal or cc (Cluster Contrast), no labels; or torchreid\'s supervised '
-                        'softmax / triplet (loss.name)')
+    parser.add_argument('-s', '--sources', type=str, nargs='+', help=sources_help)
+    if training:
+        parser.add_argument('-t', '--targets', type=str, nargs='+',
+                            help='target data sets (data.targets)')
+        parser.add_argument('--engine', type=str, default='', choices=('',) + ENGINES,
+                            help='dal or cc (Cluster Contrast), no labels; or torchreid\'s '
+                            'supervised softmax / triplet (loss.name)')
     parser.add_argument('--print-config', action='store_true',
                         help='print the merged config (defaults, config file, overrides) as '
                              'YAML and exit, reading no data')
@@ -67,7 +71,8 @@ def config_from_command_line(args: argparse.Namespace) -> CfgNode:
     (all count as the command line in error messages)."""
     opts = list(args.opts or [])
     for key, value in (('data.root', args.root), ('data.sources', args.sources),
-                       ('data.targets', args.targets), ('loss.name', args.engine)):
+                       ('data.targets', getattr(args, 'targets', None)),
+                       ('loss.name', getattr(args, 'engine', None))):
         if value:
             opts += [key, value]
     return load_config(args.config_file or None, opts)

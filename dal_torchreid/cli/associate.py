@@ -7,52 +7,103 @@ Usage::
     dal-associate --root reid-data -s shop --out out/shop --footage FOOTAGE   # + scores
 
 Writes ``OUT/matches.csv`` (each tracklet's best matches in other cameras),
-``OUT/identities.csv``, ``OUT/<camera>.txt`` (the tracker's boxes with global ids,
-MOTChallenge form) and ``OUT/report.html``; with ``--footage`` whose cameras hold
-``gt/gt.txt``, ``OUT/scores.json`` (pairwise precision, recall, F1 and IDF1). Without
-``model.load_weights`` the untrained (ImageNet) backbone is used.
+``OUT/identities.csv``, ``OUT/<camera>.txt`` for every camera of the data set (the
+tracker's own lines of the kept tracks, only the id replaced by the global id),
+``OUT/report.html`` and ``OUT/summary.json``; with ``--footage`` whose cameras hold
+``gt/gt.txt``, ``OUT/scores.json`` (pairwise precision, recall, F1 and IDF1). An earlier
+run's files in ``OUT`` are moved to ``OUT/earlier-<time>/`` first, never deleted. Without
+``model.load_weights`` the untrained (ImageNet) backbone is used. ``-s`` names one data
+set. An input error, or SIGINT / SIGTERM, ends it with one line (exit code 2, 130, 143).
 """
 from __future__ import annotations
 
 import os.path as osp
 import sys
+import time
 
 from dal_torchreid.experiment.builder import build_model, uses_gpu
 from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
+from dal_torchreid.cli.interruption import (
+    INTERRUPTIONS, exit_code, interruption_line, terminate_as_exception
+)
 from dal_torchreid.footage import FootageError, TrackFileError
 from dal_torchreid.footage.dataset import NoIdentitiesError, is_footage_dataset
 from dal_torchreid.footage.evaluation import associate_from_config
 
+INTERRUPTED_ADVICE = ('what was written so far is incomplete: run it again (it moves those '
+                      'files aside)')
 
-def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[0])
-    parser.add_argument('--out', required=True, help='output folder')
+
+class UsageError(ValueError):
+    """A command line ``dal-associate`` cannot run (one line, exit code 2)."""
+
+
+def build_associate_parser():
+    """``dal-associate``'s options: no ``-t`` or ``--engine`` (it trains and evaluates
+    nothing), ``-s`` naming one data set."""
+    parser = build_parser(__doc__.splitlines()[0], training=False,
+                          sources_help='the tracklet data set (one name: ROOT/NAME)')
+    parser.add_argument('--out', default='', help='output folder (required, except with '
+                        '--print-config)')
     parser.add_argument('--footage', default='', help='footage folder with <camera>/gt/gt.txt: '
                         'score the ids against its ground truth')
     parser.add_argument('--tracks', default='', help='tracker files (default: those the data '
                         'set was cut from)')
-    args = parse_args(parser, argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = parse_args(build_associate_parser(), argv)
+    started = time.time()
     try:
+        check_one_source(args.sources or [])
         cfg = config_from_command_line(args)
         if args.print_config:
             print(cfg.dump(), end='')
             return 0
-        if len(cfg.data.sources) != 1 or not is_footage_dataset(cfg.data.sources[0]):
-            named = f'-s {" ".join(cfg.data.sources)}' if args.sources else 'no -s was given'
-            raise NoIdentitiesError(
-                f'{named}: name one tracklet data set with -s NAME that '
-                f'dal-make-tracklets wrote under --root "{cfg.data.root}" (a folder with '
-                'manifest.csv and tracklets.json)')
-        name = cfg.data.sources[0]
-        model = build_model(cfg, num_classes=1)
-        if uses_gpu(cfg):
-            model = model.cuda()
-        summary = associate_from_config(cfg, name, args.out, model, args.footage or None,
-                                        args.tracks or None)
-    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FootageError, TrackFileError) as err:
+        if not args.out:
+            raise UsageError('--out is required: the folder the global ids, matches and '
+                             'report go to')
+        with terminate_as_exception():
+            summary = _associate(cfg, args)
+    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FootageError, TrackFileError, UsageError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    except INTERRUPTIONS as err:  # unwound: the lock of OUT is released
+        print(f'error: {interruption_line(err, args.out, started, INTERRUPTED_ADVICE)}',
+              file=sys.stderr)
+        return exit_code(err)
+    _print_summary(summary, args.out)
+    return 0
+
+
+def check_one_source(sources) -> None:
+    """Raises :class:`UsageError` when ``-s`` names more than one data set."""
+    if len(sources) > 1:
+        raise UsageError(f'-s {" ".join(sources)}: dal-associate associates one tracklet data '
+                         f'set at a time, not {len(sources)}: run it once per data set, each '
+                         'with its own --out')
+
+
+def _associate(cfg, args) -> dict:
+    """Checks ``-s``, builds the model and associates (what ``main`` runs)."""
+    sources = list(cfg.data.sources)
+    check_one_source(sources)  # a config file may name several
+    if not sources or not is_footage_dataset(sources[0]):
+        named = f'-s {" ".join(sources)}' if args.sources else 'no -s was given'
+        raise NoIdentitiesError(
+            f'{named}: name one tracklet data set with -s NAME that '
+            f'dal-make-tracklets wrote under --root "{cfg.data.root}" (a folder with '
+            'manifest.csv and tracklets.json)')
+    model = build_model(cfg, num_classes=1)
+    if uses_gpu(cfg):
+        model = model.cuda()
+    return associate_from_config(cfg, sources[0], args.out, model, args.footage or None,
+                                 args.tracks or None)
+
+
+def _print_summary(summary: dict, out: str) -> None:
     print(f'{summary["tracklets"]} tracklets in {len(summary["cameras"])} cameras -> '
           f'{summary["identities"]} global ids ({summary["identities_in_several_cameras"]} in '
           f'several cameras); {summary["cannot_link_pairs"]} same-camera pairs overlapping in '
@@ -64,8 +115,7 @@ def main(argv=None) -> int:
               f'{pair["recall"]:.3f}, F1 {pair["f1"]:.3f}; multi-camera IDF1 '
               f'{ident["IDF1"]:.3f} (IDP {ident["IDP"]:.3f}, IDR {ident["IDR"]:.3f})')
     print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv and '
-          f'report.html to "{osp.abspath(args.out)}"')
-    return 0
+          f'report.html to "{osp.abspath(out)}"')
 
 
 if __name__ == '__main__':

@@ -3,8 +3,9 @@
 An input error (a bad key, file, split, data set, checkpoint or weights file, footage
 or tracker file, a tracklet data set's ``manifest.csv`` or ``tracklets.json``, a
 ``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
-leaves nothing to train) or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2; SIGINT
-and SIGTERM with one line naming the checkpoint to resume from
+leaves nothing to train, footage or a tracker or ground-truth file that cannot be used)
+or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2;
+SIGINT and SIGTERM with one line naming the checkpoint to resume from
 (:mod:`dal_torchreid.cli.interruption`); any other error keeps its traceback, which
 reaches the log too.
 """
@@ -33,6 +34,7 @@ from dal_torchreid.footage import FootageError, TrackFileError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
 from dal_torchreid.files.save_dir import SaveDirError
+from dal_torchreid.footage import FootageError, TrackFileError
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,

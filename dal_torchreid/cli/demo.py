@@ -33,7 +33,8 @@ import torch
 from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
 from dal_torchreid.demo.footage import DEFAULT_CONFIG as FOOTAGE_CONFIG
 from dal_torchreid.demo.footage import (
-    SCORES_FILE, footage_demo_configs, format_footage_table, run_footage_demo
+    SCORES_FILE, footage_demo_configs, format_footage_table, format_report_paths,
+    run_footage_demo
 )
 from dal_torchreid.demo.synthetic import (  # noqa: F401  (the demo's settings, for tests)
     DEFAULT_CONFIG, DEMO_DATA, ensure_synthetic_prid2011, run_synthetic_demo
@@ -92,6 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
         rows = run_footage_demo(args.root, args.save_dir, args.seed, args.config_file,
                                 args.opts or [], args.supervised)
         print('\n' + format_footage_table(rows, args.supervised))
+        print(format_report_paths(rows))
         print(f'Scores: "{osp.join(args.save_dir, SCORES_FILE)}"; total '
               f'{time.time() - start:.0f} s ({args.threads} threads)')
         return 0

@@ -43,6 +43,7 @@ from dal_torchreid.data.synthetic.footage import (
 )
 from dal_torchreid.experiment.run import run_experiment
 from dal_torchreid.footage.evaluation import associate_from_config
+from dal_torchreid.footage.report import REPORT
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'own_footage.yaml')
@@ -54,6 +55,10 @@ DEMO_TRACKLETS = TrackletSettings(min_conf=0.5)
 
 RUNS = ('untrained', 'dal', 'cc', 'supervised')
 SCORES_FILE = 'footage_scores.json'
+TARGETS = (('untrained', 2.0, 'the untrained backbone\'s'),
+           ('supervised', 0.9, 'the supervised model\'s'))
+"""docs/experiments.md's targets: the better label-free engine's pairwise F1 at least these
+times the run's (the untrained backbone's, the supervised model's)."""
 
 
 def demo_footage_names(seed: int) -> tuple[str, str]:
@@ -130,8 +135,9 @@ def run_footage_demo(root: str, save_dir: str, seed: int = 1,
                      config_file: str = DEFAULT_CONFIG, opts: Sequence[str] = (),
                      supervised: str = 'triplet', footage_config: FootageConfig | None = None,
                      settings: TrackletSettings = DEMO_TRACKLETS) -> dict[str, dict]:
-    """Runs the demo (see the module); returns ``{run: row}`` (:func:`footage_row`) and
-    writes them to ``<save_dir>/footage_scores.json``.
+    """Runs the demo (see the module); returns ``{run: row}`` (:func:`footage_row`, with
+    ``report``: the path of the run's ``report.html``) and writes them to
+    ``<save_dir>/footage_scores.json``.
 
     Args:
         root (str): data root: footage under ``synthetic-footage/s<seed>/``, tracklets in
@@ -156,7 +162,8 @@ def run_footage_demo(root: str, save_dir: str, seed: int = 1,
             record = associate_untrained(configs[key], name, footage, run_dir)
         else:
             record = run_experiment(configs[key], save_dir=run_dir)
-        rows[key] = footage_row(record)
+        rows[key] = dict(footage_row(record), report=osp.join(
+            run_dir, 'association', configs[key].data.sources[0], REPORT))
     os.makedirs(save_dir, exist_ok=True)
     with open(osp.join(save_dir, SCORES_FILE), 'w') as f:
         json.dump({'seed': seed, 'data_set': name, 'footage': footage, 'runs': rows}, f, indent=2)
@@ -191,9 +198,17 @@ def _ratio(a: float, b: float) -> str:
     return f'{a / b:.2f}x' if b > 0 else 'n/a'
 
 
+def target_met(rows: Mapping[str, Mapping], best: str, against: str, times: float) -> bool | None:
+    """Whether run ``best``'s pairwise F1 is at least ``times`` run ``against``'s (None when
+    that F1 is 0: no ratio)."""
+    reference = rows[against]['f1']
+    return None if reference <= 0 else rows[best]['f1'] >= times * reference
+
+
 def format_footage_table(rows: Mapping[str, Mapping], supervised: str = 'triplet') -> str:
-    """The demo's table, and the better label-free engine's F1 and IDF1 over the
-    untrained backbone's and the supervised model's."""
+    """The demo's table, the better label-free engine's F1 and IDF1 over the untrained
+    backbone's and the supervised model's, and whether each target of
+    docs/experiments.md (:data:`TARGETS`, on pairwise F1) was met, in words."""
     labels = {'untrained': 'untrained backbone', 'dal': 'DAL (no labels)',
               'cc': 'Cluster Contrast (no labels)', 'supervised': f'{supervised} (true ids)'}
     lines = [f'{"model":<30} {"precision":>9} {"recall":>7} {"pair F1":>8} {"IDF1":>7} '
@@ -205,10 +220,22 @@ def format_footage_table(rows: Mapping[str, Mapping], supervised: str = 'triplet
     label_free = [k for k in ('dal', 'cc') if k in rows]
     if label_free and 'untrained' in rows and 'supervised' in rows:
         best = max(label_free, key=lambda k: rows[k]['f1'])
-        lines.append('')
-        for metric, title in (('f1', 'pairwise F1'), ('idf1', 'IDF1')):
-            lines.append(f'{labels[best]} {title}: {_ratio(rows[best][metric], rows["untrained"][metric])} '
-                         f'the untrained backbone\'s (target 2x), '
-                         f'{_ratio(rows[best][metric], rows["supervised"][metric])} the supervised '
-                         'model\'s (target 0.9x)')
+        f1, idf1 = (rows[best][m] for m in ('f1', 'idf1'))
+        lines += ['', f'{labels[best]} pairwise F1: {_ratio(f1, rows["untrained"]["f1"])} the '
+                  f'untrained backbone\'s (target 2x), {_ratio(f1, rows["supervised"]["f1"])} '
+                  'the supervised model\'s (target 0.9x)',
+                  f'{labels[best]} IDF1: {_ratio(idf1, rows["untrained"]["idf1"])} the untrained '
+                  f'backbone\'s, {_ratio(idf1, rows["supervised"]["idf1"])} the supervised '
+                  'model\'s (the targets are on pairwise F1)']
+        for against, times, whose in TARGETS:
+            met = target_met(rows, best, against, times)
+            verdict = {True: 'MET', False: 'NOT MET', None: 'not measurable (its F1 is 0)'}[met]
+            lines.append(f'Target {times:g}x {whose} pairwise F1: {verdict} '
+                         f'({labels[best]}: {_ratio(rows[best]["f1"], rows[against]["f1"])})')
     return '\n'.join(lines)
+
+
+def format_report_paths(rows: Mapping[str, Mapping]) -> str:
+    """Where each run's ``report.html`` is (open it in a browser), one line each."""
+    return '\n'.join(['Reports (open in a browser):'] +
+                     [f'  {key}: {row["report"]}' for key, row in rows.items() if 'report' in row])

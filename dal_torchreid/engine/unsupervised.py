@@ -182,7 +182,7 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         recorded = self.checkpointer.progress
         if recorded:  # the run goes on counting from where the checkpoint's stopped
             self.frames_seen = recorded['frames_seen']
-            history = getattr(self.monitor(), 'history', None)  # identity-scored monitors
+            history = self.monitor_records()
             if history is not None:
                 history[:0] = [e for e in recorded['history'].get(self.method, [])
                                        if e.get('epoch', 0) <= self.epoch]
@@ -192,10 +192,21 @@ class UnsupervisedVideoEngine(RecordingMixin, torchreid.engine.Engine):
         """The engine's diagnostics monitor (identities, for reporting only), or None."""
         return None
 
+    def monitor_records(self) -> list | None:
+        """The monitor's per-epoch list: ``history`` of one scored against identities,
+        ``statistics`` of a label-free one (:mod:`~dal_torchreid.engine.label_free_statistics`);
+        None without a monitor."""
+        monitor = self.monitor()
+        for name in ('history', 'statistics'):
+            records = getattr(monitor, name, None)
+            if isinstance(records, list):
+                return records
+        return None
+
     def progress(self) -> dict:
         """What this run has recorded so far, kept in its checkpoints so a resumed run's
         ``results.json`` and plots cover every epoch: frames seen (all processes) and the
-        monitor's per-epoch history."""
-        history = getattr(self.monitor(), 'history', None)
+        monitor's per-epoch records (:meth:`monitor_records`)."""
+        history = self.monitor_records()
         return {'frames_seen': int(self.frames_seen),
                 'history': {self.method: list(history) if history is not None else []}}

@@ -35,6 +35,7 @@ from dal_torchreid.engine.distributed import (
 )
 from dal_torchreid.engine.embedding import unwrap_model
 from dal_torchreid.engine.features import anchor_features
+from dal_torchreid.engine.label_free_statistics import CycleConsistencyMonitor
 from dal_torchreid.engine.memory_format import extraction_format
 from dal_torchreid.engine.optimization import CLIP_GRAD_VALUE
 from dal_torchreid.engine.unsupervised import UnsupervisedVideoEngine
@@ -180,6 +181,8 @@ class VideoDALEngine(UnsupervisedVideoEngine):
         self.train_loader.sampler.set_epoch(self.epoch)
         super().train(print_freq=print_freq, fixbase_epoch=fixbase_epoch, open_layers=open_layers)
         if self.association_monitor is not None:  # scored against identities, for reporting
+            if isinstance(self.association_monitor, CycleConsistencyMonitor):  # none: the anchors
+                self.association_monitor.observe_anchors(*self.criterion.tracklet_anchors())
             self.association_monitor.end_epoch(self.epoch + 1, self.writer)
         elif is_main_process():
             rows = torch.cat(self._associations) if self._associations else torch.zeros(0, 4)

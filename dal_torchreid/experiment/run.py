@@ -2,7 +2,8 @@
 
 :func:`run_experiment` seeds, builds the data manager, model, optimizer,
 scheduler and engine (:mod:`dal_torchreid.experiment.builder`), trains and/or evaluates
-with torchreid's ``Engine.run`` and writes ``<save_dir>/results.json``;
+with torchreid's ``Engine.run`` and writes ``<save_dir>/results.json`` (then, for
+footage with ground truth, adds the association's scores to it);
 :func:`run_split_protocol` does so for each person split and summarises.
 
 Examples::
@@ -187,9 +188,30 @@ def _run_experiment(cfg: CfgNode, save_dir: str, requested: CfgNode) -> dict:
     )
     if trained and run_kwargs['start_epoch']:
         record['resumed_from_epoch'] = run_kwargs['start_epoch']
+    record = write_run_record(engine, record, save_dir)
     if is_main_process():
-        record.update(evaluate_footage(cfg, engine, save_dir))  # gt.txt: association scores
-    return write_run_record(engine, record, save_dir)
+        record = add_footage_scores(cfg, engine, record, save_dir)
+    return record
+
+
+def add_footage_scores(cfg: CfgNode, engine, record: dict, save_dir: str) -> dict:
+    """``record`` with the association scores of the footage sources with ground truth
+    (:func:`~dal_torchreid.footage.evaluation.evaluate_footage`), written to
+    ``results.json`` again. Runs after the training's results are written: an
+    association that fails leaves them (and the checkpoints), and its error says so."""
+    try:
+        scores = evaluate_footage(cfg, engine, save_dir)
+    except Exception as err:
+        if len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (f'after training, the association of the footage failed: '
+                        f'{err.args[0]}; the training\'s results are in '
+                        f'"{osp.join(save_dir, RESULTS_FILENAME)}" and its checkpoints in '
+                        f'"{osp.join(save_dir, MODEL_DIR)}" (dal-associate associates again)',)
+        raise
+    if scores:
+        record.update(scores)
+        write_results(record, save_dir)
+    return record
 
 
 def frames_seen(engine, start_epoch: int = 0) -> int:

@@ -7,6 +7,7 @@ or the file, in one line.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import os.path as osp
 from typing import BinaryIO
@@ -71,3 +72,41 @@ def write_error(path: str, err: BaseException) -> WriteError:
     """A :class:`WriteError` naming ``path`` and the reason of ``err``."""
     reason = getattr(err, 'strerror', None) or str(err).strip().splitlines()[0]
     return WriteError(f'cannot write "{path}": {reason}')
+
+
+@contextlib.contextmanager
+def named_write(path: str):
+    """Within: an ``OSError`` of writing ``path`` (a read-only folder, a full disk, a name
+    too long) is a :class:`WriteError` naming ``path``.
+
+    Examples::
+
+        with named_write(path), open(path, 'w') as f:
+            f.write(text)
+    """
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        raise write_error(path, err) from err
+
+
+def check_writable(paths) -> None:
+    """Raises :class:`WriteError` naming the first of ``paths`` that cannot be created
+    (a read-only folder, a name too long, a folder in its place): each is created, empty,
+    and removed again, its folder made when missing. Run before work whose results would
+    otherwise be lost at the first write."""
+    for path in paths:
+        with named_write(path):
+            folder = osp.dirname(path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            if osp.isdir(path):
+                raise WriteError(f'cannot write "{path}": a folder is in its place')
+            if osp.lexists(path):
+                open(path, 'a').close()  # writable; its content and time unchanged
+                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.close(fd)
+            os.remove(path)

@@ -7,9 +7,10 @@ start time) for the length of a run: a second run is refused, naming the holder;
 lock of a process that no longer runs on this host is taken over with a warning, by
 exactly one of the runs that try at once (judging and taking the lock hold an ``flock``
 on the folder). :func:`set_aside_run` renames what an earlier run left there with its
-time when a new run starts, so a new run never overwrites it. ``dal-train``'s
-``data.save_dir``, ``dal-make-tracklets``' data set folder and ``dal-associate``'s
-``--out`` are held this way.
+time when a new run starts, so a new run never overwrites it
+(:func:`set_aside_run_folder` moves them into one dated folder instead, for files that
+refer to each other). ``dal-train``'s ``data.save_dir``, ``dal-make-tracklets``' data set
+folder and ``dal-associate``'s ``--out`` are held this way.
 
 Examples::
 
@@ -210,6 +211,25 @@ class SaveDirLock:
         self.release()
 
 
+def _run_stamp(save_dir: str, names, present: list[str]) -> str:
+    """The time of an earlier run: that of the first of ``names`` (its results, named
+    first) when present, else of the newest of ``present``."""
+    dated = names[0] if present[0] == names[0] else max(
+        present, key=lambda n: osp.getmtime(osp.join(save_dir, n)))
+    return time.strftime('%Y-%m-%d-%H-%M-%S',
+                         time.localtime(osp.getmtime(osp.join(save_dir, dated))))
+
+
+def _free_name(make, names) -> str:
+    """``make(suffix)``'s first suffix (``''``, ``'-2'``, ...) for which none of
+    ``names`` exists."""
+    n, suffix = 1, ''
+    while any(osp.lexists(path) for path in make(suffix, names)):
+        n += 1
+        suffix = f'-{n}'
+    return suffix
+
+
 def set_aside_run(save_dir: str, names) -> list[str]:
     """Renames what an earlier run left in ``save_dir`` of ``names`` (a run's results,
     checkpoints folder, plots and config) to ``<stem>-<time><ext>``, all with the time of
@@ -220,18 +240,12 @@ def set_aside_run(save_dir: str, names) -> list[str]:
     present = [n for n in names if osp.lexists(osp.join(save_dir, n))]
     if not present:
         return []
-    dated = names[0] if present[0] == names[0] else max(
-        present, key=lambda n: osp.getmtime(osp.join(save_dir, n)))
-    stamp = time.strftime('%Y-%m-%d-%H-%M-%S',
-                          time.localtime(osp.getmtime(osp.join(save_dir, dated))))
+    stamp = _run_stamp(save_dir, names, present)
 
     def aside(name: str, suffix: str) -> str:
         stem, ext = osp.splitext(name)
         return osp.join(save_dir, f'{stem}-{stamp}{suffix}{ext}')
-    n, suffix = 1, ''
-    while any(osp.lexists(aside(name, suffix)) for name in present):
-        n += 1
-        suffix = f'-{n}'
+    suffix = _free_name(lambda sfx, ns: [aside(n, sfx) for n in ns], present)
     moved = []
     for name in present:
         os.rename(osp.join(save_dir, name), aside(name, suffix))
@@ -243,6 +257,26 @@ def set_aside_run(save_dir: str, names) -> list[str]:
         warnings.warn(f'an earlier run\'s {", ".join(present)} in "{save_dir}" were moved to '
                       f'{", ".join(osp.basename(m) for m in moved)}')
     return moved
+
+
+def set_aside_run_folder(save_dir: str, names, prefix: str = 'earlier') -> str | None:
+    """Moves what an earlier run left in ``save_dir`` of ``names`` into one new folder
+    ``<save_dir>/<prefix>-<time>/`` (the time as :func:`set_aside_run` takes it), under
+    the same names, with one warning; returns the folder, or None when nothing was
+    there. For runs whose files refer to each other by relative path (a report and its
+    thumbnails): they still do, side by side in that folder. Nothing is deleted."""
+    present = [n for n in names if osp.lexists(osp.join(save_dir, n))]
+    if not present:
+        return None
+    stamp = _run_stamp(save_dir, names, present)
+    suffix = _free_name(lambda sfx, _: [osp.join(save_dir, f'{prefix}-{stamp}{sfx}')], present)
+    folder = osp.join(save_dir, f'{prefix}-{stamp}{suffix}')
+    os.mkdir(folder)
+    for name in present:
+        os.rename(osp.join(save_dir, name), osp.join(folder, name))
+    warnings.warn(f'an earlier run\'s {", ".join(present)} in "{save_dir}" were moved to '
+                  f'"{folder}"')
+    return folder
 
 
 @contextlib.contextmanager

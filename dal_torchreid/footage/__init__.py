@@ -10,9 +10,10 @@ The application on top of the plugin's engines, in the order a user runs it:
   data set without identities, registered under its name, which ``dal-train`` trains
   DAL or Cluster Contrast on;
 * :func:`~dal_torchreid.footage.association.associate` (``dal-associate``): tracklet
-  features, global ids across cameras (:mod:`.global_ids`), the tracker's files with
-  them, an HTML report (:mod:`.report`) and, with ground truth, the scores
-  (:mod:`.scores`, :mod:`.evaluation`).
+  features, global ids across cameras (:mod:`.global_ids`), the tracker's own lines with
+  them (:mod:`.tracker_lines`), an HTML report (:mod:`.report`, :mod:`.thumbnails`) and,
+  with ground truth, the scores (:mod:`.scores`, :mod:`.evaluation`); an earlier run's
+  files moved aside first (:mod:`.output_files`).
 """
 from dal_torchreid.footage.dataset import (
     UNKNOWN_PID, FootageTracklet, FootageTrackletDataset, NoIdentitiesError,

@@ -8,11 +8,18 @@
 2. its best matches among other cameras' tracklets (``OUT/matches.csv``);
 3. global person ids (:func:`~dal_torchreid.footage.global_ids.global_ids`: the camera-aware
    clustering, never joining two tracks that overlap in time in one camera);
-4. the tracker's files rewritten with the global ids, one MOTChallenge file per camera
-   (``OUT/<camera>.txt``: the tracker's frames and boxes of every kept track);
+4. the tracker's files rewritten with the global ids, one file per camera of the data
+   set (``OUT/<camera>.txt``: the tracker's own lines of every kept track, only the id
+   replaced, :mod:`dal_torchreid.footage.tracker_lines`; empty for a camera whose
+   tracks were all filtered out);
 5. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.footage.report`), and with
    ground truth (``FOOTAGE/<camera>/gt/gt.txt``) the scores of
    :mod:`dal_torchreid.footage.scores` in ``OUT/scores.json``.
+
+Everything that can be checked without features is checked first: ``OUT`` and the
+inputs apart, the tracker files unchanged since the cut, the ground truth of these
+tracks, an earlier run's files in ``OUT`` moved aside and every file of this one
+writable (:mod:`dal_torchreid.footage.output_files`).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import csv
 import json
 import os.path as osp
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -37,16 +45,16 @@ from dal_torchreid.footage.global_ids import (
     EPS, K1, K2, MIN_SAMPLES, TOP_K, check_top_k, global_ids, temporal_cannot_links, top_matches
 )
 from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources
-from dal_torchreid.footage.report import write_report
-from dal_torchreid.footage.scores import score_footage
+from dal_torchreid.files.errors import named_write
+from dal_torchreid.footage.output_files import (
+    IDENTITIES, MATCHES, SCORES, SUMMARY, prepare_output, tracker_file
+)
+from dal_torchreid.footage.report import REPORT, write_report
+from dal_torchreid.footage.scores import box_agreement, score_footage
 from dal_torchreid.footage.sources import FootageError
-from dal_torchreid.footage.tracks import format_mot_line, read_mot_file
+from dal_torchreid.footage.tracker_lines import rewrite_tracker_file
+from dal_torchreid.footage.tracks import read_mot_file
 from dal_torchreid.metrics import POOLING_METHOD, check_pooling_method
-
-MATCHES = 'matches.csv'
-IDENTITIES = 'identities.csv'
-SCORES = 'scores.json'
-
 
 @dataclass(frozen=True)
 class AssociationSettings:
@@ -98,8 +106,8 @@ class Association:
         tracklets (list): the :class:`~dal_torchreid.footage.FootageTracklet` s.
         features (Tensor): ``(N, D)`` L2-normalised tracklet features.
         ids (np.ndarray): global id of each tracklet, ``1 .. P``.
-        match_index, match_similarity (np.ndarray): ``(N, top_k)`` best matches in other
-            cameras (``-1`` / nan where fewer exist).
+        match_index, match_similarity (np.ndarray): ``(N, K)`` best matches in other
+            cameras, ``K = min(top_k, N)`` (``-1`` / nan where fewer exist).
         cannot_links (int): same-camera pairs that overlap in time.
     """
 
@@ -143,14 +151,15 @@ def associate_tracklets(tracklets: list[FootageTracklet], features: Tensor,
     links = temporal_cannot_links(cameras, [t.first for t in tracklets],
                                   [t.last for t in tracklets])
     ids = global_ids(features, cameras, links, s.k1, s.k2, s.eps, s.min_samples) + 1
-    index, similarity = top_matches(features, cameras, s.top_k)
+    # no tracklet has more matches than there are tracklets: top_k 10**9 lists them all
+    index, similarity = top_matches(features, cameras, min(s.top_k, len(tracklets)))
     return Association(tracklets, features, ids, index, similarity, len(links))
 
 
 def write_matches(path: str, association: Association) -> None:
     """``matches.csv``: each tracklet's best matches in other cameras, with similarities."""
     ts, ids = association.tracklets, association.ids
-    with open(path, 'w', newline='') as f:
+    with named_write(path), open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['camera', 'track', 'global_id', 'rank', 'match_camera', 'match_track',
                          'match_global_id', 'similarity'])
@@ -164,32 +173,29 @@ def write_matches(path: str, association: Association) -> None:
 
 def write_identities(path: str, association: Association) -> None:
     """``identities.csv``: camera, track, its frame range and its global id."""
-    with open(path, 'w', newline='') as f:
+    with named_write(path), open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['camera', 'track', 'first_frame', 'last_frame', 'crops', 'global_id'])
         for t, pid in zip(association.tracklets, association.ids.tolist()):
             writer.writerow([t.camera, t.track, t.first, t.last, len(t.frames), pid])
 
 
-def write_tracker_files(out: str, association: Association, tracks: str) -> dict:
-    """``OUT/<camera>.txt``: the lines of ``TRACKS/<camera>.txt`` of every track with a global
-    id, that id in place of the tracker's; tracks the data set dropped are left out.
-    Returns per camera the boxes written and the tracks left out."""
-    global_of = {(t.camera, t.track): int(pid)
-                 for t, pid in zip(association.tracklets, association.ids)}
+def write_tracker_files(out: str, association: Association, tracks: str,
+                        cameras: Sequence[str] = ()) -> dict:
+    """``OUT/<camera>.txt`` for every camera of ``cameras`` and of the tracklets: the lines of
+    ``TRACKS/<camera>.txt`` of every track with a global id, that id in place of the
+    tracker's and every other byte kept
+    (:func:`~dal_torchreid.footage.tracker_lines.rewrite_tracker_file`); tracks the data
+    set dropped are left out (a camera without a kept track gets an empty file). Returns
+    per camera the boxes written and the tracks left out."""
+    global_of: dict[str, dict[int, int]] = {}
+    for t, pid in zip(association.tracklets, association.ids.tolist()):
+        global_of.setdefault(t.camera, {})[t.track] = int(pid)
     counts = {}
-    for camera in sorted({t.camera for t in association.tracklets}):
-        rows = read_mot_file(osp.join(tracks, camera + '.txt'))
-        lines, left_out = [], set()
-        for row in rows:
-            pid = global_of.get((camera, int(row[1])))
-            if pid is None:
-                left_out.add(int(row[1]))
-                continue
-            lines.append(format_mot_line(row[0], pid, *row[2:6], f'{row[6]:.2f},-1,-1,-1'))
-        with open(osp.join(out, camera + '.txt'), 'w') as f:
-            f.writelines(line + '\n' for line in lines)
-        counts[camera] = {'boxes': len(lines), 'tracks_left_out': len(left_out)}
+    for camera in sorted(set(cameras) | set(global_of)):
+        counts[camera] = rewrite_tracker_file(osp.join(tracks, tracker_file(camera)),
+                                              osp.join(out, tracker_file(camera)),
+                                              global_of.get(camera, {}))
     return counts
 
 
@@ -249,12 +255,23 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
                                        'data set\'s tracks': sources.get('tracks'),
                                        'tracklet data set': osp.join(root, name)})
     tracks = tracks or sources['tracks']
-    check_tracks_unchanged(osp.join(root, name), tracks, sorted({t.camera for t in tracklets}))
+    cameras = dataset_cameras(sources, tracklets)
+    check_tracks_unchanged(osp.join(root, name), tracks, cameras)
+    if footage:
+        box_agreement(footage, tracks, cameras)  # the ground truth of these tracks
     with SaveDirLock(out, what='--out'):
+        prepare_output(out, cameras, tracklets)
         features = tracklet_features(model, tracklets, transform, settings.pooling_method,
                                      settings.batch_size, on_gpu(model))
         association = associate_tracklets(tracklets, features, settings)
-        return write_association(out, association, tracks, footage)
+        return write_association(out, association, tracks, footage, cameras)
+
+
+def dataset_cameras(sources: dict, tracklets: Sequence[FootageTracklet]) -> list[str]:
+    """Every camera of a data set: those its ``tracklets.json`` lists (a camera whose
+    tracks were all filtered out among them) and those of its tracklets, sorted."""
+    listed = sources.get('cameras') if isinstance(sources, dict) else None
+    return sorted(set(listed or ()) | {t.camera for t in tracklets})
 
 
 def on_gpu(model: nn.Module) -> bool:
@@ -263,23 +280,32 @@ def on_gpu(model: nn.Module) -> bool:
 
 
 def write_association(out: str, association: Association, tracks: str,
-                      footage: str | None = None) -> dict:
+                      footage: str | None = None, cameras: Sequence[str] = ()) -> dict:
     """Writes ``OUT``'s files of an association (and its scores against ``footage``'s
-    ground truth); returns the summary written to ``OUT/summary.json``."""
+    ground truth); returns the summary written to ``OUT/summary.json``, last.
+
+    ``cameras`` are the data set's (default: the tracklets'): each gets its
+    ``<camera>.txt`` and its count, those without a tracklet included. A file that cannot
+    be written is a :class:`~dal_torchreid.files.errors.WriteError` naming it."""
     tracklets = association.tracklets
+    cameras = sorted(set(cameras) | {t.camera for t in tracklets})
     write_matches(osp.join(out, MATCHES), association)
     write_identities(osp.join(out, IDENTITIES), association)
-    written = write_tracker_files(out, association, tracks)
-    summary = {'tracklets': len(tracklets), 'cameras': sorted(written),
+    written = write_tracker_files(out, association, tracks, cameras)
+    summary = {'tracklets': len(tracklets), 'cameras': cameras,
                'identities': association.num_identities,
                'identities_in_several_cameras': association.multi_camera_identities(),
                'cannot_link_pairs': association.cannot_links, 'tracker_files': written}
     if footage:
-        scores = score_footage(footage, tracks, out, tracklets, association.ids)
+        scores = score_footage(footage, tracks, out, tracklets, association.ids, cameras)
         summary['scores'] = scores
-        with open(osp.join(out, SCORES), 'w') as f:
-            json.dump(scores, f, indent=2)
-    write_report(osp.join(out, 'report.html'), association, summary.get('scores'))
-    with open(osp.join(out, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+        _write_json(osp.join(out, SCORES), scores)
+    rows = {camera: read_mot_file(osp.join(tracks, tracker_file(camera))) for camera in cameras}
+    write_report(osp.join(out, REPORT), association, summary.get('scores'), rows, cameras)
+    _write_json(osp.join(out, SUMMARY), summary)
     return summary
+
+
+def _write_json(path: str, value: dict) -> None:
+    with named_write(path), open(path, 'w') as f:
+        json.dump(value, f, indent=2)

@@ -11,6 +11,11 @@
   ``Identity`` metric computes it (per frame, pairs of IoU >= 0.5 count as potential
   matches; one optimal assignment of ids over the whole sequence); the tests check
   the two agree.
+* :func:`box_agreement`: per camera, how many tracker boxes cover a ground-truth box;
+  ground truth that none covers (another footage's) is refused, not scored as 0.
+
+Every camera with ground truth is scored (:func:`ground_truth_cameras`): one where no
+track was kept counts its people as missed.
 
 TrackEval itself is not a dependency: its package requires the GUI build of OpenCV
 (``opencv-python``), which would install a second ``cv2`` over this project's
@@ -18,12 +23,14 @@ TrackEval itself is not a dependency: its package requires the GUI build of Open
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from dal_torchreid.footage.sources import FootageError
 from dal_torchreid.footage.tracks import read_mot_file
 
 IOU_THRESHOLD = 0.5
@@ -49,6 +56,26 @@ def _frames(rows: np.ndarray) -> dict[int, np.ndarray]:
     return dict(zip(frames.tolist(), np.split(rows, starts[1:])))
 
 
+def matched_boxes(tracks: np.ndarray, gt: np.ndarray, threshold: float = IOU_THRESHOLD):
+    """The ``(tracker row, ground-truth row)`` pairs of one camera: in each frame the
+    boxes matched one to one (largest total IoU), pairs below ``threshold`` left out.
+
+    Args:
+        tracks, gt: rows ``frame, id, left, top, width, height`` (tracker, ground truth).
+        threshold (float): least IoU of a matched box.
+    """
+    gt_frames = _frames(gt)
+    for frame, rows in _frames(tracks).items():
+        truth = gt_frames.get(frame)
+        if truth is None:
+            continue
+        iou = box_iou(rows[:, 2:6], truth[:, 2:6])
+        r, c = linear_sum_assignment(-iou)
+        for i, j in zip(r, c):
+            if iou[i, j] >= threshold:
+                yield rows[i], truth[j]
+
+
 def track_identities(tracks: np.ndarray, gt: np.ndarray,
                      threshold: float = IOU_THRESHOLD) -> dict[int, int | None]:
     """``{track id: ground-truth id or None}`` for one camera.
@@ -57,24 +84,17 @@ def track_identities(tracks: np.ndarray, gt: np.ndarray,
         tracks, gt: rows ``frame, id, left, top, width, height`` (tracker, ground truth).
         threshold (float): least IoU of a matched box.
 
-    In each frame the boxes are matched one to one (largest total IoU, pairs below
-    ``threshold`` left out); a track takes the id most of its matched boxes have, when
-    more than half of its boxes are matched, else None.
+    In each frame the boxes are matched one to one (:func:`matched_boxes`); a track
+    takes the id most of its matched boxes have, when more than half of its boxes are
+    matched, else None.
     """
-    gt_frames = _frames(gt)
+    tracks = np.asarray(tracks, np.float64).reshape(-1, 6)
     votes: dict[int, list] = {}
     boxes: dict[int, int] = {}
-    for frame, rows in _frames(tracks).items():
-        for tid in rows[:, 1].astype(int):
-            boxes[tid] = boxes.get(tid, 0) + 1
-        truth = gt_frames.get(frame)
-        if truth is None:
-            continue
-        iou = box_iou(rows[:, 2:6], truth[:, 2:6])
-        r, c = linear_sum_assignment(-iou)
-        for i, j in zip(r, c):
-            if iou[i, j] >= threshold:
-                votes.setdefault(int(rows[i, 1]), []).append(int(truth[j, 1]))
+    for tid in tracks[:, 1].astype(int):
+        boxes[int(tid)] = boxes.get(int(tid), 0) + 1
+    for track, truth in matched_boxes(tracks, gt, threshold):
+        votes.setdefault(int(track[1]), []).append(int(truth[1]))
     out = {}
     for tid, count in boxes.items():
         ids = votes.get(tid, [])
@@ -187,6 +207,44 @@ def read_ground_truth(footage: str, camera: str) -> np.ndarray:
     return rows[rows[:, 6] != 0][:, :6]
 
 
+def ground_truth_cameras(footage: str, cameras: Sequence[str]) -> list[str]:
+    """The cameras to score: ``cameras`` (those of the data set, each needing its
+    ``gt/gt.txt``) and every other camera folder of ``footage`` holding ``gt/gt.txt``,
+    sorted. A camera where nobody was tracked still has people to find."""
+    found = set(cameras)
+    if osp.isdir(footage):
+        found |= {name for name in os.listdir(footage) if not name.startswith('.')
+                  and osp.isfile(osp.join(footage, name, 'gt', 'gt.txt'))}
+    return sorted(found)
+
+
+def box_agreement(footage: str, tracks: str, cameras: Sequence[str]) -> dict[str, dict]:
+    """Per camera of :func:`ground_truth_cameras`: its ``ground_truth_boxes`` (not flagged
+    0), its ``tracker_boxes`` (``TRACKS/<camera>.txt``, none for a camera without one) and
+    how many of them cover a ground-truth box (``matched_boxes``, :func:`matched_boxes`).
+
+    Raises ``FileNotFoundError`` naming a missing ``gt.txt`` of one of ``cameras``, and
+    :class:`~dal_torchreid.footage.sources.FootageError` when no tracker box matches any
+    ground-truth box: that ground truth is not of the footage the tracks were made on,
+    and every score would be 0 without saying why."""
+    agreement = {}
+    for camera in ground_truth_cameras(footage, cameras):
+        gt = read_ground_truth(footage, camera)
+        path = osp.join(tracks, camera + '.txt')
+        tracker = read_mot_file(path)[:, :6] if camera in cameras else np.zeros((0, 6))
+        agreement[camera] = {'ground_truth_boxes': len(gt), 'tracker_boxes': len(tracker),
+                             'matched_boxes': sum(1 for _ in matched_boxes(tracker, gt))}
+    if not any(a['matched_boxes'] for a in agreement.values()):
+        gt_boxes = sum(a['ground_truth_boxes'] for a in agreement.values())
+        tracker_boxes = sum(a['tracker_boxes'] for a in agreement.values())
+        raise FootageError(
+            f'--footage "{footage}": none of the {tracker_boxes} tracker boxes of "{tracks}" '
+            f'matches any of the {gt_boxes} ground-truth boxes of its <camera>/gt/gt.txt '
+            f'(IoU >= {IOU_THRESHOLD}, same camera and frame): this is not the ground truth of '
+            'the footage the tracks were made on; nothing was scored')
+    return agreement
+
+
 def tracklet_persons(footage: str, tracks: str, tracklets: Sequence,
                      gt: Mapping[str, np.ndarray] | None = None) -> list[int | None]:
     """The true person of each tracklet: the global id of ``FOOTAGE/<camera>/gt/gt.txt``
@@ -207,7 +265,8 @@ def tracklet_persons(footage: str, tracks: str, tracklets: Sequence,
     return [truth_of[t.camera].get(t.track) for t in tracklets]
 
 
-def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids: Sequence[int]) -> dict:
+def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids: Sequence[int],
+                  cameras: Sequence[str] | None = None) -> dict:
     """Scores global ids against ``FOOTAGE/<camera>/gt/gt.txt`` (global person ids).
 
     Args:
@@ -217,21 +276,30 @@ def score_footage(footage: str, tracks: str, out: str, tracklets: Sequence, ids:
         out (str): the folder of the rewritten files ``<camera>.txt`` (global ids).
         tracklets (sequence): :class:`~dal_torchreid.footage.FootageTracklet` s.
         ids (sequence): their global ids.
+        cameras (sequence, optional): the data set's cameras (default: the tracklets'),
+            those without a tracklet included.
 
-    Returns ``pairwise`` (:func:`pairwise_scores`) and ``idf1`` (:func:`idf1` of all cameras
-    as one sequence). Raises ``FileNotFoundError`` naming a missing ``gt.txt``. Ground-truth
-    boxes flagged 0 (MOTChallenge "ignore") are left out.
+    Returns ``pairwise`` (:func:`pairwise_scores`), ``idf1`` (:func:`idf1` of all cameras
+    as one sequence: every camera of :func:`ground_truth_cameras`, so the people of a
+    camera where no track was kept count as missed), ``cameras`` (:func:`box_agreement`)
+    and ``tracklets_without_person``. Raises ``FileNotFoundError`` naming a missing
+    ``gt.txt``, and :class:`~dal_torchreid.footage.sources.FootageError` when no tracker
+    box matches the ground truth. Ground-truth boxes flagged 0 (MOTChallenge "ignore")
+    are left out.
     """
 
-    cameras = sorted({t.camera for t in tracklets})
+    cameras = sorted(set(cameras or ()) | {t.camera for t in tracklets})
+    agreement = box_agreement(footage, tracks, cameras)
     gt, predicted, lengths = {}, {}, {}
-    for camera in cameras:
+    for camera in agreement:
         gt[camera] = read_ground_truth(footage, camera)
-        predicted[camera] = read_mot_file(osp.join(out, camera + '.txt'), 'result file')[:, :6]
+        result = osp.join(out, camera + '.txt')
+        predicted[camera] = (read_mot_file(result, 'result file')[:, :6] if camera in cameras
+                             else np.zeros((0, 6)))
         lengths[camera] = int(max(gt[camera][:, 0].max(initial=0),
                                   predicted[camera][:, 0].max(initial=0)))
     truth = tracklet_persons(footage, tracks, tracklets, gt)
     cams = [cameras.index(t.camera) for t in tracklets]
     return {'pairwise': pairwise_scores(ids, truth, cams),
             'idf1': idf1(concatenate_cameras(gt, lengths), concatenate_cameras(predicted, lengths)),
-            'tracklets_without_person': sum(t is None for t in truth)}
+            'tracklets_without_person': sum(t is None for t in truth), 'cameras': agreement}

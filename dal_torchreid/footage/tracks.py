@@ -64,6 +64,13 @@ def _decoded_lines(path: str, what: str):
                                      'not UTF-8 text (save the file as UTF-8 or ASCII)') from None
 
 
+def as_rows(rows) -> np.ndarray:
+    """Tracker rows as a float64 ``(N, columns)`` array (``(0, 8)`` when there are none):
+    :func:`read_mot_file`'s, or any table whose first seven columns are theirs."""
+    rows = np.asarray(rows, np.float64)
+    return rows.reshape(-1, rows.shape[-1] if rows.ndim == 2 else CLASS + 1)
+
+
 def read_mot_file(path: str, what: str = 'tracks file') -> np.ndarray:
     """``(N, 8)`` float64 rows ``frame, id, left, top, width, height, conf, class`` of a
     MOTChallenge file (``conf`` 1 where a line has only six values, ``class`` -1, "not
@@ -106,9 +113,3 @@ def read_mot_file(path: str, what: str = 'tracks file') -> np.ndarray:
         rows.append(values + [1.0, NOT_GIVEN][len(values) - 6:])
     return np.asarray(rows, dtype=np.float64).reshape(-1, 8)
 
-
-def format_mot_line(frame: int, track_id: int, left: float, top: float, width: float,
-                    height: float, rest: str = '1,-1,-1,-1') -> str:
-    """One MOTChallenge line (no newline); ``rest`` follows the box."""
-    values = ','.join(f'{v:.2f}'.rstrip('0').rstrip('.') for v in (left, top, width, height))
-    return f'{int(frame)},{int(track_id)},{values},{rest}'

@@ -197,6 +197,12 @@ class DeepAssociationLoss(nn.Module):
         """Cross-camera anchors, one (N_c, D) view of ``cross_memory`` per camera."""
         return [self.cross_memory[rows] for rows in self._rows]
 
+    def tracklet_anchors(self) -> tuple[Tensor, Tensor]:
+        """Every tracklet's intra anchor, ``(sum N_c, D)`` camera after camera (a row of
+        zeros where never written), and the camera of each row: the memory cyclic
+        ranking matches tracklets in."""
+        return self.intra_memory.detach(), self._camera_of_row
+
     @torch.no_grad()
     def initialize_anchors(self, tracklet_features: Sequence[Tensor]) -> None:
         """Sets both anchors of every tracklet to the given (N_c, D) features.

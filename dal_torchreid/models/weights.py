@@ -7,7 +7,8 @@ decode with plain ``pickle``, turning ``weights_only`` off. :func:`load_weights`
 reads with ``weights_only=True`` only, reports how many tensors matched, and
 refuses the file unless every backbone tensor (all but the classifier, which
 depends on the number of identities) matched, or ``allow_partial`` says a
-partial load is intended.
+partial load is intended; weights holding a NaN or an infinite value (a run that
+diverged) are refused by it and by :func:`export_weights`.
 """
 from __future__ import annotations
 
@@ -141,6 +142,20 @@ def _checkpoint_tensors(fpath: str, ema: bool) -> tuple[dict[str, Tensor], str]:
             for k, v in tensors.items()}, which
 
 
+def check_finite(tensors: dict[str, Tensor], fpath: str) -> None:
+    """Raises :class:`WeightsError` naming ``fpath`` and its first tensor holding a NaN or
+    an infinite value: weights of a run that diverged, which would give every feature
+    NaN (or none)."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise WeightsError(
+                    f'weights file "{fpath}" holds non-finite values (NaN or infinite): '
+                    f'{bad} of the {tensor.numel()} values of tensor "{name}" (the run that '
+                    'wrote it diverged); choose a checkpoint of an earlier epoch')
+
+
 def read_state_dict(fpath: str, ema: bool = LOAD_EMA) -> dict[str, Tensor]:
     """The tensors of a weights file: a state dict, or a checkpoint holding one under
     ``'state_dict'``; a ``'module.'`` prefix (``DataParallel``) is dropped. From a DAL
@@ -153,7 +168,8 @@ def export_weights(fpath: str, out: str, ema: bool = LOAD_EMA) -> str:
     """Writes the weights of checkpoint ``fpath`` that its run evaluated (the EMA when it
     kept one, unless ``ema`` is False) to ``out`` as ``{'state_dict': tensors}``, the
     form torchreid's ``load_pretrained_weights`` and ``FeatureExtractor`` read, without
-    optimiser or method state; returns ``out``. ``out`` must not be ``fpath``.
+    optimiser or method state; returns ``out``. ``out`` must not be ``fpath``; weights
+    holding a NaN or an infinite value are refused (:func:`check_finite`), nothing written.
 
     Examples::
 
@@ -161,6 +177,7 @@ def export_weights(fpath: str, out: str, ema: bool = LOAD_EMA) -> str:
         extractor = torchreid.utils.FeatureExtractor('resnet50', 'dal_resnet50.pth')
     """
     tensors, which = _checkpoint_tensors(fpath, ema)
+    check_finite(tensors, fpath)
     if os.path.exists(out) and os.path.samefile(fpath, out):
         raise WeightsError(f'export of "{fpath}" would overwrite it: name another file')
     save_checkpoint_atomic({'state_dict': tensors}, out)
@@ -234,8 +251,9 @@ def load_weights(model: nn.Module, fpath: str, allow_partial: bool = ALLOW_PARTI
 
     Unless ``allow_partial``, raises :class:`WeightsError` naming the file when a
     backbone tensor is missing from it or has another shape there (the model is
-    then left as it was); the classifier is loaded when it fits and kept as
-    initialised otherwise. Prints how many tensors matched.
+    then left as it was), and always when a tensor holds a NaN or an infinite value;
+    the classifier is loaded when it fits and kept as initialised otherwise. Prints how
+    many tensors matched.
 
     Examples::
 
@@ -243,6 +261,7 @@ def load_weights(model: nn.Module, fpath: str, allow_partial: bool = ALLOW_PARTI
         load_weights(model, 'log/dal-resnet50-prid2011/model/model.pth.tar-20')
     """
     state, which = _checkpoint_tensors(fpath, ema)
+    check_finite(state, fpath)
     own = model.state_dict()
     backbone = [k for k in own if not is_classifier_key(k)
                 and not k.endswith('num_batches_tracked')]
