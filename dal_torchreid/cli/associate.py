@@ -5,38 +5,34 @@ Usage::
     dal-associate --root reid-data -s shop --out out/shop --config-file configs/own_footage.yaml \\
         model.load_weights log/own_footage/model/model.pth.tar-8
     dal-associate --root reid-data -s shop --out out/shop --footage FOOTAGE   # + scores
+    dal-associate --root reid-data -s shop2 --out out/shop2 --gallery out/shop  # a later day
 
 Writes ``OUT/matches.csv`` (each tracklet's best matches in other cameras),
 ``OUT/identities.csv``, ``OUT/<camera>.txt`` for every camera of the data set (the
 tracker's own lines of the kept tracks, only the id replaced by the global id),
-``OUT/report.html`` and ``OUT/summary.json``; with ``--footage`` whose cameras hold
+``OUT/report.html``, ``OUT/gallery.pth`` (the tracklets' features and global ids, for
+``--gallery`` and ``dal-search``) and ``OUT/summary.json``; with ``--footage`` whose cameras hold
 ``gt/gt.txt``, ``OUT/scores.json`` (pairwise precision, recall, F1 and IDF1). An earlier
 run's files in ``OUT`` are moved to ``OUT/earlier-<time>/`` first, never deleted. Without
 ``model.load_weights`` the untrained (ImageNet) backbone is used. ``-s`` names one data
-set. An input error, or SIGINT / SIGTERM, ends it with one line (exit code 2, 130, 143).
+set. With ``--gallery PREVIOUS_OUT`` (new footage: a later day, or new cameras), people
+of the earlier run's gallery keep their global ids and new people get ids never used
+before; a gallery of another model or input size is refused before any feature is
+computed. An input error, or SIGINT / SIGTERM, ends it with one line (exit code 2, 130, 143).
 """
 from __future__ import annotations
 
 import os.path as osp
 import sys
-import time
 
+from dal_torchreid.cli.args import build_parser
+from dal_torchreid.cli.footage_tool import UsageError, check_one_source, run_footage_tool
 from dal_torchreid.experiment.builder import build_model, uses_gpu
-from dal_torchreid.cli.args import build_parser, config_from_command_line, parse_args
-from dal_torchreid.cli.console import DIVERGENCE_ERRORS, INPUT_ERRORS
-from dal_torchreid.cli.interruption import (
-    INTERRUPTIONS, exit_code, interruption_line, terminate_as_exception
-)
-from dal_torchreid.footage import FootageError, TrackFileError
 from dal_torchreid.footage.dataset import NoIdentitiesError, is_footage_dataset
 from dal_torchreid.footage.evaluation import associate_from_config
 
 INTERRUPTED_ADVICE = ('what was written so far is incomplete: run it again (it moves those '
                       'files aside)')
-
-
-class UsageError(ValueError):
-    """A command line ``dal-associate`` cannot run (one line, exit code 2)."""
 
 
 def build_associate_parser():
@@ -50,40 +46,21 @@ def build_associate_parser():
                         'score the ids against its ground truth')
     parser.add_argument('--tracks', default='', help='tracker files (default: those the data '
                         'set was cut from)')
+    parser.add_argument('--gallery', default='', help='an earlier run\'s --out (or its '
+                        'gallery.pth): carry its global ids to this footage\'s people and '
+                        'write the grown gallery')
     return parser
 
 
 def main(argv=None) -> int:
-    args = parse_args(build_associate_parser(), argv)
-    started = time.time()
-    try:
-        check_one_source(args.sources or [])
-        cfg = config_from_command_line(args)
-        if args.print_config:
-            print(cfg.dump(), end='')
-            return 0
-        if not args.out:
-            raise UsageError('--out is required: the folder the global ids, matches and '
-                             'report go to')
-        with terminate_as_exception():
-            summary = _associate(cfg, args)
-    except INPUT_ERRORS + DIVERGENCE_ERRORS + (FootageError, TrackFileError, UsageError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    except INTERRUPTIONS as err:  # unwound: the lock of OUT is released
-        print(f'error: {interruption_line(err, args.out, started, INTERRUPTED_ADVICE)}',
-              file=sys.stderr)
-        return exit_code(err)
-    _print_summary(summary, args.out)
-    return 0
+    return run_footage_tool(build_associate_parser(), argv, check_out, _associate,
+                            _print_summary, INTERRUPTED_ADVICE)
 
 
-def check_one_source(sources) -> None:
-    """Raises :class:`UsageError` when ``-s`` names more than one data set."""
-    if len(sources) > 1:
-        raise UsageError(f'-s {" ".join(sources)}: dal-associate associates one tracklet data '
-                         f'set at a time, not {len(sources)}: run it once per data set, each '
-                         'with its own --out')
+def check_out(args) -> None:
+    """Raises :class:`UsageError` without ``--out``."""
+    if not args.out:
+        raise UsageError('--out is required: the folder the global ids, matches and report go to')
 
 
 def _associate(cfg, args) -> dict:
@@ -100,7 +77,7 @@ def _associate(cfg, args) -> dict:
     if uses_gpu(cfg):
         model = model.cuda()
     return associate_from_config(cfg, sources[0], args.out, model, args.footage or None,
-                                 args.tracks or None)
+                                 args.tracks or None, args.gallery or None)
 
 
 def _print_summary(summary: dict, out: str) -> None:
@@ -114,8 +91,13 @@ def _print_summary(summary: dict, out: str) -> None:
         print(f'cross-camera pairs: precision {pair["precision"]:.3f}, recall '
               f'{pair["recall"]:.3f}, F1 {pair["f1"]:.3f}; multi-camera IDF1 '
               f'{ident["IDF1"]:.3f} (IDP {ident["IDP"]:.3f}, IDR {ident["IDR"]:.3f})')
-    print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv and '
-          f'report.html to "{osp.abspath(out)}"')
+    gallery = summary.get('gallery')
+    if gallery and gallery.get('previous'):
+        print(f'gallery "{gallery["previous"]}": {gallery["carried_ids"]} global ids carried '
+              f'(people seen before), {gallery["new_ids"]} new from {gallery["first_new_id"]} on; '
+              f'threshold {gallery["threshold"]:.3f} ({gallery["threshold_how"]})')
+    print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv, '
+          f'report.html and gallery.pth to "{osp.abspath(out)}"')
 
 
 if __name__ == '__main__':

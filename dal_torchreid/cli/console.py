@@ -2,6 +2,7 @@
 
 An input error (a bad key, file, split, data set, checkpoint or weights file, footage
 or tracker file, a tracklet data set's ``manifest.csv`` or ``tracklets.json``, a
+gallery file that is damaged or of another model, a
 ``save_dir`` another run holds or that cannot be written, a full disk, a clustering that
 leaves nothing to train, footage or a tracker or ground-truth file that cannot be used)
 or a diverged run ends a tool with one line naming the key, file or epoch and exit code 2;
@@ -34,14 +35,14 @@ from dal_torchreid.footage import FootageError, TrackFileError
 from dal_torchreid.models import WeightsError
 from dal_torchreid.models.conv_padding import Bf16InputSizeError
 from dal_torchreid.files.save_dir import SaveDirError
-from dal_torchreid.footage import FootageError, TrackFileError
+from dal_torchreid.footage.gallery import GalleryError
 
 # Errors that are the input's fault: one line naming the file or key, exit code 2.
 INPUT_ERRORS = (ConfigError, DataLayoutError, PretrainedWeightsError, BadFrameError,
                 CheckpointError, EmptyEpochError, WeightsError, FileNotFoundError,
                 IsADirectoryError, SplitFileError, SaveDirError, WriteError, InputSizeError,
                 Bf16InputSizeError, CrossCameraError, BudgetError, MemoryFormatError,
-                ClusteringError, FootageError, TrackFileError)
+                ClusteringError, FootageError, TrackFileError, GalleryError)
 # A run that diverged (NaN or infinite loss, weights or features): one line naming the
 # epoch, exit code 2; nothing of it is saved or scored.
 DIVERGENCE_ERRORS = (FloatingPointError,)

@@ -12,7 +12,10 @@
    set (``OUT/<camera>.txt``: the tracker's own lines of every kept track, only the id
    replaced, :mod:`dal_torchreid.footage.tracker_lines`; empty for a camera whose
    tracks were all filtered out);
-5. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.footage.report`), and with
+5. ``OUT/gallery.pth``: the tracklets' features and ids, kept for the next batch of
+   footage (:mod:`dal_torchreid.footage.carried_ids`); given an earlier run's gallery,
+   the global ids of step 3 are carried from it first;
+6. ``OUT/report.html`` with thumbnails (:mod:`dal_torchreid.footage.report`), and with
    ground truth (``FOOTAGE/<camera>/gt/gt.txt``) the scores of
    :mod:`dal_torchreid.footage.scores` in ``OUT/scores.json``.
 
@@ -38,9 +41,13 @@ from dal_torchreid.cluster import ClusteringSettings
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.files.save_dir import SaveDirLock
+from dal_torchreid.footage.carried_ids import (
+    gallery_folder, keep_in_gallery, open_gallery, transform_fingerprint
+)
 from dal_torchreid.footage.dataset import FootageTracklet, read_footage_tracklets
 from dal_torchreid.footage.fingerprint import same_tracks_content, tracks_fingerprint
 from dal_torchreid.footage.folders import check_output_folder
+from dal_torchreid.footage.gallery import ModelFingerprint
 from dal_torchreid.footage.global_ids import (
     EPS, K1, K2, MIN_SAMPLES, TOP_K, check_top_k, global_ids, temporal_cannot_links, top_matches
 )
@@ -222,7 +229,8 @@ def check_tracks_unchanged(folder: str, tracks: str, cameras: list[str]) -> None
 
 def associate(root: str, name: str, out: str, model: nn.Module, transform,
               settings: AssociationSettings = AssociationSettings(), footage: str | None = None,
-              tracks: str | None = None) -> dict:
+              tracks: str | None = None, gallery: str | None = None, carry_threshold: float = 0.0,
+              fingerprint: ModelFingerprint | None = None) -> dict:
     """Associates the tracklets of data set ``ROOT/NAME`` across cameras; writes ``OUT``.
 
     Args:
@@ -236,9 +244,17 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         footage (str, optional): ``FOOTAGE`` whose ``<camera>/gt/gt.txt`` hold ground
             truth with global ids: then the ids are scored.
         tracks (str, optional): ``TRACKS``; default: the folder the data set was cut from.
+        gallery (str, optional): an earlier run's ``OUT`` (or its ``gallery.pth``): people
+            in it keep their global ids, new people get ids never used
+            (:mod:`~dal_torchreid.footage.carried_ids`); a gallery of another model is
+            refused before any feature is computed.
+        carry_threshold (float): least similarity for an old id; 0: found without labels.
+        fingerprint (ModelFingerprint, optional): the model's, as ``OUT/gallery.pth``
+            records it; default from ``model``, ``transform`` and the pooling.
 
     Returns:
-        dict: the summary, written to ``OUT/summary.json`` (with ``scores`` when scored).
+        dict: the summary, written to ``OUT/summary.json`` (with ``scores`` when scored,
+        ``gallery`` and ``association``).
 
     Examples::
 
@@ -250,10 +266,13 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
     """
     tracklets = read_footage_tracklets(osp.join(root, name))
     sources = dataset_sources(root, name)
+    fingerprint = fingerprint or transform_fingerprint(model, transform, settings.pooling_method)
+    previous = open_gallery(gallery, fingerprint) if gallery else None
     check_output_folder(out, '--out', {'footage': footage, 'tracks': tracks,
                                        'data set\'s footage': sources.get('footage'),
                                        'data set\'s tracks': sources.get('tracks'),
-                                       'tracklet data set': osp.join(root, name)})
+                                       'tracklet data set': osp.join(root, name),
+                                       'gallery': gallery and gallery_folder(gallery)})
     tracks = tracks or sources['tracks']
     cameras = dataset_cameras(sources, tracklets)
     check_tracks_unchanged(osp.join(root, name), tracks, cameras)
@@ -264,7 +283,10 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         features = tracklet_features(model, tracklets, transform, settings.pooling_method,
                                      settings.batch_size, on_gpu(model))
         association = associate_tracklets(tracklets, features, settings)
-        return write_association(out, association, tracks, footage, cameras)
+        association.ids, records = keep_in_gallery(
+            out, association, previous, fingerprint, carry_threshold,
+            osp.abspath(osp.join(root, name)))
+        return write_association(out, association, tracks, footage, cameras, records)
 
 
 def dataset_cameras(sources: dict, tracklets: Sequence[FootageTracklet]) -> list[str]:
@@ -280,13 +302,16 @@ def on_gpu(model: nn.Module) -> bool:
 
 
 def write_association(out: str, association: Association, tracks: str,
-                      footage: str | None = None, cameras: Sequence[str] = ()) -> dict:
+                      footage: str | None = None, cameras: Sequence[str] = (),
+                      records: dict | None = None) -> dict:
     """Writes ``OUT``'s files of an association (and its scores against ``footage``'s
     ground truth); returns the summary written to ``OUT/summary.json``, last.
 
     ``cameras`` are the data set's (default: the tracklets'): each gets its
     ``<camera>.txt`` and its count, those without a tracklet included. A file that cannot
-    be written is a :class:`~dal_torchreid.files.errors.WriteError` naming it."""
+    be written is a :class:`~dal_torchreid.files.errors.WriteError` naming it. ``records``
+    (the gallery's, :func:`~dal_torchreid.footage.carried_ids.keep_in_gallery`) join the
+    summary."""
     tracklets = association.tracklets
     cameras = sorted(set(cameras) | {t.camera for t in tracklets})
     write_matches(osp.join(out, MATCHES), association)
@@ -295,7 +320,8 @@ def write_association(out: str, association: Association, tracks: str,
     summary = {'tracklets': len(tracklets), 'cameras': cameras,
                'identities': association.num_identities,
                'identities_in_several_cameras': association.multi_camera_identities(),
-               'cannot_link_pairs': association.cannot_links, 'tracker_files': written}
+               'cannot_link_pairs': association.cannot_links, 'tracker_files': written,
+               **(records or {})}
     if footage:
         scores = score_footage(footage, tracks, out, tracklets, association.ids, cameras)
         summary['scores'] = scores

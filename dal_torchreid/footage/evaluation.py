@@ -29,15 +29,22 @@ def footage_with_ground_truth(root: str, name: str) -> str | None:
     return None
 
 
-def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str | None = None,
-                          tracks: str | None = None) -> dict:
-    """:func:`~dal_torchreid.footage.association.associate` of data set ``name`` with
-    ``cfg``'s input size, normalisation, pooling and ``associate.*`` settings."""
+def test_transform(cfg: CfgNode):
+    """torchreid's test transform of ``cfg``'s input size and normalisation."""
     _, transform = torchreid.data.transforms.build_transforms(
         cfg.data.height, cfg.data.width, transforms=[], norm_mean=list(cfg.data.norm_mean),
         norm_std=list(cfg.data.norm_std))
-    return associate(cfg.data.root, name, out, model, transform,
-                     AssociationSettings.from_config(cfg), footage=footage, tracks=tracks)
+    return transform
+
+
+def associate_from_config(cfg: CfgNode, name: str, out: str, model, footage: str | None = None,
+                          tracks: str | None = None, gallery: str | None = None) -> dict:
+    """:func:`~dal_torchreid.footage.association.associate` of data set ``name`` with
+    ``cfg``'s input size, normalisation, pooling and ``associate.*`` settings (and the
+    earlier ``gallery`` to carry ids from, ``associate.carry_threshold``)."""
+    return associate(cfg.data.root, name, out, model, test_transform(cfg),
+                     AssociationSettings.from_config(cfg), footage=footage, tracks=tracks,
+                     gallery=gallery, carry_threshold=cfg.associate.carry_threshold)
 
 
 def evaluate_footage(cfg: CfgNode, engine, save_dir: str) -> dict:

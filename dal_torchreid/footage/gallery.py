@@ -34,6 +34,8 @@ key                value
 ``threshold``      float: least summary similarity for a carried id
 ``camera_links``   dict: the camera links used (JSON-like; ``{}``: none)
 ``next_id``        int: the next unused global id (ids are never reused)
+``sources``        list of str: each session's tracklet data set folder (its crops),
+                   ``''`` where unknown (optional: a file without it has none)
 ``fingerprint``    dict: ``weights_sha256``, ``model_name``, ``height``, ``width``,
                    ``norm_mean``, ``norm_std``, ``pooling_method``
 =================  ==========================================================
@@ -147,6 +149,8 @@ class Gallery:
         fingerprint (ModelFingerprint): the model that made the features.
         camera_links (dict, optional): the camera links used, as JSON-like data.
         next_id (int, optional): the next unused global id; default one above the largest.
+        sources (list of str, optional): each session's tracklet data set folder, where its
+            crops are (``dal-search`` shows them); ``''`` where unknown.
         source (str, optional): the file it was read from, named in errors.
 
     ``summary_ids`` and ``summaries`` (each identity's mean feature, normalised) follow
@@ -167,6 +171,7 @@ class Gallery:
     fingerprint: ModelFingerprint
     camera_links: dict = field(default_factory=dict)
     next_id: int | None = None
+    sources: list = field(default_factory=list)
     source: str = field(default='', repr=False, compare=False)
     summary_ids: Tensor = field(init=False, repr=False)
     summaries: Tensor = field(init=False, repr=False)
@@ -200,6 +205,10 @@ class Gallery:
             raise GalleryError(f'{where}: fingerprint must be a ModelFingerprint, got '
                                f'{type(self.fingerprint).__name__}')
         check_plain(self.camera_links, f'{where}: camera_links')
+        if not (isinstance(self.sources, (list, tuple))
+                and all(isinstance(s, str) for s in self.sources)):
+            raise GalleryError(f'{where}: sources must be a list of str (data set folders)')
+        self.sources = list(self.sources)
         self.summary_ids, self.summaries = summary_features(self.features, ids)
 
     @property
@@ -261,7 +270,8 @@ def gallery_state(gallery: Gallery) -> dict:
             'global_ids': longs(table.global_ids), 'sessions': longs(table.sessions),
             'summary_ids': gallery.summary_ids.clone(), 'summaries': gallery.summaries.clone(),
             'threshold': gallery.threshold, 'camera_links': gallery.camera_links,
-            'next_id': gallery.next_id, 'fingerprint': gallery.fingerprint.as_dict()}
+            'next_id': gallery.next_id, 'fingerprint': gallery.fingerprint.as_dict(),
+            'sources': list(gallery.sources)}
 
 
 def gallery_file(path: str) -> str:
@@ -342,7 +352,8 @@ def load_gallery(path: str) -> Gallery:
                               state['global_ids'].tolist(), state['sessions'].tolist())
         gallery = Gallery(state['features'], table, state['threshold'],
                           ModelFingerprint(**{k: fingerprint[k] for k in _FINGERPRINT_FIELDS}),
-                          state['camera_links'], state['next_id'], source=path)
+                          state['camera_links'], state['next_id'],
+                          sources=state.get('sources', []), source=path)
     except ValueError as err:
         raise GalleryError(str(err) if where in str(err) else f'{where}: {err}') from err
     if (not torch.equal(gallery.summary_ids, state['summary_ids'])
@@ -397,7 +408,7 @@ def match_identities(new: Tensor, old: Tensor, threshold: float) -> list[tuple[i
 def carry_ids(previous: Gallery, features: Tensor, cameras: Sequence[str], first: Sequence[int],
               last: Sequence[int], new_ids: Sequence[int], threshold: float, *,
               tracks: Sequence[int], fingerprint: ModelFingerprint,
-              camera_links: dict | None = None) -> tuple[np.ndarray, Gallery]:
+              camera_links: dict | None = None, source: str = '') -> tuple[np.ndarray, Gallery]:
     """Global ids for the tracklets of new footage, carried from ``previous``; the grown gallery.
 
     The new footage's association put its tracklets into clusters (``new_ids``, one person
@@ -424,6 +435,7 @@ def carry_ids(previous: Gallery, features: Tensor, cameras: Sequence[str], first
             another model is refused (:func:`check_compatible`).
         camera_links (dict, optional): the new footage's camera links to record; default:
             the gallery's.
+        source (str, optional): the new footage's tracklet data set folder (its crops).
 
     Returns:
         tuple: each new tracklet's global id (``np.ndarray``), and the grown
@@ -436,16 +448,7 @@ def carry_ids(previous: Gallery, features: Tensor, cameras: Sequence[str], first
                                previous.threshold, tracks=tracks, fingerprint=fingerprint)
         save_gallery('out/day2', grown)
     """
-    check_compatible(previous, fingerprint)
-    features = F.normalize(torch.as_tensor(features).detach().float().cpu(), dim=1)
-    if features.ndim != 2 or features.shape[1] != previous.features.shape[1]:
-        raise ValueError(f'new features have shape {tuple(features.shape)}; {previous.name} '
-                         f'holds {previous.features.shape[1]}-dimensional ones')
-    new_ids = np.asarray(new_ids)
-    if new_ids.shape != (len(features),):
-        raise ValueError(f'new_ids has shape {new_ids.shape} for {len(features)} features')
-    if len(cameras) != len(features):
-        raise ValueError(f'{len(features)} new features for {len(cameras)} cameras')
+    features, new_ids = checked_batch(previous, features, cameras, new_ids, fingerprint)
     clusters, inverse = np.unique(new_ids, return_inverse=True)
     _, cluster_summaries = summary_features(features, inverse)
     matched = dict(match_identities(cluster_summaries, previous.summaries, threshold))
@@ -459,9 +462,41 @@ def carry_ids(previous: Gallery, features: Tensor, cameras: Sequence[str], first
             cluster_ids.append(next_id)
             next_id += 1
     ids = np.asarray(cluster_ids, dtype=np.int64)[inverse]
+    return ids, grown_gallery(previous, features, cameras, tracks, first, last, ids, threshold,
+                              next_id, camera_links, source)
+
+
+def checked_batch(previous: Gallery, features: Tensor, cameras: Sequence[str],
+                  new_ids: Sequence[int],
+                  fingerprint: ModelFingerprint) -> tuple[Tensor, np.ndarray]:
+    """A new batch's ``(features, new_ids)`` to carry ids into ``previous``: the features
+    L2-normalised on the CPU, the model checked (:func:`check_compatible`), the lengths and
+    the dimension checked (``ValueError``)."""
+    check_compatible(previous, fingerprint)
+    features = F.normalize(torch.as_tensor(features).detach().float().cpu(), dim=1)
+    if features.ndim != 2 or features.shape[1] != previous.features.shape[1]:
+        raise ValueError(f'new features have shape {tuple(features.shape)}; {previous.name} '
+                         f'holds {previous.features.shape[1]}-dimensional ones')
+    new_ids = np.asarray(new_ids)
+    if new_ids.shape != (len(features),):
+        raise ValueError(f'new_ids has shape {new_ids.shape} for {len(features)} features')
+    if len(cameras) != len(features):
+        raise ValueError(f'{len(features)} new features for {len(cameras)} cameras')
+    return features, new_ids
+
+
+def grown_gallery(previous: Gallery, features: Tensor, cameras: Sequence[str],
+                  tracks: Sequence[int], first: Sequence[int], last: Sequence[int],
+                  ids: np.ndarray, threshold: float, next_id: int,
+                  camera_links: dict | None = None, source: str = '') -> Gallery:
+    """``previous`` with a new session: the tracklets of ``features`` (normalised) with
+    their global ``ids``, ``threshold`` recorded, ``next_id`` the next unused id, the
+    camera links (default: the gallery's) and the session's data set folder ``source``."""
     session = max(previous.table.sessions, default=-1) + 1
-    added = TrackletTable(cameras, tracks, first, last, ids.tolist(), [session] * len(ids))
-    grown = Gallery(torch.cat([previous.features, features]), previous.table.concat(added),
-                    threshold, previous.fingerprint,
-                    previous.camera_links if camera_links is None else camera_links, next_id)
-    return ids, grown
+    added = TrackletTable(cameras, tracks, first, last, np.asarray(ids).tolist(),
+                          [session] * len(ids))
+    sources = (previous.sources + [''] * session)[:session] + [source]
+    return Gallery(torch.cat([previous.features, features]), previous.table.concat(added),
+                   threshold, previous.fingerprint,
+                   previous.camera_links if camera_links is None else camera_links, next_id,
+                   sources)

@@ -24,13 +24,14 @@ from typing import Sequence
 
 from dal_torchreid.files.errors import check_writable
 from dal_torchreid.files.save_dir import set_aside_run_folder
+from dal_torchreid.footage.gallery import GALLERY_FILE
 from dal_torchreid.footage.report import REPORT, THUMBS, thumbnail_path
 
 SUMMARY = 'summary.json'
 SCORES = 'scores.json'
 MATCHES = 'matches.csv'
 IDENTITIES = 'identities.csv'
-OUTPUT_FILES = (SUMMARY, SCORES, MATCHES, IDENTITIES, REPORT, THUMBS)
+OUTPUT_FILES = (SUMMARY, SCORES, MATCHES, IDENTITIES, REPORT, THUMBS, GALLERY_FILE)
 """The files of every association; ``summary.json``, written last, dates a run."""
 
 

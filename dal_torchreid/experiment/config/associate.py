@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dal_torchreid.cluster import check_eps, check_k1, check_k2, check_min_samples
 from dal_torchreid.experiment.config.keys import ASSOCIATE, Key
+from dal_torchreid.footage.carry_threshold import CARRY_THRESHOLD, check_carry_threshold
 from dal_torchreid.footage.global_ids import EPS, K1, K2, MIN_SAMPLES, TOP_K, check_top_k
 
 ASSOCIATE_KEYS: dict[str, Key] = {
@@ -15,4 +16,10 @@ ASSOCIATE_KEYS: dict[str, Key] = {
                          'tracklets into one identity', check_eps),
     'associate.min_samples': Key(MIN_SAMPLES, ASSOCIATE, 'DBSCAN\'s core size; tracklets in no '
                                  'cluster are identities of their own', check_min_samples),
+    'associate.carry_threshold': Key(CARRY_THRESHOLD, ASSOCIATE, '`--gallery`: least cosine '
+                                     'similarity of a new tracklet to a gallery identity (its '
+                                     'mean feature) for it to take that global id; 0: found '
+                                     'without labels from how alike the gallery\'s different '
+                                     'identities look (printed, and recorded in '
+                                     '`summary.json`)', check_carry_threshold),
 }
