@@ -22,7 +22,7 @@ PAGES = [osp.join(REPO, 'README.md')] + sorted(glob.glob(osp.join(REPO, 'docs', 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.yaml')))
 TOOLS = ('dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits', 'dal-make-synthetic',
          'dal-benchmark', 'dal-fetch-weights', 'dal-make-tracklets', 'dal-associate',
-         'dal-export-weights', 'tools/train.py')
+         'dal-export-weights', 'dal-search', 'tools/train.py')
 FENCE = re.compile(r'^```([^\n]*)\n(.*?)^```', re.S | re.M)
 SHELL_FENCES = ('bash', 'sh', 'shell', 'console')
 # The docs' placeholders, as a reader fills them in.
@@ -105,7 +105,7 @@ def test_the_docs_show_the_commands_this_test_checks():
     tools = {tool for _, tool, _ in COMMANDS}
     assert {'dal-train', 'dal-run-splits', 'dal-demo', 'dal-prepare-splits',
             'dal-make-synthetic', 'dal-benchmark', 'dal-make-tracklets', 'dal-associate',
-            'dal-export-weights'} <= tools
+            'dal-export-weights', 'dal-search'} <= tools
     readme = [argv for page, tool, argv in COMMANDS if page == 'README.md' and tool == 'dal-train']
     assert ['--engine', 'triplet'] in [argv[4:6] for argv in readme]
 
@@ -140,10 +140,10 @@ def test_documented_command_runs_its_config(page, tool, argv, capsys, monkeypatc
             os.symlink(osp.join(root, tiny), tmp_path / name)
             argv = list(argv)
             argv[argv.index('--root') + 1] = str(tmp_path)
-    if tool in ('dal-train', 'dal-run-splits', 'dal-associate'):
-        from dal_torchreid.cli import associate, run_splits, train
+    if tool in ('dal-train', 'dal-run-splits', 'dal-associate', 'dal-search'):
+        from dal_torchreid.cli import associate, run_splits, search, train
         main = {'dal-train': train.main, 'dal-run-splits': run_splits.main,
-                'dal-associate': associate.main}[tool]
+                'dal-associate': associate.main, 'dal-search': search.main}[tool]
         code = main(argv + ['--print-config'])
         err = capsys.readouterr().err
         assert code == 0, f'{page}: {tool} {" ".join(argv)}: {err}'

@@ -13,7 +13,12 @@ The application on top of the plugin's engines, in the order a user runs it:
   features, global ids across cameras (:mod:`.global_ids`), the tracker's own lines with
   them (:mod:`.tracker_lines`), an HTML report (:mod:`.report`, :mod:`.thumbnails`) and,
   with ground truth, the scores (:mod:`.scores`, :mod:`.evaluation`); an earlier run's
-  files moved aside first (:mod:`.output_files`).
+  files moved aside first (:mod:`.output_files`); ``OUT/gallery.pth`` kept
+  (:mod:`.gallery`), and with ``--gallery`` the ids of an earlier run carried to the new
+  footage (:mod:`.carried_ids`, :mod:`.tracklet_carry`, :mod:`.carry_threshold`);
+* :func:`~dal_torchreid.footage.search.search` (``dal-search``, :mod:`.search_run`): one
+  person's tracklets ranked across cameras, ``search.csv`` and ``search.html``
+  (:mod:`.search_report`).
 """
 from dal_torchreid.footage.dataset import (
     UNKNOWN_PID, FootageTracklet, FootageTrackletDataset, NoIdentitiesError,
