@@ -34,6 +34,8 @@ import torch
 SIZES = (10_000, 100_000)
 DIMS = (512, 1280)
 QUERIES = 7
+TARGET_S = 1.0  # the issue's: a search over 100k tracklets answers in under a second
+TARGET_SIZE = 100_000
 CAMERAS = 20
 MIB = 2 ** 20
 
@@ -139,8 +141,13 @@ def format_rows(result: dict) -> str:
     widths = [len(fmt.format(0)) for _, _, fmt in COLUMNS]
     head = ' '.join(name.rjust(w) for (name, _, _), w in zip(COLUMNS, widths))
     rows = [' '.join(fmt.format(r[key]) for _, key, fmt in COLUMNS) for r in result['rows']]
+    verdicts = [f'{r["tracklets"]:,} tracklets of {r["dim"]} dimensions: the best 100 in '
+                f'{r["top100_s"]:.3f} s, every tracklet ranked in {r["all_s"]:.3f} s; target < '
+                f'{TARGET_S:g} s: '
+                + ('MET' if max(r['top100_s'], r['all_s']) < TARGET_S else 'NOT MET')
+                for r in result['rows'] if r['tracklets'] >= TARGET_SIZE]
     return '\n'.join([f'search over a gallery (features given), {result["threads"]} threads, '
-                      f'median of {result["queries"]} queries:', head, *rows])
+                      f'median of {result["queries"]} queries:', head, *rows, *verdicts])
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ Usage::
     dal-benchmark --small --threads 1                      # tiny backbone, < 1 min
     dal-benchmark --parts loss,eval --threads 1            # some parts only
     dal-benchmark --parts cluster --threads 2              # Cluster Contrast's clustering
+    dal-benchmark --parts search --threads 2               # dal-search over 10k, 100k tracklets
     dal-benchmark --compare log/run1.json log/run2.json    # do two runs agree?
     tools/benchmark_gpu.sh log/benchmark_gpu               # everything on one GPU, < 8 min
 
@@ -53,7 +54,9 @@ the plugin's supervised engine in contiguous and channels-last format, and DAL
 in both formats, float32 and under autocast (``amp`` ``'bf16'`` and, on CUDA,
 ``'fp16'``).
 the ``cluster`` part times Cluster Contrast's clustering step against the number of
-tracklets (:mod:`dal_torchreid.benchmarks.cluster_scale`). ``--small`` swaps resnet50 at
+tracklets (:mod:`dal_torchreid.benchmarks.cluster_scale`); the ``search`` part times finding one
+person in a gallery of 10k and 100k tracklets, features given
+(:mod:`dal_torchreid.benchmarks.search_scale`). ``--small`` swaps resnet50 at
 224x112 with 64-frame batches for resnet18 at 64x48 with 8 frames, a 1/16-scale 256-d loss and a
 smaller data set: its figures only show that every part runs. (Not 64x32 or below: there
 layer4's kernels reach wholly into padding, where CPU bf16 training is refused, see
@@ -82,7 +85,7 @@ from torch.utils.data import DataLoader
 
 import torchreid
 
-from dal_torchreid.benchmarks import cluster_scale, loss_scale
+from dal_torchreid.benchmarks import cluster_scale, loss_scale, search_scale
 from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
@@ -103,10 +106,12 @@ TARGETS = {  # per device: (comparison, target) of each ratio's TARGET_STATISTIC
              'eval_speedup': ('>=', 3.0)},
 }
 TARGET_STATISTIC = 'low'  # of ratio_summary: what report[ratio] holds (see target_met)
-PARTS = ('train', 'loss', 'eval', 'scale', 'formats', 'cluster')  # the three ratios, then the rest
+# the three ratios, then the rest
+PARTS = ('train', 'loss', 'eval', 'scale', 'formats', 'cluster', 'search')
 # what a run without --parts measures: the clustering curve (minutes to 128k tracklets on a
-# CPU) runs when asked for, --parts cluster
-DEFAULT_PARTS = tuple(p for p in PARTS if p != 'cluster')
+# CPU) and the search of a gallery run when asked for, --parts cluster / search
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ('cluster', 'search'))
+DATA_PARTS = ('train', 'eval', 'formats')  # the parts that read the synthetic data set
 AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
 SETTLE = 0.03  # warm-up goes on while a side's step is this much faster than its best before
 # largest |fast - torchreid| tracklet feature difference, relative to the largest
@@ -141,6 +146,8 @@ class Settings:
     scale_steps: int = 3   # timed loss steps per size (median)
     cluster_tracklets: tuple = cluster_scale.TRACKLETS  # sizes of the clustering step
     cluster_dim: int = cluster_scale.DIM
+    search_tracklets: tuple = search_scale.SIZES  # gallery sizes of the search
+    search_dims: tuple = search_scale.DIMS
 
 
 FULL = Settings('resnet50', 224, 112, frames=64, seq_len=8, pairs=11, calls=1, warmup=2,
@@ -159,7 +166,8 @@ SMALL = Settings('resnet18', 64, 48, frames=8, seq_len=4, pairs=5, calls=1, warm
                                                  max_frames=5, height=64, width=48),
                  loss_tracklets=tuple(n // 16 for n in MARS_TRACKLETS), loss_dim=256,
                  scale_tracklets=loss_scale.SMALL_TRACKLETS, scale_dim=128, scale_frames=16,
-                 scale_steps=2, cluster_tracklets=cluster_scale.SMALL_TRACKLETS, cluster_dim=128)
+                 scale_steps=2, cluster_tracklets=cluster_scale.SMALL_TRACKLETS, cluster_dim=128,
+                 search_tracklets=(1000, 10_000), search_dims=(128,))
 
 
 def settings_for(small: bool, device: str) -> Settings:
@@ -581,9 +589,11 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
               'settings': {k: v for k, v in dataclasses.asdict(settings).items() if k != 'data'},
               'targets': TARGETS[device], 'load': {}}
     with tempfile.TemporaryDirectory(dir=workdir) as root:
-        with contextlib.redirect_stdout(io.StringIO()):
-            make_synthetic_dataset('mars', root, settings.data)
-        datamanager = build_datamanager(root, settings, device, workers)
+        datamanager = None
+        if any(part in parts for part in DATA_PARTS):
+            with contextlib.redirect_stdout(io.StringIO()):
+                make_synthetic_dataset('mars', root, settings.data)
+            datamanager = build_datamanager(root, settings, device, workers)
         measures = [
             ('train', 'train_throughput_ratio', train_throughput_ratio,
              (datamanager, settings, device)),
@@ -593,6 +603,8 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
             ('formats', 'formats', format_step_times, (datamanager, settings, device)),
             ('cluster', 'cluster_scale', cluster_scale.scale_rows,
              (settings.cluster_tracklets, settings.cluster_dim, torch.get_num_threads())),
+            ('search', 'search_scale', search_scale.scale_rows,
+             (settings.search_tracklets, settings.search_dims, torch.get_num_threads())),
         ]
         for part, name, measure, args in measures:
             if part not in parts:
@@ -689,6 +701,8 @@ def format_report(report: dict) -> str:
             lines.append(f'{name:>5} skipped: {reason}')
     if 'cluster_scale' in report:
         lines.append(cluster_scale.format_rows(report['cluster_scale']))
+    if 'search_scale' in report:
+        lines.append(search_scale.format_rows(report['search_scale']))
     m = report['machine']
     lines.append(f'mode {report["mode"]}: {report["backbone"]} at {report["input"][0]}x'
                  f'{report["input"][1]}, {report["frames_per_batch"]} frames/batch, '
@@ -755,7 +769,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='torch CPU threads (default: torch\'s own choice)')
     parser.add_argument('--parts', default=','.join(DEFAULT_PARTS),
                         help=f'comma-separated parts to run, of {",".join(PARTS)} (default: all '
-                             'but cluster)')
+                             'but cluster and search)')
     parser.add_argument('--compare', nargs=2, metavar=('FIRST', 'SECOND'), default=None,
                         help='measure nothing: say whether two reports\' ratios agree')
     args = parser.parse_args(argv)
