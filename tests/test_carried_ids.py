@@ -258,3 +258,20 @@ def test_a_foreign_gallery_is_refused_in_one_line_before_anything_is_written(
     code = main(['--root', root, '-s', name, '--out', one, '--gallery', one, *model])
     assert code == 2 and 'is the gallery folder' in capsys.readouterr().err
     assert sorted(os.listdir(one)) == before  # nothing moved aside
+
+
+def test_the_fingerprint_reads_the_input_size_and_normalisation_of_the_transform():
+    import torchreid
+    import torchvision.transforms as T
+    from dal_torchreid.footage.carried_ids import transform_fingerprint
+    model = torch.nn.Conv2d(3, 4, 3)
+    _, transform = torchreid.data.transforms.build_transforms(64, 32, transforms=[],
+                                                              norm_mean=[0.5] * 3,
+                                                              norm_std=[0.25] * 3)
+    fingerprint = transform_fingerprint(model, transform, 'max')
+    assert (fingerprint.model_name, fingerprint.height, fingerprint.width) == ('Conv2d', 64, 32)
+    assert fingerprint.norm_mean == (0.5,) * 3 and fingerprint.norm_std == (0.25,) * 3
+    assert fingerprint.pooling_method == 'max'
+    with pytest.warns(UserWarning, match='0x0'):
+        bare = transform_fingerprint(model, T.Compose([T.ToTensor()]), 'max')
+    assert (bare.height, bare.width) == (0, 0) and bare != fingerprint

@@ -30,6 +30,7 @@ Examples::
 from __future__ import annotations
 
 import os.path as osp
+import warnings
 from typing import Any
 
 import numpy as np
@@ -54,10 +55,9 @@ def transform_fingerprint(model: nn.Module, transform, pooling_method: str) -> M
     """The :class:`~dal_torchreid.footage.gallery.ModelFingerprint` of ``model`` seeing crops
     through ``transform`` (torchreid's test transform: its ``Resize`` gives the input size,
     its ``Normalize`` the normalisation) and pooled with ``pooling_method``; the
-    architecture is named by the model's class.
-
-    Raises ``ValueError`` when ``transform`` has no ``Resize`` to a fixed size or no
-    ``Normalize``.
+    architecture is named by the model's class. A transform without a ``Resize`` to a fixed
+    size or a ``Normalize`` is recorded as size 0x0 or no normalisation, with a warning
+    (pass ``fingerprint=`` to :func:`~dal_torchreid.footage.association.associate` instead).
 
     Examples::
 
@@ -67,12 +67,15 @@ def transform_fingerprint(model: nn.Module, transform, pooling_method: str) -> M
     steps = getattr(transform, 'transforms', [transform])
     size = next((getattr(t, 'size') for t in steps if type(t).__name__ == 'Resize'), None)
     norm = next((t for t in steps if type(t).__name__ == 'Normalize'), None)
-    if not (isinstance(size, (tuple, list)) and len(size) == 2) or norm is None:
-        raise ValueError('the transform must resize to a fixed (height, width) and normalise '
-                         '(torchreid\'s build_transforms test transform) for the gallery to '
-                         'record how crops were seen; pass fingerprint= instead')
+    if not (isinstance(size, (tuple, list)) and len(size) == 2):
+        warnings.warn('the transform resizes to no fixed (height, width): the gallery records '
+                      'the input size as 0x0')
+        size = (0, 0)
+    if norm is None:
+        warnings.warn('the transform does not normalise: the gallery records no normalisation')
     return model_fingerprint(model, type(model).__name__, int(size[0]), int(size[1]),
-                             list(norm.mean), list(norm.std), pooling_method)
+                             list(norm.mean) if norm else [], list(norm.std) if norm else [],
+                             pooling_method)
 
 
 def gallery_folder(path: str) -> str:

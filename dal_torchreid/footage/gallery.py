@@ -11,7 +11,10 @@ is used only with the model that made it (:func:`check_compatible`).
 :func:`save_gallery` writes ``gallery.pth`` (tensors, dicts, lists, str, int and float
 only: ``torch.load(path, weights_only=True)`` reads it); :func:`load_gallery` checks it.
 :func:`carry_ids` gives the people of new footage their old global ids where they match
-an identity of the gallery, and ids never used before otherwise.
+an identity of the gallery, and ids never used before otherwise, a whole cluster of the
+new association at a time; ``dal-associate --gallery`` decides tracklet by tracklet
+(:mod:`~dal_torchreid.footage.tracklet_carry`, sharing :func:`checked_batch` and
+:func:`grown_gallery`), which a coarse clustering of a small batch does not mislead.
 
 The file (``GALLERY_FORMAT``, version ``GALLERY_VERSION``), N tracklets of D dimensions,
 P identities:
