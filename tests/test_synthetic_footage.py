@@ -1,4 +1,6 @@
 """Synthetic footage: videos OpenCV reads, global-id ground truth, a simulated tracker."""
+import dataclasses
+import json
 import os.path as osp
 
 import cv2
@@ -6,7 +8,10 @@ import numpy as np
 import pytest
 
 from dal_torchreid.footage import read_mot_file
-from dal_torchreid.data.synthetic.footage import FootageConfig, make_synthetic_footage, plan_walks
+from dal_torchreid.data.synthetic.footage import (
+    FootageConfig, footage_person, make_synthetic_footage, plan_walks, route_links, route_sides
+)
+from dal_torchreid.data.synthetic.people import sample_person
 from footage_fixtures import (  # noqa: F401  (fixtures)
     TINY_FOOTAGE, tiny_footage, forget_footage_datasets
 )
@@ -82,3 +87,60 @@ def test_same_seed_same_annotations(tiny_footage, tmp_path):
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match='FootageConfig.crossing_frames'):
         FootageConfig(frames=10, crossing_frames=(5, 20))
+
+
+ROUTE = FootageConfig(people=30, cameras=3, frames=400, height=96, width=128, layout='route',
+                      outfits=3, visits=(1, 3), revisit=0.3, crossing_frames=(20, 36), seed=2)
+
+
+def test_route_walks_leave_towards_the_next_camera_and_enter_from_the_previous():
+    sides, links = route_sides(ROUTE), route_links(ROUTE)
+    walks = plan_walks(ROUTE)
+    by_person = {}
+    for walk in walks:
+        by_person.setdefault(walk.person, []).append(walk)
+    steps = 0
+    for mine in by_person.values():
+        for a, b in zip(mine, mine[1:]):
+            assert abs(a.camera - b.camera) <= 1  # adjacent cameras, or back to the same
+            gap = b.start - (a.start + a.length - 1)
+            mean, std = links[(a.camera, b.camera)]
+            assert abs(gap - mean) <= 5 * std + 1
+            if a.camera != b.camera:
+                way = 1 if b.camera > a.camera else -1
+                assert a.direction == sides[a.camera] * way  # leaves by the side facing b
+                assert b.direction == sides[b.camera] * way  # enters from the side facing a
+                steps += 1
+            else:  # back after a pause beyond the view: in by the side it left
+                assert b.direction == -a.direction
+    assert steps > 10
+    counts = [len({w.camera for w in mine}) for mine in by_person.values()]
+    assert 1 in counts and max(counts) == 3  # some seen by one camera only, some by all
+    assert any(len(mine) > len({w.camera for w in mine}) for mine in by_person.values())
+    assert len({(a, b) for (a, b) in links if a != b}) == 4
+    assert len({round(links[p][0], 3) for p in links}) == len(links)  # each pair its own
+
+
+def test_route_footage_records_its_true_links_and_dresses_a_crowd_alike(tmp_path):
+    info = make_synthetic_footage(str(tmp_path / 'f'), str(tmp_path / 't'), ROUTE)
+    written = json.loads((tmp_path / 'f' / 'footage.json').read_text())
+    assert written['route'] == ['cam1', 'cam2', 'cam3'] == info['route']
+    link = next(x for x in written['camera_links'] if (x['from'], x['to']) == ('cam1', 'cam2'))
+    assert link['exit_side'] in ('left', 'right') and link['entry_side'] in ('left', 'right')
+    assert link['gaps']
+    assert abs(np.mean(link['gaps']) - link['mean_frames']) < 3 * link['std_frames']
+    clothes = {footage_person(ROUTE, p).top for p in range(ROUTE.people)}
+    assert len(clothes) <= ROUTE.outfits
+    bodies = {footage_person(ROUTE, p).hair for p in range(ROUTE.people)}
+    assert len(bodies) > ROUTE.outfits  # dressed alike, still themselves
+    assert footage_person(TINY_FOOTAGE, 0) == sample_person(np.random.default_rng([1, 11, 0]))
+    assert plan_walks(ROUTE) == plan_walks(dataclasses.replace(ROUTE))
+
+
+def test_random_footage_has_no_route_record(tiny_footage):
+    _, _, info = tiny_footage
+    assert 'camera_links' not in info and info['config']['layout'] == 'random'
+    with pytest.raises(ValueError, match='FootageConfig.layout'):
+        FootageConfig(layout='ring')
+    with pytest.raises(ValueError, match='FootageConfig.outfits'):
+        FootageConfig(outfits=-1)

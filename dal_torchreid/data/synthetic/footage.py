@@ -15,9 +15,22 @@ What a user of the own-footage tools starts from, with the answers known:
   into two tracks (a fragmented track) now and then, and short low-confidence
   false tracks.
 
-People visit some cameras and not others, one after another, and some come back to
-a camera they have already walked through. Every draw comes from a generator seeded
-with ``(seed, what, which)``, so the same config writes the same annotations.
+Two layouts of where people walk (:attr:`FootageConfig.layout`):
+
+* ``random``: people visit some cameras and not others, in a random order, one after
+  another, and some come back to a camera they have already walked through; the time
+  between two cameras and the side a person enters by carry little information.
+* ``route``: the cameras lie along a route (``cam1 - cam2 - ...``); a person walks
+  through a run of adjacent cameras in order, leaves each view by the side that faces
+  the next camera and enters the next from the side that faces the previous one; each
+  ordered camera pair has its own transit time (a normal distribution of the frames
+  from leaving one view to entering the next); some people are seen by one camera
+  only, some turn back after a pause and walk the route back. ``footage.json`` holds
+  the true transit times (:func:`route_links`).
+
+``outfits`` dresses the crowd from a few outfits, so that clothes alone do not tell
+people apart. Every draw comes from a generator seeded with ``(seed, what, which)``,
+so the same config writes the same annotations.
 
 Examples::
 
@@ -37,14 +50,15 @@ import cv2
 import numpy as np
 
 from dal_torchreid.data.synthetic.cameras import CameraStyle, apply_camera, sample_camera
-from dal_torchreid.data.synthetic.people import Person, sample_person
+from dal_torchreid.data.synthetic.people import Person, dress, sample_person
 from dal_torchreid.data.synthetic.render import _Canvas, draw_person
 
 INFO_FILE = 'footage.json'
 """Written into the footage folder: the config and the counts."""
 
 # Stream tags of the seeded generators.
-_PERSON, _CAMERA, _SCHEDULE, _FRAME, _TRACKER, _FALSE = range(11, 17)
+_PERSON, _CAMERA, _SCHEDULE, _FRAME, _TRACKER, _FALSE, _OUTFIT, _ROUTE, _WARDROBE = range(11, 20)
+FOOTAGE_LAYOUTS = ('random', 'route')
 BOX_HALF_WIDTH = 0.24  # of the body height: arms and bags swing about this far out
 
 
@@ -67,10 +81,20 @@ class FootageConfig:
         fragment (float): probability that a walk is split into two tracker tracks.
         false_tracks (int): short low-confidence false tracks per camera.
         seed (int): the same seed writes the same footage.
+        layout (str): ``'random'`` visits or cameras along a ``'route'`` (see the module).
+            With ``'route'``, ``visits`` counts adjacent cameras walked in order and
+            ``revisit`` is the probability of walking the route back after a pause.
+        outfits (int): 0: everyone wears their own clothes; n: everyone wears one of n
+            outfits (body, hair, skin and gait stay their own).
+        transit_frames (tuple): route: least and most mean transit time of an ordered
+            camera pair, in frames from the last frame in one view to the first in the next.
+        transit_spread (float): route: standard deviation of a transit time as a fraction
+            of its pair's mean.
 
     Examples::
 
         config = FootageConfig(people=8, cameras=2, frames=120, height=144, width=192)
+        route = FootageConfig(people=40, cameras=4, frames=450, layout='route', outfits=8)
     """
 
     people: int = 12
@@ -88,6 +112,10 @@ class FootageConfig:
     fragment: float = 0.25
     false_tracks: int = 2
     seed: int = 0
+    layout: str = 'random'
+    outfits: int = 0
+    transit_frames: tuple = (20, 80)
+    transit_spread: float = 0.15
 
     def __post_init__(self):
         checks = [
@@ -103,10 +131,17 @@ class FootageConfig:
             ('miss', 0 <= self.miss < 1, 'in [0, 1)'),
             ('fragment', 0 <= self.fragment <= 1, 'in [0, 1]'),
             ('jitter', self.jitter >= 0, '>= 0'), ('false_tracks', self.false_tracks >= 0, '>= 0'),
+            ('layout', self.layout in FOOTAGE_LAYOUTS, f'one of {", ".join(FOOTAGE_LAYOUTS)}'),
+            ('outfits', self.outfits >= 0, '>= 0 (0: everyone dressed on their own)'),
+            ('transit_frames', len(self.transit_frames) == 2
+             and 1 <= self.transit_frames[0] <= self.transit_frames[1],
+             'two numbers, 1 <= least <= most'),
+            ('transit_spread', self.transit_spread >= 0, '>= 0'),
         ]
         for name, ok, what in checks:
             if not ok:
-                raise ValueError(f'FootageConfig.{name} must be {what}, got {getattr(self, name)!r}')
+                raise ValueError(f'FootageConfig.{name} must be {what}, '
+                                 f'got {getattr(self, name)!r}')
 
 
 @dataclass(frozen=True)
@@ -127,7 +162,10 @@ def _rng(config: FootageConfig, *key: int) -> np.random.Generator:
 
 
 def plan_walks(config: FootageConfig) -> list[Walk]:
-    """Every person's walks: a few cameras, one after another, sometimes one twice."""
+    """Every person's walks: a few cameras, one after another, sometimes one twice
+    (in random order, or along the route: see the module)."""
+    if config.layout == 'route':
+        return _route_walks(config)
     walks = []
     for p in range(config.people):
         rng = _rng(config, _SCHEDULE, p)
@@ -144,6 +182,89 @@ def plan_walks(config: FootageConfig) -> list[Walk]:
                               float(rng.uniform(0, 1)), bool(rng.random() < 0.5)))
             t += length + int(rng.integers(5, max(6, config.frames // 6)))
     return walks
+
+
+def route_sides(config: FootageConfig) -> list[int]:
+    """Per camera, the direction across its view (+1 left to right, -1 right to left)
+    of a person walking on along the route (towards the next camera): its views are
+    mounted facing either way."""
+    return [int(_rng(config, _ROUTE, c).choice((-1, 1))) for c in range(config.cameras)]
+
+
+def route_links(config: FootageConfig) -> dict[tuple, tuple[float, float]]:
+    """``{(from, to): (mean, std)}`` of the transit time in frames of every ordered pair
+    of adjacent cameras of the route, and ``(c, c)`` of the pause before walking back."""
+    pairs = [(c, c + 1) for c in range(config.cameras - 1)]
+    pairs += [(b, a) for a, b in pairs] + [(c, c) for c in range(config.cameras)]
+    links = {}
+    for a, b in pairs:
+        mean = float(_rng(config, _ROUTE, a, b).uniform(*config.transit_frames))
+        links[(a, b)] = (mean, config.transit_spread * mean)
+    return links
+
+
+def _route_walks(config: FootageConfig) -> list[Walk]:
+    """Walks along the route: a run of adjacent cameras in one direction, and for some
+    people the way back after a pause beyond the last camera (see the module)."""
+    sides, links = route_sides(config), route_links(config)
+    walks = []
+    for p in range(config.people):
+        rng = _rng(config, _SCHEDULE, p)
+        n = int(rng.integers(config.visits[0], min(config.visits[1], config.cameras) + 1))
+        way = int(rng.choice((-1, 1)))
+        first = int(rng.integers(0, config.cameras - n + 1)) if way > 0 else \
+            int(rng.integers(n - 1, config.cameras))
+        legs = [(first + way * i, way) for i in range(n)]
+        if rng.random() < config.revisit:
+            legs += [(camera, -w) for camera, w in reversed(legs)]
+        t = int(rng.integers(0, max(1, config.frames - config.crossing_frames[0])))
+        for i, (camera, w) in enumerate(legs):
+            length = int(rng.integers(config.crossing_frames[0], config.crossing_frames[1] + 1))
+            if t + length > config.frames:
+                break
+            walks.append(Walk(p, camera, t, length, sides[camera] * w,
+                              float(rng.uniform(0, 1)), bool(rng.random() < 0.5)))
+            if i + 1 < len(legs):
+                mean, std = links[(camera, legs[i + 1][0])]
+                t += length - 1 + max(1, int(round(rng.normal(mean, std))))
+    return walks
+
+
+def _side(direction: int, leaving: bool) -> str:
+    """The image side a walk in ``direction`` leaves (or enters) its view by."""
+    return 'right' if (direction > 0) == leaving else 'left'
+
+
+def true_links(config: FootageConfig, walks: list[Walk]) -> list[dict]:
+    """``footage.json``'s ``camera_links``: per ordered camera pair of the route, the true
+    transit-time distribution, the sides a walk leaves and enters by, and the gaps
+    the walks took (frames from the last frame in one view to the first in the next)."""
+    sides, names = route_sides(config), [f'cam{c + 1}' for c in range(config.cameras)]
+    gaps: dict[tuple, list] = {}
+    by_person: dict[int, list] = {}
+    for walk in walks:
+        by_person.setdefault(walk.person, []).append(walk)
+    for mine in by_person.values():
+        for a, b in zip(mine, mine[1:]):
+            gaps.setdefault((a.camera, b.camera), []).append(b.start - (a.start + a.length - 1))
+    out = []
+    for (a, b), (mean, std) in route_links(config).items():
+        way = 1 if b > a else -1
+        out.append({'from': names[a], 'to': names[b], 'distribution': 'normal',
+                    'mean_frames': round(mean, 2), 'std_frames': round(std, 2),
+                    'exit_side': _side(sides[a] * way, True) if a != b else None,
+                    'entry_side': _side(sides[b] * way, False) if a != b else None,
+                    'gaps': gaps.get((a, b), [])})
+    return out
+
+
+def footage_person(config: FootageConfig, p: int) -> Person:
+    """Person ``p``'s appearance: their own draw, in one of the ``outfits`` if set."""
+    person = sample_person(_rng(config, _PERSON, p))
+    if config.outfits:
+        outfit = int(_rng(config, _OUTFIT, p).integers(config.outfits))
+        person = dress(person, sample_person(_rng(config, _WARDROBE, outfit)))
+    return person
 
 
 def _still_camera(config: FootageConfig, c: int) -> tuple[CameraStyle, np.ndarray]:
@@ -218,7 +339,9 @@ def render_camera(config: FootageConfig, c: int, walks: list[Walk], video_path: 
             present = []
             for wk in mine:
                 if wk.start <= f < wk.start + wk.length:
-                    person = people.setdefault(wk.person, sample_person(_rng(config, _PERSON, wk.person)))
+                    if wk.person not in people:
+                        people[wk.person] = footage_person(config, wk.person)
+                    person = people[wk.person]
                     pose = walk_pose(config, wk, person, f - wk.start)
                     present.append((pose[1], wk, person, pose))
             present.sort(key=lambda item: item[0])  # far (feet high) first: near ones occlude
@@ -242,7 +365,8 @@ def render_camera(config: FootageConfig, c: int, walks: list[Walk], video_path: 
     return gt
 
 
-def simulate_tracker(config: FootageConfig, c: int, walks: list[Walk], gt: list[tuple]) -> list[str]:
+def simulate_tracker(config: FootageConfig, c: int, walks: list[Walk],
+                     gt: list[tuple]) -> list[str]:
     """A single-camera tracker's output lines for camera ``c`` from its ground truth:
     jittered boxes, misses, fragmented walks and false tracks, ids per camera."""
     rng = _rng(config, _TRACKER, c)
@@ -290,7 +414,9 @@ def make_synthetic_footage(footage: str, tracks: str, config: FootageConfig | No
         config (FootageConfig, optional): what to write; the defaults otherwise.
 
     Returns:
-        dict: the config and counts, also written to ``footage/footage.json``.
+        dict: the config and counts, also written to ``footage/footage.json``; on a
+        route also ``route`` (the cameras in order) and ``camera_links`` (the true
+        transit times, :func:`true_links`).
 
     Examples::
 
@@ -320,6 +446,9 @@ def make_synthetic_footage(footage: str, tracks: str, config: FootageConfig | No
             'tracker_boxes': len(lines),
             'tracker_tracks': len({line.split(',')[1] for line in lines})}
     info = {'config': dataclasses.asdict(config), 'counts': counts}
+    if config.layout == 'route':
+        info['route'] = [f'cam{c + 1}' for c in range(config.cameras)]
+        info['camera_links'] = true_links(config, walks)
     with open(osp.join(footage, INFO_FILE), 'w') as f:
         json.dump(info, f, indent=2)
     return info

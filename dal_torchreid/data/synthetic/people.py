@@ -2,10 +2,13 @@
 
 Attributes come from small weighted palettes (dark clothes and denim are common),
 so many identities share a top colour, a bag or a hair colour; only the
-combination tells people apart.
+combination tells people apart. :func:`dress` puts one person in another's
+clothes: a crowd dressed from a few outfits (uniforms, a team's shirts, the
+season's coats), where only body, hair, skin and gait tell people apart.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,3 +142,14 @@ def sample_person(rng: np.random.Generator) -> Person:
         stride=float(rng.uniform(0.15, 0.32)),
         gait_period=float(rng.uniform(8, 14)),
     )
+
+
+CLOTHING = ('top', 'top_alt', 'top_pattern', 'stripe_period', 'long_sleeves', 'bottom',
+            'bottom_kind', 'shoes', 'bag', 'bag_colour', 'bag_side')
+"""The :class:`Person` fields an outfit sets: clothes and the carried bag."""
+
+
+def dress(person: Person, outfit: Person) -> Person:
+    """``person`` in ``outfit``'s clothes and bag (:data:`CLOTHING`); body, hair, skin
+    and gait stay the person's own."""
+    return dataclasses.replace(person, **{name: getattr(outfit, name) for name in CLOTHING})
