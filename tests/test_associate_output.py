@@ -184,7 +184,7 @@ def test_an_earlier_runs_files_are_moved_aside_with_their_time(tiny_footage, tin
     assert tree(aside) == first  # every file of the first run, byte for byte
     now = sorted(os.listdir(out))
     assert now == sorted(['cam1.txt', 'cam2.txt', 'identities.csv', 'matches.csv',
-                          'report.html', 'summary.json', 'thumbs', 'gallery.pth', aside.name])
+                          'camera_links.json', 'report.html', 'summary.json', 'thumbs', 'gallery.pth', aside.name])
     assert json.load(open(out / 'summary.json'))['cameras'] == ['cam1', 'cam2']
     # the earlier report still finds its thumbnails beside it
     for src in re.findall(r'src="([^"]+)"', (aside / 'report.html').read_text()):

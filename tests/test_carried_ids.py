@@ -144,15 +144,14 @@ def test_the_gallery_written_records_the_threshold_and_how_it_was_found(tmp_path
     assert record['carried_ids'] == 8 and record['new_ids'] == 0
     assert record['estimate']['value'] == record['threshold'] and 'without labels' in \
         record['threshold_how']
-    assert records['association'] == {'threshold': None, 'camera_links': None, 'note': records[
-        'association']['note']}
+    assert record['association_threshold'] is None and not record['association_camera_links']
     state = torch.load(tmp_path / 'gallery.pth', weights_only=True)
     assert state['threshold'] == pytest.approx(record['threshold'])
     assert state['sessions'].tolist() == [0] * 24 + [1] * 8
     # a first gallery: the association's threshold where it gives one
     first, records = keep_in_gallery(str(tmp_path / 'first'), FakeAssociation(
         features, ['cam1'] * 8, range(1, 9), threshold=0.66), None, FINGERPRINT)
-    assert records['gallery']['threshold'] == 0.66 and records['association']['threshold'] == 0.66
+    assert records['gallery']['threshold'] == 0.66 and records['gallery']['association_threshold'] == 0.66
     assert load_gallery(str(tmp_path / 'first')).threshold == 0.66
 
 

@@ -85,6 +85,7 @@ def _print_summary(summary: dict, out: str) -> None:
           f'{summary["identities"]} global ids ({summary["identities_in_several_cameras"]} in '
           f'several cameras); {summary["cannot_link_pairs"]} same-camera pairs overlapping in '
           'time kept apart')
+    print(association_line(summary.get('association') or {}))
     scores = summary.get('scores')
     if scores:
         pair, ident = scores['pairwise'], scores['idf1']
@@ -96,8 +97,24 @@ def _print_summary(summary: dict, out: str) -> None:
         print(f'gallery "{gallery["previous"]}": {gallery["carried_ids"]} global ids carried '
               f'(people seen before), {gallery["new_ids"]} new from {gallery["first_new_id"]} on; '
               f'threshold {gallery["threshold"]:.3f} ({gallery["threshold_how"]})')
-    print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv, '
+    links = ', camera_links.json' if (summary.get('association') or {}).get('camera_links_file') \
+        else ''
+    print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv{links}, '
           f'report.html and gallery.pth to "{osp.abspath(out)}"')
+
+
+def association_line(record: dict) -> str:
+    """How the global ids were found, in one line: the method, the threshold and how it
+    was found, whether the camera links were used and why."""
+    if record.get('method') != 'agglomerative':
+        return 'global ids by camera-aware DBSCAN (associate.method dbscan)'
+    found = record.get('threshold_found') or {}
+    links = record.get('camera_links') or {}
+    threshold = record.get('threshold')
+    said = 'nothing merged' if threshold is None else f'merge threshold {threshold:.3f}'
+    return (f'global ids by constrained agglomerative clustering: {said} '
+            f'({found.get("method", "")}); camera links '
+            f'{"used" if links.get("used") else "not used"} ({links.get("reason", "")})')
 
 
 if __name__ == '__main__':

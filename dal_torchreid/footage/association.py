@@ -6,8 +6,12 @@
 1. every tracklet's feature from all its crops (the evaluation's all-frame path,
    :func:`~dal_torchreid.engine.features.extract_tracklet_features`), L2-normalised;
 2. its best matches among other cameras' tracklets (``OUT/matches.csv``);
-3. global person ids (:func:`~dal_torchreid.footage.global_ids.global_ids`: the camera-aware
-   clustering, never joining two tracks that overlap in time in one camera);
+3. global person ids (:func:`~dal_torchreid.footage.linking.link_tracklets`, settings
+   :class:`~dal_torchreid.footage.linking.AssociationSettings` from ``associate.*``): by
+   default a constrained average-linkage clustering over a k-nearest-neighbour graph
+   that never joins two tracks overlapping in time in one camera, with a merge threshold
+   and camera links (transit times, image sides) found from the footage itself, written
+   to ``OUT/camera_links.json``; ``method='dbscan'`` the earlier camera-aware DBSCAN;
 4. the tracker's files rewritten with the global ids, one file per camera of the data
    set (``OUT/<camera>.txt``: the tracker's own lines of every kept track, only the id
    replaced, :mod:`dal_torchreid.footage.tracker_lines`; empty for a camera whose
@@ -29,7 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import os.path as osp
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -37,7 +41,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dal_torchreid.cluster import ClusteringSettings
 from dal_torchreid.data.frames import AllFramesDataset
 from dal_torchreid.engine.features import extract_tracklet_features
 from dal_torchreid.files.save_dir import SaveDirLock
@@ -48,62 +51,20 @@ from dal_torchreid.footage.dataset import FootageTracklet, read_footage_tracklet
 from dal_torchreid.footage.fingerprint import same_tracks_content, tracks_fingerprint
 from dal_torchreid.footage.folders import check_output_folder
 from dal_torchreid.footage.gallery import ModelFingerprint
-from dal_torchreid.footage.global_ids import (
-    EPS, K1, K2, MIN_SAMPLES, TOP_K, check_top_k, global_ids, temporal_cannot_links, top_matches
+from dal_torchreid.footage.global_ids import top_matches
+from dal_torchreid.footage.linking import (
+    AssociationSettings, camera_links_json, footage_times, link_tracklets
 )
-from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources
+from dal_torchreid.footage.manifest import CAMERA_INFO, dataset_sources, frame_widths
 from dal_torchreid.files.errors import named_write
 from dal_torchreid.footage.output_files import (
-    IDENTITIES, MATCHES, SCORES, SUMMARY, prepare_output, tracker_file
+    CAMERA_LINKS, IDENTITIES, MATCHES, SCORES, SUMMARY, prepare_output, tracker_file
 )
 from dal_torchreid.footage.report import REPORT, write_report
 from dal_torchreid.footage.scores import box_agreement, score_footage
 from dal_torchreid.footage.sources import FootageError
 from dal_torchreid.footage.tracker_lines import rewrite_tracker_file
 from dal_torchreid.footage.tracks import read_mot_file
-from dal_torchreid.metrics import POOLING_METHOD, check_pooling_method
-
-@dataclass(frozen=True)
-class AssociationSettings:
-    """How :func:`associate` reads tracklets and gives them global ids (checked when made).
-
-    Args:
-        top_k (int): best matches in other cameras listed per tracklet.
-        k1, k2 (int): Jaccard neighbourhoods of the camera-aware clustering.
-        eps (float), min_samples (int): its DBSCAN radius and core size.
-        pooling_method (str): frames to a tracklet feature: ``'avg'``, ``'max'``, ``'release'``.
-        batch_size (int): frames per model call when extracting features.
-
-    Examples::
-
-        settings = AssociationSettings(eps=0.4)
-        settings = AssociationSettings.from_config(cfg)  # associate.*, video.pooling_method
-    """
-
-    top_k: int = TOP_K
-    k1: int = K1
-    k2: int = K2
-    eps: float = EPS
-    min_samples: int = MIN_SAMPLES
-    pooling_method: str = POOLING_METHOD
-    batch_size: int = 64
-
-    def __post_init__(self):
-        check_top_k(self.top_k)
-        ClusteringSettings(k1=self.k1, k2=self.k2, eps=self.eps, min_samples=self.min_samples)
-        check_pooling_method(self.pooling_method)
-        if self.batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
-
-    @classmethod
-    def from_config(cls, cfg) -> 'AssociationSettings':
-        """The settings of a config: ``associate.*``, ``video.pooling_method`` and
-        ``test.frame_batch_size`` (at least 1)."""
-        a = cfg.associate
-        return cls(top_k=a.top_k, k1=a.k1, k2=a.k2, eps=a.eps, min_samples=a.min_samples,
-                   pooling_method=cfg.video.pooling_method,
-                   batch_size=max(cfg.test.frame_batch_size, 1))
-
 
 @dataclass
 class Association:
@@ -116,6 +77,10 @@ class Association:
         match_index, match_similarity (np.ndarray): ``(N, K)`` best matches in other
             cameras, ``K = min(top_k, N)`` (``-1`` / nan where fewer exist).
         cannot_links (int): same-camera pairs that overlap in time.
+        record (dict): how the ids were found (the record of
+            :func:`~dal_torchreid.footage.linking.link_tracklets`: the method, the threshold
+            and how it was found, the camera links' decision).
+        camera_links (dict, optional): ``OUT/camera_links.json``'s content (None for ``dbscan``).
     """
 
     tracklets: list
@@ -124,6 +89,8 @@ class Association:
     match_index: np.ndarray
     match_similarity: np.ndarray
     cannot_links: int
+    record: dict = field(default_factory=dict)
+    camera_links: dict | None = None
 
     @property
     def num_identities(self) -> int:
@@ -151,16 +118,25 @@ def tracklet_features(model: nn.Module, tracklets: list[FootageTracklet], transf
 
 
 def associate_tracklets(tracklets: list[FootageTracklet], features: Tensor,
-                        settings: AssociationSettings = AssociationSettings()) -> Association:
-    """Global ids (``1 .. P``) and best matches of ``tracklets`` from their ``features``."""
-    s = settings
+                        settings: AssociationSettings = AssociationSettings(),
+                        widths: dict | None = None) -> Association:
+    """Global ids (``1 .. P``) and best matches of ``tracklets`` from their ``features``
+    (:func:`~dal_torchreid.footage.linking.link_tracklets`; ``widths``: each camera's frame
+    width, for the sides people enter and leave by)."""
     cameras = [t.camid for t in tracklets]
-    links = temporal_cannot_links(cameras, [t.first for t in tracklets],
-                                  [t.last for t in tracklets])
-    ids = global_ids(features, cameras, links, s.k1, s.k2, s.eps, s.min_samples) + 1
+    linking = link_tracklets(footage_times(tracklets, widths), features, settings)
+    links = None if settings.method == 'dbscan' else \
+        camera_links_json(linking, _camera_names(tracklets))
     # no tracklet has more matches than there are tracklets: top_k 10**9 lists them all
-    index, similarity = top_matches(features, cameras, min(s.top_k, len(tracklets)))
-    return Association(tracklets, features, ids, index, similarity, len(links))
+    index, similarity = top_matches(features, cameras, min(settings.top_k, len(tracklets)))
+    return Association(tracklets, features, np.asarray(linking.ids) + 1, index, similarity,
+                       int(linking.record.get('cannot_link_pairs', 0)), linking.record, links)
+
+
+def _camera_names(tracklets: Sequence[FootageTracklet]) -> list[str]:
+    """Camera name of each camera index ``0 .. C-1`` of the tracklets."""
+    names = {t.camid: t.camera for t in tracklets}
+    return [names.get(i, f'camera {i}') for i in range(max(names, default=-1) + 1)]
 
 
 def write_matches(path: str, association: Association) -> None:
@@ -282,7 +258,8 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         prepare_output(out, cameras, tracklets)
         features = tracklet_features(model, tracklets, transform, settings.pooling_method,
                                      settings.batch_size, on_gpu(model))
-        association = associate_tracklets(tracklets, features, settings)
+        association = associate_tracklets(tracklets, features, settings,
+                                          frame_widths(osp.join(root, name), cameras))
         association.ids, records = keep_in_gallery(
             out, association, previous, fingerprint, carry_threshold,
             osp.abspath(osp.join(root, name)))
@@ -321,15 +298,31 @@ def write_association(out: str, association: Association, tracks: str,
                'identities': association.num_identities,
                'identities_in_several_cameras': association.multi_camera_identities(),
                'cannot_link_pairs': association.cannot_links, 'tracker_files': written,
-               **(records or {})}
+               'association': dict(association.record), **(records or {})}
+    if association.camera_links is not None:
+        _write_json(osp.join(out, CAMERA_LINKS), association.camera_links)
+        summary['association']['camera_links_file'] = CAMERA_LINKS
     if footage:
         scores = score_footage(footage, tracks, out, tracklets, association.ids, cameras)
         summary['scores'] = scores
         _write_json(osp.join(out, SCORES), scores)
     rows = {camera: read_mot_file(osp.join(tracks, tracker_file(camera))) for camera in cameras}
-    write_report(osp.join(out, REPORT), association, summary.get('scores'), rows, cameras)
+    write_report(osp.join(out, REPORT), association, summary.get('scores'), rows, cameras,
+                 true_transit_times(footage) if footage else None)
     _write_json(osp.join(out, SUMMARY), summary)
     return summary
+
+
+def true_transit_times(footage: str) -> dict | None:
+    """``{(from, to): (mean, std)}`` of the true transit times in frames that synthetic
+    footage records in ``FOOTAGE/footage.json`` (None for other footage)."""
+    try:
+        with open(osp.join(footage, 'footage.json'), encoding='utf-8') as f:
+            links = json.load(f).get('camera_links') or []
+        return {(link['from'], link['to']): (float(link['mean_frames']), float(link['std_frames']))
+                for link in links} or None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _write_json(path: str, value: dict) -> None:

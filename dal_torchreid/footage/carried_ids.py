@@ -18,8 +18,10 @@ gives one, else the earlier gallery's.
 What the association provides beyond ids is read by :func:`association_provides`: a
 ``threshold`` (a cosine similarity) and ``camera_links`` (JSON-like data, or an object
 with ``as_dict()``) on the :class:`~dal_torchreid.footage.association.Association`, where
-an association method sets them. Today's (camera-aware DBSCAN) sets neither; the
-summary's ``association`` record says so.
+an association method sets them. The agglomerative association sets its camera links
+(``camera_links.json``'s content, kept in the gallery for ``dal-search``) and no
+threshold: its merge threshold is a z-score of one day's similarities, not a cosine
+that compares with another day's.
 
 Examples::
 
@@ -158,7 +160,8 @@ def keep_in_gallery(out: str, association, previous: Gallery | None,
                     source: str = '') -> tuple[np.ndarray, dict]:
     """Writes ``OUT/gallery.pth`` of ``association``; returns each tracklet's global id
     (carried from ``previous`` where given, else the association's) and the summary's
-    ``gallery`` and ``association`` records.
+    ``gallery`` record (with what the association gave beyond ids: a cosine threshold,
+    camera links).
 
     Args:
         out (str): the output folder.
@@ -200,7 +203,7 @@ def keep_in_gallery(out: str, association, previous: Gallery | None,
     record.update(file=path, session=max(gallery.table.sessions, default=0),
                   sessions=len(set(gallery.table.sessions)), identities=gallery.num_identities,
                   tracklets=len(gallery), next_id=gallery.next_id)
-    return ids, {'gallery': record, 'association': {
-        'threshold': provided['threshold'], 'camera_links': provided['camera_links'],
-        'note': 'what the association method gave beyond ids (None: nothing)'}}
+    record.update(association_threshold=provided['threshold'],
+                  association_camera_links=bool(provided['camera_links']))
+    return ids, {'gallery': record}
 

@@ -127,3 +127,17 @@ def read_manifest(path: str) -> list[dict]:
                                    f'{dict(row)}') from None
             rows.append(row)
     return rows
+
+
+def frame_widths(folder: str, cameras) -> dict:
+    """Each camera's frame width in pixels as its ``camera.json`` records it (``None``
+    for a camera cut before the size was recorded, or without the file)."""
+    widths = {}
+    for camera in cameras:
+        try:
+            with open(osp.join(folder, camera, CAMERA_INFO), encoding='utf-8') as f:
+                size = json.load(f).get('counts', {}).get('frame_size')
+            widths[camera] = float(size[0]) if size and float(size[0]) > 0 else None
+        except (OSError, ValueError, TypeError, AttributeError, IndexError):
+            widths[camera] = None
+    return widths

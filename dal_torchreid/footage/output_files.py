@@ -31,7 +31,8 @@ SUMMARY = 'summary.json'
 SCORES = 'scores.json'
 MATCHES = 'matches.csv'
 IDENTITIES = 'identities.csv'
-OUTPUT_FILES = (SUMMARY, SCORES, MATCHES, IDENTITIES, REPORT, THUMBS, GALLERY_FILE)
+CAMERA_LINKS = 'camera_links.json'
+OUTPUT_FILES = (SUMMARY, SCORES, MATCHES, IDENTITIES, CAMERA_LINKS, REPORT, THUMBS, GALLERY_FILE)
 """The files of every association; ``summary.json``, written last, dates a run."""
 
 

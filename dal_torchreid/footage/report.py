@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from dal_torchreid.files.errors import WriteError, named_write
+from dal_torchreid.footage.camera_links_figure import camera_links_figure
 from dal_torchreid.footage.thumbnails import (
     LOW_CONFIDENCE, TINY_HEIGHT, boxes_by_frame, thumbnail_crop, track_marks
 )
@@ -92,7 +93,7 @@ def _legend() -> str:
 
 def write_report(path: str, association, scores: dict | None = None,
                  tracker_rows: Mapping[str, np.ndarray] | None = None,
-                 cameras: Sequence[str] = ()) -> str:
+                 cameras: Sequence[str] = (), true_links: dict | None = None) -> str:
     """Writes the report of ``association`` (:class:`~dal_torchreid.footage.association.Association`)
     to ``path`` and its thumbnails to ``thumbs/`` beside it; returns ``path``.
 
@@ -104,6 +105,8 @@ def write_report(path: str, association, scores: dict | None = None,
             (:func:`~dal_torchreid.footage.tracks.read_mot_file`): the other boxes a
             thumbnail avoids, and each track's confidence and box heights for its marks.
         cameras (sequence): the data set's cameras, those without a tracklet included.
+        true_links (dict, optional): ``{(from, to): (mean, std)}`` true transit times in
+            frames (synthetic footage), drawn beside the learned camera links.
 
     Raises :class:`~dal_torchreid.files.errors.WriteError` naming a thumbnail or the
     report that cannot be written.
@@ -138,6 +141,7 @@ def write_report(path: str, association, scores: dict | None = None,
                      f'{pair["precision"]:.3f}, recall {pair["recall"]:.3f}, F1 {pair["f1"]:.3f}; '
                      f'multi-camera IDF1 {ident["IDF1"]:.3f} (IDP {ident["IDP"]:.3f}, '
                      f'IDR {ident["IDR"]:.3f}).</p>')
+    parts.append(_association_line(getattr(association, 'record', {})))
     parts.append(_legend())
     parts.append('<h2>Identities seen in several cameras</h2><table id="identities"><tr>'
                  '<th>id</th>' + ''.join(f'<th>{html.escape(c)}</th>' for c in cameras) + '</tr>')
@@ -165,10 +169,30 @@ def write_report(path: str, association, scores: dict | None = None,
                            + '</span>')
         parts.append(f'<tr><td>{_figure(thumbs[i], _label(ts[i]), marks[i])}</td><td>{ids[i]}</td>'
                      f'<td style="text-align:left">{"".join(matches)}</td></tr>')
-    parts.append('</table></body></html>')
+    parts.append('</table>')
+    if getattr(association, 'camera_links', None) is not None:
+        parts.append(camera_links_figure(association.camera_links, true_links))
+    parts.append('</body></html>')
     with named_write(path), open(path, 'w', encoding='utf-8') as f:
         f.write('\n'.join(parts))
     return path
+
+
+def _association_line(record: dict) -> str:
+    """One paragraph: how the ids were found (method, threshold and how, camera links)."""
+    if not record:
+        return ''
+    if record.get('method') == 'dbscan':
+        return ('<p id="association">Global ids by camera-aware DBSCAN '
+                '(<code>associate.method dbscan</code>).</p>')
+    threshold = record.get('threshold')
+    how = record.get('threshold_found', {}).get('method', '')
+    links = record.get('camera_links', {})
+    said = (f'merge threshold {threshold:.2f} ({html.escape(str(how))})' if threshold is not None
+            else 'nothing merged (' + html.escape(str(how)) + ')')
+    used = 'camera links used' if links.get('used') else 'camera links not used'
+    return (f'<p id="association">Global ids by constrained agglomerative clustering: {said}; '
+            f'{used} ({html.escape(str(links.get("reason", "")))}).</p>')
 
 
 def _track_rows(rows: np.ndarray | None, track: int) -> np.ndarray:

@@ -46,7 +46,8 @@ from dal_torchreid.footage.dataset import read_footage_tracklets
 from dal_torchreid.footage.folders import check_output_folder, overlap
 from dal_torchreid.footage.gallery import Gallery, check_compatible, load_gallery
 from dal_torchreid.footage.manifest import dataset_sources
-from dal_torchreid.footage.search import CameraLinks, SearchHit, search
+from dal_torchreid.footage.camera_links import TransitTimes
+from dal_torchreid.footage.search import SearchHit, search
 from dal_torchreid.footage.search_report import ReportQuery, write_search_csv, write_search_report
 from dal_torchreid.footage.tracklet_table import TrackletTable
 
@@ -231,16 +232,20 @@ def search_dataset(root: str, name: str, out: str, model: nn.Module, transform, 
         return write_search(out, report, hits, {(t.camera, t.track): t.paths for t in tracklets})
 
 
-def stored_camera_links(gallery: Gallery) -> CameraLinks | None:
-    """The camera-link model of what the association recorded in ``gallery.camera_links``:
-    None when it recorded none (today's association). A record this version cannot turn
-    into a model is said in a warning, and the search goes on by appearance only."""
+def stored_camera_links(gallery: Gallery) -> TransitTimes | None:
+    """The camera links the association recorded in ``gallery.camera_links``, asked by
+    camera name (:class:`~dal_torchreid.footage.camera_links.TransitTimes`): None when it
+    recorded none or did not use them. A record this version cannot read is said in a
+    warning, and the search goes on by appearance only."""
     record = gallery.camera_links
-    if not record:
+    if not record or not record.get('links'):
         return None
-    warnings.warn(f'{gallery.name} records camera links ({", ".join(sorted(record)[:4])}) in a '
-                  'form this version cannot use: the search ranks by appearance only')
-    return None
+    try:
+        return TransitTimes.from_dict(record)
+    except (ValueError, KeyError, TypeError, IndexError) as err:
+        warnings.warn(f'{gallery.name} records camera links in a form this version cannot '
+                      f'use ({err}): the search ranks by appearance only')
+        return None
 
 
 class SessionCrops:

@@ -37,6 +37,8 @@ class Key:
         checked_for (tuple): the engines whose runs ``check`` is applied to; empty: all.
         torchreid (bool): the key is torchreid's (its ``scripts/default_config.py``).
         extends (str): how the plugin reads or widens torchreid's key.
+        number_or_auto (bool): a text key that takes ``auto`` or a number (kept as text
+            when yacs would read it as a number).
     """
 
     default: Any
@@ -46,6 +48,7 @@ class Key:
     checked_for: tuple = ()
     torchreid: bool = False
     extends: str = ''
+    number_or_auto: bool = False
 
 
 def section(keys: Mapping[str, Key]) -> CN:

@@ -72,10 +72,37 @@ def validate_config(cfg: CN, source_of: Callable[[str], str] = lambda key: 'conf
             check(value_of(cfg, key))
         except ValueError as err:
             message = str(err)
-            fail(key, message[len(name) + 1:] if message.startswith(name + ' ') else message)
+            for said in (key + ' ', name + ' '):  # the check may name the key itself
+                message = message[len(said):] if message.startswith(said) else message
+            fail(key, message)
     for key, holds, message in torchreid_rules(cfg):
         if not holds:
             fail(key, f'{message}, got {value_of(cfg, key)!r}')
+
+
+NUMBER_OR_AUTO = frozenset(name for name, key in KEYS.items() if key.number_or_auto)
+
+
+def _as_text(opts: list) -> list:
+    """The command line's value of a key of :data:`NUMBER_OR_AUTO` kept as its text (yacs
+    would read ``2.5`` as a float and refuse it for a text key)."""
+    return [repr(str(v)) if i % 2 and opts[i - 1] in NUMBER_OR_AUTO else v
+            for i, v in enumerate(opts)]
+
+
+def _merge_file(cfg: CN, path: str) -> None:
+    """``cfg.merge_from_file(path)``, with the value of a key of :data:`NUMBER_OR_AUTO`
+    (a number or text) taken as its text."""
+    with open(path) as f:
+        loaded = cfg.load_cfg(f)
+    for key in NUMBER_OR_AUTO:
+        *parents, leaf = key.split('.')
+        node = loaded
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(leaf), (int, float, str)):
+            node[leaf] = repr(str(node[leaf]))  # yacs reads a text that looks like a number
+    cfg.merge_from_other_cfg(loaded)
 
 
 def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
@@ -89,10 +116,10 @@ def load_config(path: str | None = None, opts: Sequence[Any] = ()) -> CN:
     if path:
         file_keys = config_file_keys(path)
         try:
-            cfg.merge_from_file(path)
+            _merge_file(cfg, path)
         except (KeyError, ValueError, AssertionError, yaml.YAMLError) as err:
             raise ConfigError(f'{file_source}: {_unknown(err)}') from err
-    opts = list(opts)
+    opts = _as_text(list(opts))
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, AssertionError) as err:
