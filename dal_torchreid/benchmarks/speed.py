@@ -56,7 +56,9 @@ in both formats, float32 and under autocast (``amp`` ``'bf16'`` and, on CUDA,
 the ``cluster`` part times Cluster Contrast's clustering step against the number of
 tracklets (:mod:`dal_torchreid.benchmarks.cluster_scale`); the ``search`` part times finding one
 person in a gallery of 10k and 100k tracklets, features given
-(:mod:`dal_torchreid.benchmarks.search_scale`). ``--small`` swaps resnet50 at
+(:mod:`dal_torchreid.benchmarks.search_scale`); the ``associate`` part times the
+cross-camera association from features to global ids at 1k to 100k tracklets
+(:mod:`dal_torchreid.benchmarks.association_scale`). ``--small`` swaps resnet50 at
 224x112 with 64-frame batches for resnet18 at 64x48 with 8 frames, a 1/16-scale 256-d loss and a
 smaller data set: its figures only show that every part runs. (Not 64x32 or below: there
 layer4's kernels reach wholly into padding, where CPU bf16 training is refused, see
@@ -85,7 +87,7 @@ from torch.utils.data import DataLoader
 
 import torchreid
 
-from dal_torchreid.benchmarks import cluster_scale, loss_scale, search_scale
+from dal_torchreid.benchmarks import association_scale, cluster_scale, loss_scale, search_scale
 from dal_torchreid.data.datamanager import build_video_datamanager
 from dal_torchreid.data.synthetic import SyntheticConfig, make_synthetic_dataset
 from dal_torchreid.engine import VideoDALEngine
@@ -107,10 +109,10 @@ TARGETS = {  # per device: (comparison, target) of each ratio's TARGET_STATISTIC
 }
 TARGET_STATISTIC = 'low'  # of ratio_summary: what report[ratio] holds (see target_met)
 # the three ratios, then the rest
-PARTS = ('train', 'loss', 'eval', 'scale', 'formats', 'cluster', 'search')
+PARTS = ('train', 'loss', 'eval', 'scale', 'formats', 'cluster', 'search', 'associate')
 # what a run without --parts measures: the clustering curve (minutes to 128k tracklets on a
 # CPU) and the search of a gallery run when asked for, --parts cluster / search
-DEFAULT_PARTS = tuple(p for p in PARTS if p not in ('cluster', 'search'))
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ('cluster', 'search', 'associate'))
 DATA_PARTS = ('train', 'eval', 'formats')  # the parts that read the synthetic data set
 AMP_TIMED = ('', 'bf16', 'fp16')  # '' is float32
 SETTLE = 0.03  # warm-up goes on while a side's step is this much faster than its best before
@@ -148,6 +150,7 @@ class Settings:
     cluster_dim: int = cluster_scale.DIM
     search_tracklets: tuple = search_scale.SIZES  # gallery sizes of the search
     search_dims: tuple = search_scale.DIMS
+    associate_tracklets: tuple = association_scale.TRACKLETS  # sizes of the association
 
 
 FULL = Settings('resnet50', 224, 112, frames=64, seq_len=8, pairs=11, calls=1, warmup=2,
@@ -167,7 +170,8 @@ SMALL = Settings('resnet18', 64, 48, frames=8, seq_len=4, pairs=5, calls=1, warm
                  loss_tracklets=tuple(n // 16 for n in MARS_TRACKLETS), loss_dim=256,
                  scale_tracklets=loss_scale.SMALL_TRACKLETS, scale_dim=128, scale_frames=16,
                  scale_steps=2, cluster_tracklets=cluster_scale.SMALL_TRACKLETS, cluster_dim=128,
-                 search_tracklets=(1000, 10_000), search_dims=(128,))
+                 search_tracklets=(1000, 10_000), search_dims=(128,),
+                 associate_tracklets=(1000,))
 
 
 def settings_for(small: bool, device: str) -> Settings:
@@ -605,6 +609,8 @@ def _run(settings: Settings, small: bool, device: str, workers: int, workdir: st
              (settings.cluster_tracklets, settings.cluster_dim, torch.get_num_threads())),
             ('search', 'search_scale', search_scale.scale_rows,
              (settings.search_tracklets, settings.search_dims, torch.get_num_threads())),
+            ('associate', 'association_scale', association_scale.scale_rows,
+             (settings.associate_tracklets, torch.get_num_threads())),
         ]
         for part, name, measure, args in measures:
             if part not in parts:
@@ -703,6 +709,9 @@ def format_report(report: dict) -> str:
         lines.append(cluster_scale.format_rows(report['cluster_scale']))
     if 'search_scale' in report:
         lines.append(search_scale.format_rows(report['search_scale']))
+    if 'association_scale' in report:
+        lines.append(association_scale.format_rows(report['association_scale']['rows'],
+                                                   report['association_scale']['threads']))
     m = report['machine']
     lines.append(f'mode {report["mode"]}: {report["backbone"]} at {report["input"][0]}x'
                  f'{report["input"][1]}, {report["frames_per_batch"]} frames/batch, '
