@@ -99,11 +99,14 @@ def _write_lines(path: str, lines: Sequence[str]) -> None:
 def split_footage(footage: str, tracks: str, out: str) -> dict:
     """Writes the two days of ``footage`` (and ``tracks``) under ``out`` (see the module);
     returns ``{'day1': [footage, tracks], 'day2': ..., 'both': ..., 'at': {camera: frame}}``.
-    A split already complete there (``out/split.json``) is reused."""
+    A split already complete there (``out/split.json``, its folders all present) is
+    reused."""
     record = osp.join(out, 'split.json')
     if osp.isfile(record):
         with open(record) as f:
-            return json.load(f)
+            split = json.load(f)
+        if all(osp.isdir(folder) for day in ('day1', 'day2', 'both') for folder in split[day]):
+            return split
     folders = {day: [osp.join(out, day, 'footage'), osp.join(out, day, 'tracks')]
                for day in ('day1', 'day2')}
     folders['both'] = [footage, osp.join(out, 'both', 'tracks')]
