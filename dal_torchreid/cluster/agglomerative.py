@@ -27,8 +27,8 @@ distances (N x N). scikit-learn's ``AgglomerativeClustering`` accepts a sparse
 metric takes a dense N x N matrix), so neither fused scores nor cannot-links can be
 passed; its sparse average linkage averages only connected pairs, weighted by size;
 and it completes a disconnected graph with extra distances between components.
-faiss is not used: the exact blocked search meets the scale target, and a faiss flat
-index cannot leave out same-group rows without over-fetching.
+faiss is not used: a faiss flat index cannot leave out same-group rows without
+over-fetching (the exact blocked search's time at 100k tracklets: docs/benchmarks.md).
 
 Examples::
 
