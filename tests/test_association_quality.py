@@ -98,3 +98,18 @@ def test_tables_and_target_lines():
             '0.930 |') in table
     assert table.splitlines()[1] == '|---|---|---|---|---|---|---|---|---|---|' 
     assert target_lines(rows[:2]) == []
+
+
+def test_association_settings_are_taken_and_a_bad_one_is_refused(capsys):
+    import pytest
+    from dal_torchreid.benchmarks.association_quality import main
+    from dal_torchreid.footage.linking import AssociationSettings
+    times, features, truth = known_case()
+    # a threshold no pair reaches: every tracklet alone, whatever the links
+    rows = evaluate(times, features, truth, grid=(), base=AssociationSettings(threshold=1e6))
+    assert [r['threshold'] for r in rows[1:]] == [1e6, 1e6]
+    assert all(r['recall'] == 0.0 for r in rows[1:])
+    for bad in ('bogus=1', 'k_within=-1', 'k=many'):
+        with pytest.raises(SystemExit) as stop:
+            main(['--root', 'r', '--save-dir', 's', '--association', bad])
+        assert stop.value.code == 2 and '--association' in capsys.readouterr().err

@@ -16,6 +16,8 @@ fixed threshold chosen WITH the ground truth over a grid; ``route`` also with th
 features. Scores: cross-camera pairwise F1 / P / R and the multi-camera IDF1 of the
 tracker's boxes relabelled with the global ids (:mod:`dal_torchreid.footage.scores`).
 Prints a JSON line per data set, the tables and whether the issue's targets are met.
+``--association FIELD=VALUE ...`` sets fields of the agglomerative runs'
+:class:`~dal_torchreid.footage.linking.AssociationSettings` (e.g. ``k_within=0``).
 
 Example::
 
@@ -142,9 +144,10 @@ def ground_truth(root: str, name: str, tracklets) -> tuple[list, callable]:
     return tracklet_persons(src['footage'], src['tracks'], tracklets, gt), id_f1
 
 
-def evaluate(times, features, truth, id_f1=None, links=('auto', 'off'), grid=GRID) -> list[dict]:
-    """Rows of scores of one feature set: DBSCAN, then agglomerative with each of
-    ``links`` (label-free threshold) and the best fixed threshold of ``grid`` (plus the
+def evaluate(times, features, truth, id_f1=None, links=('auto', 'off'), grid=GRID,
+             base: AssociationSettings = AssociationSettings()) -> list[dict]:
+    """Rows of scores of one feature set: DBSCAN, then agglomerative (``base`` with each of
+    ``links``, label-free threshold) and the best fixed threshold of ``grid`` (plus the
     label-free one) by the ground truth's pairwise F1."""
     def scores(ids) -> dict:
         s = pairwise_scores(ids, truth, times.cameras)
@@ -154,7 +157,7 @@ def evaluate(times, features, truth, id_f1=None, links=('auto', 'off'), grid=GRI
     rows = [dict(method=DBSCAN, **scores(
         link_tracklets(times, features, AssociationSettings(method='dbscan')).ids))]
     for mode in links:
-        settings = AssociationSettings(camera_links=mode)
+        settings = dataclasses.replace(base, camera_links=mode)
         scored = score_pairs(times, features, settings)
         result = link_scored(times, scored, settings)
         found = result.record['threshold']
@@ -221,7 +224,8 @@ def markdown(rows) -> str:
     return '\n'.join(line.strip() for line in lines)
 
 
-def run(root: str, save_dir: str, seeds, settings) -> list[dict]:
+def run(root: str, save_dir: str, seeds, settings,
+        base: AssociationSettings = AssociationSettings()) -> list[dict]:
     epochs = load_config(DEFAULT_CONFIG).train.max_epoch
     rows = []
     for setting in settings:
@@ -237,7 +241,8 @@ def run(root: str, save_dir: str, seeds, settings) -> list[dict]:
             found = []
             for key in ('dal', 'untrained') if setting == 'route' else ('dal',):
                 for row in evaluate(times, features[key], truth, id_f1,
-                                    ('auto', 'off') if key == 'dal' else ('auto',)):
+                                    ('auto', 'off') if key == 'dal' else ('auto',),
+                                    base=base):
                     found.append(dict(data_set=name, setting=setting, seed=seed, features=key,
                                       **row))
             print(json.dumps({'data_set': name, 'tracklets': len(tracklets),
@@ -254,14 +259,22 @@ def main(argv=None) -> None:
     parser.add_argument('--seeds', default='1,2,3')
     parser.add_argument('--settings', default=','.join(SETTINGS))
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--association', nargs='*', default=[], metavar='FIELD=VALUE',
+                        help='AssociationSettings fields of the agglomerative runs, e.g. '
+                             'k_within=0 rounds=0 (default: its defaults)')
     args = parser.parse_args(argv)
+    try:
+        base = AssociationSettings(**{k: type(getattr(AssociationSettings(), k))(v) for k, v in (
+            a.split('=', 1) for a in args.association)})
+    except (ValueError, TypeError, AttributeError) as err:
+        parser.error(f'--association: {err}')
     settings = args.settings.split(',')
     if set(settings) - set(SETTINGS):
         parser.error(f'--settings: each one of {", ".join(SETTINGS)}')
     os.environ['OMP_NUM_THREADS'] = str(args.threads)  # the training subprocess's too
     torch.set_num_threads(args.threads)
     start = time.time()
-    rows = run(args.root, args.save_dir, [int(s) for s in args.seeds.split(',')], settings)
+    rows = run(args.root, args.save_dir, [int(s) for s in args.seeds.split(',')], settings, base)
     print('\n' + markdown(rows) + '\n')
     print('\n'.join(target_lines(rows)))
     print(f'{time.time() - start:.0f} s in all')
