@@ -135,3 +135,5 @@ def test_dbscan_stays_available_and_settings_are_checked():
             AssociationSettings(**bad)
     with pytest.raises(ValueError, match='19 features for 60 tracklets'):
         link_tracklets(times, features[:19])
+    with pytest.raises(ValueError, match='no tracklets to associate'):
+        link_tracklets(tracklet_times([], [], [], [], []), features[:0])

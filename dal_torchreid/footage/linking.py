@@ -340,6 +340,8 @@ def link_tracklets(times: TrackletTimes, features, settings: AssociationSettings
         result = link_tracklets(times, features)
     """
     settings = settings or AssociationSettings()
+    if not len(times.cameras):
+        raise ValueError('no tracklets to associate')
     if settings.method == 'dbscan':
         return _dbscan(times, _features(times, features), settings)
     return link_scored(times, score_pairs(times, features, settings), settings)
