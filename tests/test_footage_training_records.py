@@ -42,7 +42,7 @@ def test_22_tracklets_make_at_most_11_pairs_whatever_the_epoch_associated():
     generator = torch.Generator().manual_seed(0)
     anchors = torch.randn(22, 16, generator=generator)
     cameras = torch.tensor([0] * 8 + [1] * 7 + [2] * 7)
-    monitor = CycleConsistencyMonitor(22)
+    monitor = CycleConsistencyMonitor()
     for step in range(30):  # every tracklet associated with several partners over the epoch
         a = torch.randint(0, 22, (6,), generator=generator)
         b = torch.randint(0, 22, (6,), generator=generator)

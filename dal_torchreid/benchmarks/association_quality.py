@@ -234,7 +234,7 @@ def run(root: str, save_dir: str, seeds, settings,
             checkpoint, reused = prepare(root, save_dir, setting, seed, epochs)
             tracklets = read_footage_tracklets(osp.join(root, name))
             cameras = sorted({t.camera for t in tracklets})
-            times = footage_times(tracklets, frame_widths(osp.join(root, name), cameras))
+            times = footage_times(tracklets, frame_widths(dataset_sources(root, name), cameras))
             features = cached_features(osp.join(save_dir, name, 'features.npz'), root, name,
                                        tracklets, checkpoint, reused)
             truth, id_f1 = ground_truth(root, name, tracklets)

@@ -105,7 +105,7 @@ def split_footage(footage: str, tracks: str, out: str) -> dict:
     if osp.isfile(record):
         with open(record) as f:
             split = json.load(f)
-        if all(osp.isdir(folder) for day in ('day1', 'day2', 'both') for folder in split[day]):
+        if all(osp.isdir(folder) for day in DAYS for folder in split[day]):
             return split
     folders = {day: [osp.join(out, day, 'footage'), osp.join(out, day, 'tracks')]
                for day in ('day1', 'day2')}
@@ -221,8 +221,9 @@ def run_seed(seed: int, root: str, save_dir: str, weights: str | None = None,
     work = osp.join(save_dir, f's{seed}')
     split = split_footage(footage, tracks, osp.join(work, 'split'))
     names = dataset_names(seed)
-    for day in DAYS:
-        make_tracklets(*split[day], root, names[day], DEMO_TRACKLETS, stream=open(os.devnull, 'w'))
+    with open(os.devnull, 'w') as quiet:
+        for day in DAYS:
+            make_tracklets(*split[day], root, names[day], DEMO_TRACKLETS, stream=quiet)
     weights = weights or train_day_one(root, names['day1'], osp.join(work, 'train-day1'), seed,
                                        config_file, opts)
     cfg = load_config(config_file, ['data.root', root, 'model.load_weights', weights,
@@ -234,8 +235,8 @@ def run_seed(seed: int, root: str, save_dir: str, weights: str | None = None,
         if osp.isdir(out):
             shutil.rmtree(out)
     associate_from_config(cfg, names['day1'], outs['a-day1'], model, footage=split['day1'][0])
-    carried = associate_from_config(cfg, names['day2'], outs['a-day2'], model,
-                                    footage=split['day2'][0], gallery=outs['a-day1'])
+    gallery = associate_from_config(cfg, names['day2'], outs['a-day2'], model,
+                                    footage=split['day2'][0], gallery=outs['a-day1'])['gallery']
     associate_from_config(cfg, names['both'], outs['b-both'], model, footage=footage)
     rows = {}
     # (a): each day's tracklets, their truth from that day's ground truth
@@ -266,11 +267,7 @@ def run_seed(seed: int, root: str, save_dir: str, weights: str | None = None,
         [found[(t.camera, t.track)] for t in tracklets],
         tracklet_persons(footage, split['both'][1], tracklets),
         [k[0] for k in both_keys], [t.camera for t in tracklets])
-    with open(osp.join(outs['a-day2'], 'summary.json')) as f:
-        gallery = json.load(f)['gallery']
-    truth_day = {key: person for key, person in zip(keys, truth)}
-    people = [{p for (d, _, _), p in truth_day.items() if d == day and p is not None}
-              for day in (0, 1)]
+    people = [{p for p, d in zip(truth, days) if d == day and p is not None} for day in (0, 1)]
     row = {'seed': seed, 'tracklets': [days.count(0), days.count(1)],
            'people': [len(people[0]), len(people[1]), len(people[0] & people[1])],
            'threshold': gallery['threshold'], 'threshold_how': gallery['threshold_how'],

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from dal_torchreid.data.tracklet_frames import TrackletFrameDataset
 from dal_torchreid.engine.diagnostics import association_pairs
 from dal_torchreid.engine.diagnostics import cluster_statistics as identity_free_cluster_statistics
 
@@ -50,7 +49,8 @@ def mutual_best_matches(anchors: torch.Tensor, cameras) -> list[tuple[int, int]]
     if anchors.size(0) < 2:
         return []
     valid = anchors.norm(dim=1) > 0
-    similarity = F.normalize(anchors, dim=1) @ F.normalize(anchors, dim=1).T
+    unit = F.normalize(anchors, dim=1)
+    similarity = unit @ unit.T
     allowed = (cameras[:, None] != cameras[None, :]) & valid[:, None] & valid[None, :]
     similarity = similarity.masked_fill(~allowed, -float('inf'))
     value, best = similarity.max(1)
@@ -93,9 +93,6 @@ class CycleConsistencyMonitor:
     The engine hands it each step's association rows (:meth:`add`) and, before closing
     the epoch (:meth:`end_epoch`), its tracklet anchors (:meth:`observe_anchors`).
 
-    Args:
-        num_tracklets (int): training tracklets.
-
     Examples::
 
         monitor = CycleConsistencyMonitor.from_datamanager(datamanager)
@@ -103,15 +100,16 @@ class CycleConsistencyMonitor:
                                                  association_monitor=monitor)
     """
 
-    def __init__(self, num_tracklets: int) -> None:
-        self.num_tracklets = int(num_tracklets)
+    def __init__(self) -> None:
         self.statistics: list[dict] = []
         self._rows: list[torch.Tensor] = []
         self._anchors = None
 
     @classmethod
     def from_datamanager(cls, datamanager) -> 'CycleConsistencyMonitor':
-        return cls(TrackletFrameDataset.from_datamanager(datamanager).num_tracklets)
+        """The monitor of ``datamanager``'s training set (as the other monitors are made);
+        it counts the tracklets from the anchors it observes."""
+        return cls()
 
     def add(self, rows: torch.Tensor) -> None:
         """Keeps one step's association rows for this epoch."""

@@ -259,7 +259,7 @@ def associate(root: str, name: str, out: str, model: nn.Module, transform,
         features = tracklet_features(model, tracklets, transform, settings.pooling_method,
                                      settings.batch_size, on_gpu(model))
         association = associate_tracklets(tracklets, features, settings,
-                                          frame_widths(osp.join(root, name), cameras))
+                                          frame_widths(sources, cameras))
         association.ids, records = keep_in_gallery(
             out, association, previous, fingerprint, carry_threshold,
             osp.abspath(osp.join(root, name)))
@@ -316,8 +316,9 @@ def write_association(out: str, association: Association, tracks: str,
 def true_transit_times(footage: str) -> dict | None:
     """``{(from, to): (mean, std)}`` of the true transit times in frames that synthetic
     footage records in ``FOOTAGE/footage.json`` (None for other footage)."""
+    from dal_torchreid.data.synthetic.footage import INFO_FILE as SYNTHETIC_INFO  # --footage only
     try:
-        with open(osp.join(footage, 'footage.json'), encoding='utf-8') as f:
+        with open(osp.join(footage, SYNTHETIC_INFO), encoding='utf-8') as f:
             links = json.load(f).get('camera_links') or []
         return {(link['from'], link['to']): (float(link['mean_frames']), float(link['std_frames']))
                 for link in links} or None

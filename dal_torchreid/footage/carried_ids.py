@@ -137,15 +137,18 @@ def first_threshold(gallery: Gallery, provided: float | None,
 
 
 def carry_threshold(previous: Gallery, features: Tensor, provided: float | None,
-                    setting: float = 0.0) -> tuple[float, ThresholdEstimate | None, str]:
+                    setting: float = 0.0, similarity: np.ndarray | None = None
+                    ) -> tuple[float, ThresholdEstimate | None, str]:
     """``(threshold, estimate or None, how)`` for carrying ids from ``previous`` to new
     tracklets of ``features`` (L2-normalised): the setting, else
     :func:`~dal_torchreid.footage.carry_threshold.separating_threshold` of their best
     similarities against :func:`gallery_background`, else the association's threshold,
-    else the gallery's."""
+    else the gallery's. ``similarity``: the features' to the gallery's identities, when
+    already computed."""
     if setting:
         return float(setting), None, 'associate.carry_threshold'
-    similarity = identity_similarities(features, previous.summaries)
+    if similarity is None:
+        similarity = identity_similarities(features, previous.summaries)
     candidates = similarity.max(1) if similarity.size else np.zeros(0)
     estimate = separating_threshold(candidates, gallery_background(previous))
     if estimate.value is not None:
@@ -184,13 +187,14 @@ def keep_in_gallery(out: str, association, previous: Gallery | None,
         record: dict[str, Any] = {'previous': None, 'threshold': gallery.threshold,
                                   'threshold_how': how}
     else:
+        similarity = identity_similarities(features, previous.summaries)  # once, for both
         threshold, estimate, how = carry_threshold(previous, features, provided['threshold'],
-                                                   setting)
+                                                   setting, similarity)
         ids, gallery = carry_tracklet_ids(
             previous, features, [t.camera for t in tracklets], [t.first for t in tracklets],
             [t.last for t in tracklets], association.ids, threshold,
             tracks=[t.track for t in tracklets], fingerprint=fingerprint,
-            camera_links=links or None, source=source)
+            camera_links=links or None, source=source, similarity=similarity)
         old = set(previous.summary_ids.tolist())
         carried = np.isin(ids, list(old))
         record = {'previous': osp.abspath(previous.source), 'threshold': threshold,

@@ -129,15 +129,15 @@ def read_manifest(path: str) -> list[dict]:
     return rows
 
 
-def frame_widths(folder: str, cameras) -> dict:
-    """Each camera's frame width in pixels as its ``camera.json`` records it (``None``
-    for a camera cut before the size was recorded, or without the file)."""
+def frame_widths(info: dict, cameras) -> dict:
+    """Each camera's frame width in pixels as ``tracklets.json`` (``info``,
+    :func:`dataset_sources`) records it in its counts (``None`` for a camera cut before
+    the size was recorded)."""
     widths = {}
     for camera in cameras:
         try:
-            with open(osp.join(folder, camera, CAMERA_INFO), encoding='utf-8') as f:
-                size = json.load(f).get('counts', {}).get('frame_size')
+            size = info['cameras'][camera]['counts'].get('frame_size')
             widths[camera] = float(size[0]) if size and float(size[0]) > 0 else None
-        except (OSError, ValueError, TypeError, AttributeError, IndexError):
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError):
             widths[camera] = None
     return widths

@@ -74,8 +74,8 @@ def assign_identities(similarity: np.ndarray, threshold: float,
 def carry_tracklet_ids(previous: Gallery, features: Tensor, cameras: Sequence[str],
                        first: Sequence[int], last: Sequence[int], new_ids: Sequence[int],
                        threshold: float, *, tracks: Sequence[int], fingerprint: ModelFingerprint,
-                       camera_links: dict | None = None,
-                       source: str = '') -> tuple[np.ndarray, Gallery]:
+                       camera_links: dict | None = None, source: str = '',
+                       similarity: np.ndarray | None = None) -> tuple[np.ndarray, Gallery]:
     """Global ids for the tracklets of new footage, carried from ``previous`` tracklet by
     tracklet (see the module); the grown gallery.
 
@@ -91,6 +91,9 @@ def carry_tracklet_ids(previous: Gallery, features: Tensor, cameras: Sequence[st
             another model is refused).
         camera_links (dict, optional): camera links to record; default: the gallery's.
         source (str, optional): the new footage's tracklet data set folder.
+        similarity (np.ndarray, optional): the features' similarity to the gallery's
+            identities when already computed
+            (:func:`~dal_torchreid.footage.gallery.identity_similarities`).
 
     Returns:
         tuple: each new tracklet's global id (``np.ndarray``) and the grown
@@ -105,7 +108,11 @@ def carry_tracklet_ids(previous: Gallery, features: Tensor, cameras: Sequence[st
     if not 0 < threshold <= 1:
         raise ValueError(f'threshold must be in (0, 1], got {threshold}')
     features, new_ids = checked_batch(previous, features, cameras, new_ids, fingerprint)
-    similarity = identity_similarities(features, previous.summaries)
+    if similarity is None:
+        similarity = identity_similarities(features, previous.summaries)
+    elif np.shape(similarity) != (len(features), len(previous.summaries)):
+        raise ValueError(f'similarity has shape {np.shape(similarity)} for {len(features)} '
+                         f'features and {len(previous.summaries)} identities')
     assigned = assign_identities(similarity, threshold,
                                  temporal_cannot_links(cameras, first, last))
     old_ids = previous.summary_ids.numpy()
