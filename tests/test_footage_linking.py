@@ -23,7 +23,10 @@ def test_time_overlap_pairs_are_the_pairwise_definition():
         cameras, first = rng.integers(0, 3, n), rng.integers(0, 100, n)
         last = first + rng.integers(0, 30, n)
         pairs = set(map(tuple, time_overlap_pairs(cameras, first, last).tolist()))
-        assert pairs == temporal_cannot_links(cameras, first, last)
+        assert pairs == {(i, j) for i in range(n) for j in range(i + 1, n)
+                         if cameras[i] == cameras[j] and first[j] <= last[i]
+                         and first[i] <= last[j]}
+        assert temporal_cannot_links(cameras, first, last) == pairs
     assert most_at_once([0, 0, 0, 1], [1, 5, 11, 1], [10, 20, 12, 30]) == 2
     with pytest.raises(ValueError, match='tracklet 1 ends before it starts'):
         time_overlap_pairs([0, 0], [1, 9], [5, 3])

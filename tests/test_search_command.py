@@ -14,6 +14,7 @@ import pytest
 from cli_helpers import subprocess_env
 from dal_torchreid.cli.search import main
 from dal_torchreid.files.save_dir import SaveDirLock
+from dal_torchreid.footage.manifest import dataset_sources
 from dal_torchreid.footage.search_run import QueryError, search_dataset, search_stored_gallery
 from footage_fixtures import (  # noqa: F401  (fixtures)
     forget_footage_datasets, tiny_footage, tiny_tracklets
@@ -215,6 +216,10 @@ def test_out_among_the_inputs_or_locked_is_refused(association_gallery, people, 
     line = one_error(capsys, main(['--gallery', out, '--query', 'cam1:1', '--session', '0',
                                    '--out', out]))
     assert 'is the gallery folder' in line
+    tracks = dataset_sources(root, name)['tracks']  # the gallery's session was cut from them
+    line = one_error(capsys, main(['--gallery', out, '--query', 'cam1:1', '--session', '0',
+                                   '--out', osp.join(tracks, 'find')]))
+    assert "session 0's tracks" in line and not osp.exists(osp.join(tracks, 'find'))
     proot, pname, weights = people
     line = one_error(capsys, main(['--root', proot, '-s', pname, '--query', 'cam1:1', '--out',
                                    osp.join(proot, pname, 'find'), *model_args(weights)]))

@@ -30,6 +30,7 @@ from dal_torchreid.cli.footage_tool import UsageError, check_one_source, run_foo
 from dal_torchreid.experiment.builder import build_model, uses_gpu
 from dal_torchreid.footage.dataset import NoIdentitiesError, is_footage_dataset
 from dal_torchreid.footage.evaluation import associate_from_config
+from dal_torchreid.footage.linking import how_ids_were_found
 
 INTERRUPTED_ADVICE = ('what was written so far is incomplete: run it again (it moves those '
                       'files aside)')
@@ -85,7 +86,7 @@ def _print_summary(summary: dict, out: str) -> None:
           f'{summary["identities"]} global ids ({summary["identities_in_several_cameras"]} in '
           f'several cameras); {summary["cannot_link_pairs"]} same-camera pairs overlapping in '
           'time kept apart')
-    print(association_line(summary.get('association') or {}))
+    print(how_ids_were_found(summary.get('association') or {}))
     scores = summary.get('scores')
     if scores:
         pair, ident = scores['pairwise'], scores['idf1']
@@ -101,20 +102,6 @@ def _print_summary(summary: dict, out: str) -> None:
         else ''
     print(f'wrote {", ".join(c + ".txt" for c in summary["cameras"])}, matches.csv{links}, '
           f'report.html and gallery.pth to "{osp.abspath(out)}"')
-
-
-def association_line(record: dict) -> str:
-    """How the global ids were found, in one line: the method, the threshold and how it
-    was found, whether the camera links were used and why."""
-    if record.get('method') != 'agglomerative':
-        return 'global ids by camera-aware DBSCAN (associate.method dbscan)'
-    found = record.get('threshold_found') or {}
-    links = record.get('camera_links') or {}
-    threshold = record.get('threshold')
-    said = 'nothing merged' if threshold is None else f'merge threshold {threshold:.3f}'
-    return (f'global ids by constrained agglomerative clustering: {said} '
-            f'({found.get("method", "")}); camera links '
-            f'{"used" if links.get("used") else "not used"} ({links.get("reason", "")})')
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from dal_torchreid.cluster.pseudo_labels import ClusteringSettings, cluster_tracklets
+from dal_torchreid.footage.constraints import time_overlap_pairs
 
 # Defaults of the association (config keys associate.*).
 K1, K2 = 10, 3  # Jaccard neighbourhoods: a person has a few tracklets, not dozens
@@ -34,18 +35,9 @@ def check_top_k(top_k: int) -> None:
 
 def temporal_cannot_links(cameras: Sequence, first: Sequence[int], last: Sequence[int]) -> set:
     """Pairs ``(i, j)``, ``i < j``, of tracklets of one camera whose frame ranges
-    ``first .. last`` (inclusive) overlap."""
-    cameras, first, last = np.asarray(cameras), np.asarray(first), np.asarray(last)
-    pairs = set()
-    for camera in np.unique(cameras):
-        index = np.flatnonzero(cameras == camera)
-        order = index[np.argsort(first[index], kind='stable')]
-        for a, i in enumerate(order):
-            for j in order[a + 1:]:
-                if first[j] > last[i]:
-                    break
-                pairs.add((min(i, j), max(i, j)))
-    return pairs
+    ``first .. last`` (inclusive) overlap, as a set
+    (:func:`~dal_torchreid.footage.constraints.time_overlap_pairs`)."""
+    return set(map(tuple, time_overlap_pairs(cameras, first, last).tolist()))
 
 
 def split_cannot_links(labels: np.ndarray, similarity: np.ndarray, cannot_link: set) -> np.ndarray:

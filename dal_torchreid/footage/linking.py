@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -66,6 +67,8 @@ from dal_torchreid.footage.threshold import (
 )
 
 METHODS = ('agglomerative', 'dbscan')
+LEAST = {'k': 1, 'k_within': 0, 'rounds': 0, 'min_people': 1, 'batch_size': 1}
+"""The least value of each count setting."""
 AUTO = float('nan')
 """``AssociationSettings.threshold`` that asks for the threshold found from the footage."""
 
@@ -133,10 +136,8 @@ class AssociationSettings:
             raise ValueError(f'associate.threshold_rule must be one of '
                              f'{", ".join(THRESHOLD_RULES)}, got {self.threshold_rule!r}')
         check_floor(self.floor)
-        for name, low in (('k', 1), ('k_within', 0), ('rounds', 0), ('min_people', 1),
-                          ('batch_size', 1)):
-            if getattr(self, name) < low:
-                raise ValueError(f'associate.{name} must be >= {low}, got {getattr(self, name)}')
+        for name in LEAST:
+            check_least(name)(getattr(self, name))
         check_threshold(self.threshold)
         if not self.gap_resolution > 0:
             raise ValueError(f'associate.gap_resolution must be > 0, got {self.gap_resolution}')
@@ -161,6 +162,16 @@ class AssociationSettings:
                    min_samples=a.min_samples, top_k=a.top_k,
                    pooling_method=cfg.video.pooling_method,
                    batch_size=max(cfg.test.frame_batch_size, 1))
+
+
+def check_least(name: str) -> Callable[[int], None]:
+    """The check of the count setting ``name`` of :data:`LEAST` (``associate.<name>``)."""
+    low = LEAST[name]
+
+    def check(value: int) -> None:
+        if value < low:
+            raise ValueError(f'associate.{name} must be >= {low}, got {value}')
+    return check
 
 
 def check_method(method: str) -> None:
@@ -357,6 +368,21 @@ def link_scored(times: TrackletTimes, scored: PairScores, settings: AssociationS
         scored = scored.with_links(times, links, settings.link_weight)
         result = cluster_scores(times, scored, settings)
     return result
+
+
+def how_ids_were_found(record: dict) -> str:
+    """One line from :func:`link_tracklets`' ``record``: the method, the threshold and how
+    it was found, whether the camera links were used and why (printed by
+    ``dal-associate``, shown in ``report.html``)."""
+    if record.get('method') != 'agglomerative':
+        return 'global ids by camera-aware DBSCAN (associate.method dbscan)'
+    found = record.get('threshold_found') or {}
+    links = record.get('camera_links') or {}
+    threshold = record.get('threshold')
+    said = 'nothing merged' if threshold is None else f'merge threshold {threshold:.3f}'
+    return (f'global ids by constrained agglomerative clustering: {said} '
+            f'({found.get("method", "")}); camera links '
+            f'{"used" if links.get("used") else "not used"} ({links.get("reason", "")})')
 
 
 def camera_links_json(result: Linking, cameras: list[str]) -> dict:

@@ -24,6 +24,7 @@ import numpy as np
 
 from dal_torchreid.files.errors import WriteError, named_write
 from dal_torchreid.footage.camera_links_figure import camera_links_figure
+from dal_torchreid.footage.linking import how_ids_were_found
 from dal_torchreid.footage.thumbnails import (
     LOW_CONFIDENCE, TINY_HEIGHT, boxes_by_frame, thumbnail_crop, track_marks
 )
@@ -55,18 +56,30 @@ def _thumbnail(tracklet, folder: str, frame_boxes: Mapping[int, np.ndarray]) -> 
     """Writes the tracklet's least covered crop (:func:`thumbnail_crop`), ``THUMB_HEIGHT``
     high, under ``folder`` (the report's); returns its path relative to the report."""
     name = thumbnail_path(tracklet)
-    crop = tracklet.paths[thumbnail_crop(tracklet, frame_boxes)]
-    image = cv2.imread(crop)
-    if image is None:
-        raise FileNotFoundError(f'crop "{crop}" cannot be read')
-    scale = THUMB_HEIGHT / image.shape[0]
-    image = cv2.resize(image, (max(1, round(image.shape[1] * scale)), THUMB_HEIGHT),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    path = osp.join(folder, name)
-    with named_write(path):
-        if not cv2.imwrite(path, image):
-            raise WriteError(f'cannot write "{path}": OpenCV could not write the thumbnail')
+    write_thumbnail(tracklet.paths[thumbnail_crop(tracklet, frame_boxes)],
+                    osp.join(folder, name))
     return name
+
+
+def write_thumbnail(src: str, dst: str, height: int = THUMB_HEIGHT) -> None:
+    """Writes image ``src`` scaled to ``height`` pixels to ``dst`` (the report's and the
+    search page's thumbnails). Raises ``FileNotFoundError`` naming ``src`` when it cannot
+    be read, and :class:`~dal_torchreid.files.errors.WriteError` naming ``dst`` when it
+    cannot be written."""
+    image = cv2.imread(src)
+    if image is None:
+        raise FileNotFoundError(f'crop "{src}" cannot be read (missing, or not an image)')
+    scale = height / image.shape[0]
+    size = (max(1, round(image.shape[1] * scale)), height)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    with named_write(dst):
+        try:
+            written = cv2.imwrite(dst, image)
+        except cv2.error as err:
+            raise WriteError(f'cannot write thumbnail "{dst}": '
+                             f'{str(err).strip().splitlines()[-1]}') from err
+        if not written or not osp.isfile(dst):
+            raise WriteError(f'cannot write thumbnail "{dst}": OpenCV could not write it')
 
 
 def _figure(thumb: str, caption: str, marks: Sequence[str] = ()) -> str:
@@ -179,20 +192,12 @@ def write_report(path: str, association, scores: dict | None = None,
 
 
 def _association_line(record: dict) -> str:
-    """One paragraph: how the ids were found (method, threshold and how, camera links)."""
+    """One paragraph: how the ids were found
+    (:func:`~dal_torchreid.footage.linking.how_ids_were_found`)."""
     if not record:
         return ''
-    if record.get('method') == 'dbscan':
-        return ('<p id="association">Global ids by camera-aware DBSCAN '
-                '(<code>associate.method dbscan</code>).</p>')
-    threshold = record.get('threshold')
-    how = record.get('threshold_found', {}).get('method', '')
-    links = record.get('camera_links', {})
-    said = (f'merge threshold {threshold:.2f} ({html.escape(str(how))})' if threshold is not None
-            else 'nothing merged (' + html.escape(str(how)) + ')')
-    used = 'camera links used' if links.get('used') else 'camera links not used'
-    return (f'<p id="association">Global ids by constrained agglomerative clustering: {said}; '
-            f'{used} ({html.escape(str(links.get("reason", "")))}).</p>')
+    line = how_ids_were_found(record)
+    return f'<p id="association">{html.escape(line[0].upper() + line[1:])}.</p>'
 
 
 def _track_rows(rows: np.ndarray | None, track: int) -> np.ndarray:

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, Union
 from urllib.parse import quote
 
-import cv2
-
 from dal_torchreid.footage.report import STYLE as REPORT_STYLE
-from dal_torchreid.footage.report import THUMB_HEIGHT
-from dal_torchreid.files.errors import WriteError
+from dal_torchreid.footage.report import write_thumbnail
+from dal_torchreid.files.errors import named_write
 from dal_torchreid.footage.search import SearchHit
 
 MAX_ROWS = 200  # hits shown; all of them are in search.csv
@@ -59,25 +57,6 @@ class ReportQuery:
     first: int | None = None
     last: int | None = None
     session: int = 0
-
-
-def write_thumbnail(src: str, dst: str, height: int = THUMB_HEIGHT) -> None:
-    """Writes image ``src`` scaled to ``height`` pixels to ``dst``. Raises
-    ``FileNotFoundError`` naming ``src`` when it cannot be read, and
-    :class:`~dal_torchreid.files.errors.WriteError` naming ``dst`` when it cannot be written."""
-    image = cv2.imread(src)
-    if image is None:
-        raise FileNotFoundError(f'crop "{src}" cannot be read (missing, or not an image)')
-    scale = height / image.shape[0]
-    size = (max(1, round(image.shape[1] * scale)), height)
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    try:
-        written = cv2.imwrite(dst, image)
-    except cv2.error as err:
-        raise WriteError(f'cannot write thumbnail "{dst}": {str(err).strip().splitlines()[-1]}') \
-            from err
-    if not written or not osp.isfile(dst):
-        raise WriteError(f'cannot write thumbnail "{dst}"')
 
 
 def _file_part(text: str) -> str:
@@ -228,7 +207,7 @@ def write_search_report(out_html: str, query: ReportQuery, hits: Sequence[Search
         kind = 'elsewhere' if hit.other_camera else 'owncam'
         parts.append(f'<tr class="{kind}">' + ''.join(f'<td>{c}</td>' for c in cells) + '</tr>')
     parts.append('</table></body></html>')
-    with open(out_html, 'w', encoding='utf-8') as f:
+    with named_write(out_html), open(out_html, 'w', encoding='utf-8') as f:
         f.write('\n'.join(parts))
     return out_html
 
@@ -247,7 +226,7 @@ def write_search_csv(path: str, hits: Sequence[SearchHit]) -> str:
         if isinstance(value, bool):
             return int(value)
         return f'{value:.4f}' if isinstance(value, float) else value
-    with open(path, 'w', newline='', encoding='utf-8') as f:
+    with named_write(path), open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for h in hits:

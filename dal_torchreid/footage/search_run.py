@@ -46,6 +46,7 @@ from dal_torchreid.footage.dataset import read_footage_tracklets
 from dal_torchreid.footage.folders import check_output_folder, overlap
 from dal_torchreid.footage.gallery import Gallery, check_compatible, load_gallery
 from dal_torchreid.footage.manifest import dataset_sources
+from dal_torchreid.footage.sources import FootageError
 from dal_torchreid.footage.camera_links import TransitTimes
 from dal_torchreid.footage.search import SearchHit, search
 from dal_torchreid.footage.search_report import ReportQuery, write_search_csv, write_search_report
@@ -232,6 +233,19 @@ def search_dataset(root: str, name: str, out: str, model: nn.Module, transform, 
         return write_search(out, report, hits, {(t.camera, t.track): t.paths for t in tracklets})
 
 
+def session_inputs(session: int, folder: str) -> dict:
+    """The folders of a gallery session that ``--out`` must keep out of: its tracklet data
+    set and, where that data set still says, the footage and tracks it was cut from."""
+    inputs = {f'session {session}\'s tracklet data set': folder}
+    try:
+        sources = dataset_sources(osp.dirname(folder), osp.basename(folder))
+    except (OSError, FootageError):  # a data set gone since: its crops are shown as gone too
+        return inputs
+    inputs[f'session {session}\'s footage'] = sources.get('footage')
+    inputs[f'session {session}\'s tracks'] = sources.get('tracks')
+    return inputs
+
+
 def stored_camera_links(gallery: Gallery) -> TransitTimes | None:
     """The camera links the association recorded in ``gallery.camera_links``, asked by
     camera name (:class:`~dal_torchreid.footage.camera_links.TransitTimes`): None when it
@@ -315,8 +329,9 @@ def search_stored_gallery(gallery: str, out: str, *, query: str | None = None,
                              'model.load_weights, data.height, data.width)')
         check_compatible(stored, transform_fingerprint(model, transform, pooling_method))
     inputs = {'gallery': gallery_folder(gallery)}
-    inputs.update({f'session {s}\'s tracklet data set': folder
-                   for s, folder in enumerate(stored.sources) if folder})
+    for s, folder in enumerate(stored.sources):
+        if folder:
+            inputs.update(session_inputs(s, folder))
     check_search_output(out, inputs, images)
     crops = SessionCrops(stored)
     with SaveDirLock(out, what='--out'):

@@ -7,17 +7,10 @@ from dal_torchreid.footage.camera_links import MODES, check_mode
 from dal_torchreid.footage.carry_threshold import CARRY_THRESHOLD, check_carry_threshold
 from dal_torchreid.footage.global_ids import check_top_k
 from dal_torchreid.footage.linking import (
-    METHODS, AssociationSettings, check_link_weight, check_method, threshold_setting
+    METHODS, AssociationSettings, check_least, check_link_weight, check_method, threshold_setting
 )
 
 _DEFAULT = AssociationSettings()
-
-
-def _at_least(low: int):
-    def check(value: int) -> None:
-        if value < low:
-            raise ValueError(f'must be >= {low}, got {value}')
-    return check
 
 
 ASSOCIATE_KEYS: dict[str, Key] = {
@@ -38,18 +31,19 @@ ASSOCIATE_KEYS: dict[str, Key] = {
                                       f'`{m}`' for m in MODES) + '; `auto` uses them when the '
                                   'transit times are sharper than chance', check_mode),
     'associate.k': Key(_DEFAULT.k, ASSOCIATE, '`agglomerative`: nearest neighbours in other '
-                       'cameras per tracklet in the graph (memory O(N k))', _at_least(1)),
+                       'cameras per tracklet in the graph (memory O(N k))', check_least('k')),
     'associate.k_within': Key(_DEFAULT.k_within, ASSOCIATE, '`agglomerative`: nearest '
                               'neighbours in its own camera (fragments, returns); 0: none',
-                              _at_least(0)),
+                              check_least('k_within')),
     'associate.rounds': Key(_DEFAULT.rounds, ASSOCIATE, '`agglomerative`: camera links learned '
-                            'again from the global ids, and the ids found again', _at_least(0)),
+                            'again from the global ids, and the ids found again',
+                            check_least('rounds')),
     'associate.link_weight': Key(_DEFAULT.link_weight, ASSOCIATE, '`agglomerative`: weight of '
                                  'the camera links\' log-likelihood ratio beside appearance',
                                  check_link_weight),
     'associate.min_people': Key(_DEFAULT.min_people, ASSOCIATE, '`agglomerative`: least number of '
                                 'global ids (never fewer than one camera holds tracks at once)',
-                                _at_least(1)),
+                                check_least('min_people')),
     'associate.top_k': Key(_DEFAULT.top_k, ASSOCIATE, 'best matches in other cameras listed per '
                            'tracklet (`matches.csv`, `report.html`)', check_top_k),
     'associate.k1': Key(_DEFAULT.k1, ASSOCIATE, '`dbscan`: k-reciprocal neighbourhood (itself '
